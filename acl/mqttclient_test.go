@@ -1,0 +1,162 @@
+package acl
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// mqttClient is the smallest MQTT 3.1.1 client the mosquitto comparison
+// needs: CONNECT, SUBSCRIBE at QoS 0, PUBLISH at QoS 1, and a PINGREQ
+// round trip to flush deliveries. mosquitto writes a client's packets in
+// order from one queue, so every PUBLISH it queued for us before our
+// PINGREQ arrives before the PINGRESP.
+type mqttClient struct {
+	t        testing.TB
+	conn     net.Conn
+	r        *bufio.Reader
+	nextID   uint16
+	received []string
+}
+
+func dialMQTT(t testing.TB, addr, clientID, username, password string) *mqttClient {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s: %v", addr, err)
+	}
+	c := &mqttClient{t: t, conn: conn, r: bufio.NewReader(conn)}
+	t.Cleanup(func() { conn.Close() })
+	var body []byte
+	body = appendString(body, "MQTT")
+	flags := byte(0x02) // clean session
+	if username != "" {
+		flags |= 0x80 | 0x40
+	}
+	body = append(body, 4, flags, 0, 60)
+	body = appendString(body, clientID)
+	if username != "" {
+		body = appendString(body, username)
+		body = appendString(body, password)
+	}
+	c.write(0x10, body)
+	typ, resp := c.read()
+	if typ != 0x20 || len(resp) != 2 || resp[1] != 0 {
+		t.Fatalf("CONNECT as %q/%q refused: type %#x body %v", clientID, username, typ, resp)
+	}
+	return c
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+	return append(b, s...)
+}
+
+func (c *mqttClient) write(header byte, body []byte) {
+	c.t.Helper()
+	pkt := []byte{header}
+	n := len(body)
+	for {
+		d := byte(n % 128)
+		n /= 128
+		if n > 0 {
+			d |= 0x80
+		}
+		pkt = append(pkt, d)
+		if n == 0 {
+			break
+		}
+	}
+	pkt = append(pkt, body...)
+	c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.conn.Write(pkt); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// read returns the next packet's type nibble (shifted) and body; PUBLISH
+// packets are recorded and skipped.
+func (c *mqttClient) read() (byte, []byte) {
+	c.t.Helper()
+	for {
+		c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		h, err := c.r.ReadByte()
+		if err != nil {
+			c.t.Fatalf("read: %v", err)
+		}
+		n, mult := 0, 1
+		for i := 0; ; i++ {
+			b, err := c.r.ReadByte()
+			if err != nil || i == 4 {
+				c.t.Fatalf("read length: %v", err)
+			}
+			n += int(b&0x7f) * mult
+			mult *= 128
+			if b&0x80 == 0 {
+				break
+			}
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(c.r, body); err != nil {
+			c.t.Fatalf("read body: %v", err)
+		}
+		if h&0xf0 == 0x30 {
+			tl := int(binary.BigEndian.Uint16(body))
+			c.received = append(c.received, string(body[2:2+tl]))
+			continue
+		}
+		return h & 0xf0, body
+	}
+}
+
+func (c *mqttClient) id() uint16 {
+	c.nextID++
+	if c.nextID == 0 {
+		c.nextID = 1
+	}
+	return c.nextID
+}
+
+func (c *mqttClient) subscribe(filters ...string) {
+	c.t.Helper()
+	body := binary.BigEndian.AppendUint16(nil, c.id())
+	for _, f := range filters {
+		body = appendString(body, f)
+		body = append(body, 0)
+	}
+	c.write(0x82, body)
+	if typ, _ := c.read(); typ != 0x90 {
+		c.t.Fatalf("want SUBACK, got %#x", typ)
+	}
+}
+
+// publish sends QoS 1 and waits for the PUBACK, which mosquitto sends
+// for denied publishes too (MQTT 3.1.1 has no negative acknowledgement).
+func (c *mqttClient) publish(topic string) {
+	c.t.Helper()
+	body := appendString(nil, topic)
+	body = binary.BigEndian.AppendUint16(body, c.id())
+	body = append(body, "x"...)
+	c.write(0x32, body)
+	if typ, _ := c.read(); typ != 0x40 {
+		c.t.Fatalf("want PUBACK, got %#x", typ)
+	}
+}
+
+// sync flushes deliveries and returns the topics received so far.
+func (c *mqttClient) sync() []string {
+	c.t.Helper()
+	c.write(0xc0, nil)
+	if typ, _ := c.read(); typ != 0xd0 {
+		c.t.Fatalf("want PINGRESP, got %#x", typ)
+	}
+	out := c.received
+	c.received = nil
+	return out
+}
+
+func (c *mqttClient) String() string { return fmt.Sprint(c.conn.LocalAddr()) }
