@@ -2,10 +2,15 @@ module github.com/mqttguard/mqttguard
 
 go 1.25
 
-require github.com/stretchr/testify v1.11.1
+require (
+	github.com/mochi-mqtt/server/v2 v2.7.9
+	github.com/stretchr/testify v1.11.1
+)
 
 require (
 	github.com/davecgh/go-spew v1.1.1 // indirect
+	github.com/gorilla/websocket v1.5.0 // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
+	github.com/rs/xid v1.4.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
