@@ -1,6 +1,6 @@
 module github.com/mqttguard/mqttguard
 
-go 1.25
+go 1.26.0
 
 require (
 	github.com/mochi-mqtt/server/v2 v2.7.9
@@ -12,5 +12,6 @@ require (
 	github.com/gorilla/websocket v1.5.0 // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
 	github.com/rs/xid v1.4.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
