@@ -1,0 +1,283 @@
+package trust
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// BanKind says what a ban matches.
+type BanKind uint8
+
+const (
+	BanClientID BanKind = iota + 1
+	BanUsername
+	BanIP   // one address
+	BanCIDR // a network
+)
+
+func (k BanKind) String() string {
+	switch k {
+	case BanClientID:
+		return "client"
+	case BanUsername:
+		return "username"
+	case BanIP:
+		return "ip"
+	case BanCIDR:
+		return "cidr"
+	}
+	return "BanKind?"
+}
+
+// ParseBanKind reads the names String returns.
+func ParseBanKind(s string) (BanKind, error) {
+	for k := BanClientID; k <= BanCIDR; k++ {
+		if k.String() == s {
+			return k, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown ban kind %q; want client, username, ip or cidr", s)
+}
+
+// Ban is one entry of a ban list.
+type Ban struct {
+	Kind   BanKind   `json:"kind"`
+	Value  string    `json:"value"`          // client ID, username, address or CIDR
+	Until  time.Time `json:"until,omitzero"` // zero: permanent
+	At     time.Time `json:"at,omitzero"`    // when the ban was made
+	By     string    `json:"by,omitempty"`   // who made it (an admin, "trust", "flapping")
+	Reason string    `json:"reason,omitempty"`
+}
+
+// Permanent reports whether the ban never expires.
+func (b Ban) Permanent() bool { return b.Until.IsZero() }
+
+func (b Ban) active(t time.Time) bool { return b.Until.IsZero() || t.Before(b.Until) }
+
+// normalize validates a ban and puts its value in canonical form.
+func (b Ban) normalize() (Ban, netip.Prefix, error) {
+	switch b.Kind {
+	case BanClientID, BanUsername:
+		if b.Value == "" {
+			return b, netip.Prefix{}, fmt.Errorf("a %s ban needs a value", b.Kind)
+		}
+		b.Value = strings.Clone(b.Value)
+		return b, netip.Prefix{}, nil
+	case BanIP:
+		a, err := netip.ParseAddr(b.Value)
+		if err != nil {
+			return b, netip.Prefix{}, fmt.Errorf("ip ban: %q is not an IP address", b.Value)
+		}
+		a = a.Unmap()
+		b.Value = a.String()
+		return b, netip.PrefixFrom(a, a.BitLen()), nil
+	case BanCIDR:
+		p, err := netip.ParsePrefix(b.Value)
+		if err != nil {
+			return b, netip.Prefix{}, fmt.Errorf("cidr ban: %q is not a CIDR prefix such as 10.0.0.0/8", b.Value)
+		}
+		p = p.Masked()
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		b.Value = p.String()
+		return b, p, nil
+	}
+	return b, netip.Prefix{}, fmt.Errorf("unknown ban kind %d", b.Kind)
+}
+
+// Bans is a ban list by client ID, username, address and network, checked
+// on every CONNECT. Expired bans stop matching at once and are dropped by
+// List and Sweep. It is safe for concurrent use; the zero value is an
+// empty list.
+type Bans struct {
+	mu      sync.RWMutex
+	clients map[string]Ban
+	users   map[string]Ban
+	nets    []banGroup // CIDR and IP bans grouped by family and prefix length
+
+	// OnAdd, if set, is called (without locks held) after a ban is added,
+	// so a broker can disconnect live sessions it matches.
+	OnAdd func(Ban)
+}
+
+type banGroup struct {
+	bits int
+	v6   bool
+	m    map[netip.Prefix]Ban
+}
+
+// Add puts a ban in force, replacing any ban of the same kind and value.
+func (b *Bans) Add(ban Ban) error {
+	ban, pfx, err := ban.normalize()
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	switch ban.Kind {
+	case BanClientID:
+		if b.clients == nil {
+			b.clients = map[string]Ban{}
+		}
+		b.clients[ban.Value] = ban
+	case BanUsername:
+		if b.users == nil {
+			b.users = map[string]Ban{}
+		}
+		b.users[ban.Value] = ban
+	default:
+		b.group(pfx, true).m[pfx] = ban
+	}
+	onAdd := b.OnAdd
+	b.mu.Unlock()
+	if onAdd != nil {
+		onAdd(ban)
+	}
+	return nil
+}
+
+// group returns the group for pfx's family and length (under mu).
+func (b *Bans) group(pfx netip.Prefix, create bool) *banGroup {
+	v6 := pfx.Addr().Is6()
+	for i := range b.nets {
+		if g := &b.nets[i]; g.bits == pfx.Bits() && g.v6 == v6 {
+			return g
+		}
+	}
+	if !create {
+		return nil
+	}
+	b.nets = append(b.nets, banGroup{bits: pfx.Bits(), v6: v6, m: map[netip.Prefix]Ban{}})
+	// Longest prefixes first: the most specific ban is the one reported.
+	sort.Slice(b.nets, func(i, j int) bool { return b.nets[i].bits > b.nets[j].bits })
+	return b.group(pfx, false)
+}
+
+// Remove lifts the ban of that kind and value; it reports whether there
+// was one.
+func (b *Bans) Remove(kind BanKind, value string) bool {
+	key, pfx, err := Ban{Kind: kind, Value: value}.normalize()
+	if err != nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var ok bool
+	switch kind {
+	case BanClientID:
+		_, ok = b.clients[key.Value]
+		delete(b.clients, key.Value)
+	case BanUsername:
+		_, ok = b.users[key.Value]
+		delete(b.users, key.Value)
+	default:
+		if g := b.group(pfx, false); g != nil {
+			_, ok = g.m[pfx]
+			delete(g.m, pfx)
+		}
+	}
+	return ok
+}
+
+// Banned reports the ban in force at time t that matches the identity,
+// checking client ID, then username, then address (most specific network
+// first). It does not allocate.
+func (b *Bans) Banned(id Identity, t time.Time) (Ban, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if id.ClientID != "" {
+		if ban, ok := b.clients[id.ClientID]; ok && ban.active(t) {
+			return ban, true
+		}
+	}
+	if id.Username != "" {
+		if ban, ok := b.users[id.Username]; ok && ban.active(t) {
+			return ban, true
+		}
+	}
+	if id.Addr.IsValid() && len(b.nets) > 0 {
+		a := id.Addr.Unmap()
+		for i := range b.nets {
+			g := &b.nets[i]
+			if g.v6 != a.Is6() {
+				continue
+			}
+			if p, err := a.Prefix(g.bits); err == nil {
+				if ban, ok := g.m[p]; ok && ban.active(t) {
+					return ban, true
+				}
+			}
+		}
+	}
+	return Ban{}, false
+}
+
+// List returns the bans in force at t, sorted by kind and value, and
+// drops the expired ones.
+func (b *Bans) List(t time.Time) []Ban {
+	b.Sweep(t)
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var out []Ban
+	for _, ban := range b.clients {
+		out = append(out, ban)
+	}
+	for _, ban := range b.users {
+		out = append(out, ban)
+	}
+	for i := range b.nets {
+		for _, ban := range b.nets[i].m {
+			out = append(out, ban)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Kind != out[j].Kind {
+			return out[i].Kind < out[j].Kind
+		}
+		return out[i].Value < out[j].Value
+	})
+	return out
+}
+
+// Len is the number of bans kept, expired ones not yet swept included.
+func (b *Bans) Len() int {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	n := len(b.clients) + len(b.users)
+	for i := range b.nets {
+		n += len(b.nets[i].m)
+	}
+	return n
+}
+
+// Sweep drops the bans expired at t and returns how many.
+func (b *Bans) Sweep(t time.Time) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for k, ban := range b.clients {
+		if !ban.active(t) {
+			delete(b.clients, k)
+			n++
+		}
+	}
+	for k, ban := range b.users {
+		if !ban.active(t) {
+			delete(b.users, k)
+			n++
+		}
+	}
+	for i := range b.nets {
+		for k, ban := range b.nets[i].m {
+			if !ban.active(t) {
+				delete(b.nets[i].m, k)
+				n++
+			}
+		}
+	}
+	return n
+}

@@ -1,0 +1,213 @@
+package trust
+
+import (
+	"strconv"
+	"time"
+)
+
+// State is how a client is treated, from trusted to shut out. The order
+// matters: a higher State is more severe.
+type State uint8
+
+const (
+	// Normal: no restriction beyond the client's rate multiplier.
+	Normal State = iota
+	// Throttled: rate limits shrink to the lowest band and every publish
+	// waits an extra delay (Config.ThrottleDelay, default 500 ms).
+	Throttled
+	// WriteDisabled: publishes are refused with reason code 0x87 (not
+	// authorized); subscribing and receiving still work.
+	WriteDisabled
+	// ShadowBanned: publishes are acknowledged exactly as for anyone else
+	// (PUBACK 0x00, never 0x10, which would reveal the ban) and never
+	// delivered.
+	ShadowBanned
+	// Disconnected: the client is disconnected with DISCONNECT 0x98
+	// (administrative action) and refused with CONNACK 0x8A (banned) until
+	// the ban period ends.
+	Disconnected
+
+	numStates = int(Disconnected) + 1
+)
+
+func (s State) String() string {
+	switch s {
+	case Normal:
+		return "normal"
+	case Throttled:
+		return "throttled"
+	case WriteDisabled:
+		return "write-disabled"
+	case ShadowBanned:
+		return "shadow-banned"
+	case Disconnected:
+		return "disconnected"
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
+}
+
+// Mode is how far a Tracker may go, after the seed design's staged
+// rollout: observe first, then enforce lightly, then fully.
+type Mode uint8
+
+const (
+	// ObserveOnly records and reports what it would do and never
+	// punishes: every Verdict has Enforced false. Violations count at most
+	// once per client per Config.ObserveCooldown, so that switching to
+	// enforcement later does not ban everyone at once. The zero Mode.
+	ObserveOnly Mode = iota
+	// EnforceLight uses Normal and Throttled only.
+	EnforceLight
+	// EnforceFull uses all five states, shadow ban included.
+	EnforceFull
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ObserveOnly:
+		return "observe"
+	case EnforceLight:
+		return "enforce-light"
+	case EnforceFull:
+		return "enforce-full"
+	}
+	return "Mode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// ParseMode reads the names String returns, plus the seed config's
+// "observe", "light" and "full".
+func ParseMode(s string) (Mode, error) {
+	switch s {
+	case "observe", "observe-only", "ObserveOnly":
+		return ObserveOnly, nil
+	case "light", "enforce-light", "EnforceLight":
+		return EnforceLight, nil
+	case "full", "enforce-full", "EnforceFull":
+		return EnforceFull, nil
+	}
+	return 0, &ConfigError{Field: "mode", Msg: "unknown mode " + strconv.Quote(s) + "; want observe, enforce-light or enforce-full"}
+}
+
+// maxState is the most severe state a mode uses.
+func (m Mode) maxState() State {
+	if m == EnforceLight {
+		return Throttled
+	}
+	return Disconnected
+}
+
+// Kind is what a client did wrong. Each kind has a weight (Config.Weights).
+type Kind uint8
+
+const (
+	RateLimited  Kind = iota // a rate limit refused a message or connection
+	ACLDenied                // a publish or subscribe the ACL refused
+	Malformed                // a malformed or oversized packet
+	Anomaly                  // an anomaly detector's verdict (push interval)
+	AuthFailure              // bad credentials
+	Flapping                 // connecting and disconnecting in a loop
+	PluginDenied             // a policy plugin refused something
+	Other                    // anything else a broker wants to count
+
+	numKinds = int(Other) + 1
+)
+
+func (k Kind) String() string {
+	switch k {
+	case RateLimited:
+		return "rate-limited"
+	case ACLDenied:
+		return "acl-denied"
+	case Malformed:
+		return "malformed"
+	case Anomaly:
+		return "anomaly"
+	case AuthFailure:
+		return "auth-failure"
+	case Flapping:
+		return "flapping"
+	case PluginDenied:
+		return "plugin-denied"
+	case Other:
+		return "other"
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Verdict is what a Tracker says about a client at one moment: its
+// state and what the broker should do about it.
+type Verdict struct {
+	State State
+	// Enforced is false in ObserveOnly: log what State would mean, act as
+	// if Normal.
+	Enforced bool
+	// Score is the client's trust score, 0–1000.
+	Score int
+	// Multiplier scales the client's rate limits (see Band). While the
+	// client is Throttled it is the lowest band's.
+	Multiplier float64
+	// Delay is extra time to wait before handling a publish (Throttled).
+	Delay time.Duration
+}
+
+// PublishAction is what to do with a PUBLISH.
+type PublishAction uint8
+
+const (
+	PublishAllow      PublishAction = iota // handle normally
+	PublishReject                          // refuse with the reason code (0x87)
+	PublishAckAndDrop                      // acknowledge with 0x00, deliver to no one
+	PublishDisconnect                      // disconnect with the reason code (0x98)
+)
+
+// MQTT v5 reason codes the states map to.
+const (
+	CodeSuccess             = 0x00
+	CodeNotAuthorized       = 0x87
+	CodeBanned              = 0x8A
+	CodeAdministrativeClose = 0x98
+)
+
+// Publish says what a broker does with a PUBLISH from a client with this
+// verdict, and the MQTT v5 reason code to send. In ObserveOnly it is
+// always PublishAllow.
+func (v Verdict) Publish() (PublishAction, byte) {
+	if !v.Enforced {
+		return PublishAllow, CodeSuccess
+	}
+	switch v.State {
+	case WriteDisabled:
+		return PublishReject, CodeNotAuthorized
+	case ShadowBanned:
+		return PublishAckAndDrop, CodeSuccess
+	case Disconnected:
+		return PublishDisconnect, CodeAdministrativeClose
+	}
+	return PublishAllow, CodeSuccess
+}
+
+// Connect says whether a CONNECT is admitted and, if not, the CONNACK
+// reason code (0x8A banned).
+func (v Verdict) Connect() (ok bool, code byte) {
+	if v.Enforced && v.State == Disconnected {
+		return false, CodeBanned
+	}
+	return true, CodeSuccess
+}
+
+// Band returns the rate multiplier for a trust score, after the seed
+// design: 0–100 ×0.5, 101–300 ×0.8, 301–600 ×1.0, 601–800 ×1.5,
+// 801–1000 ×2.0.
+func Band(score int) float64 {
+	switch {
+	case score <= 100:
+		return 0.5
+	case score <= 300:
+		return 0.8
+	case score <= 600:
+		return 1.0
+	case score <= 800:
+		return 1.5
+	}
+	return 2.0
+}

@@ -1,0 +1,493 @@
+package trust
+
+import (
+	"context"
+	"hash/maphash"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Identity is who a client is. Records are kept by client ID, and by
+// username and address when Config.UsernameFactor and IPFactor ask for
+// it.
+type Identity struct {
+	ClientID string
+	Username string
+	Addr     netip.Addr
+}
+
+// Dimension says which part of an Identity a record is about.
+type Dimension uint8
+
+const (
+	ByClientID Dimension = iota
+	ByUsername
+	ByAddr
+)
+
+func (d Dimension) String() string {
+	switch d {
+	case ByClientID:
+		return "client"
+	case ByUsername:
+		return "username"
+	case ByAddr:
+		return "ip"
+	}
+	return "dimension?"
+}
+
+// Transition is one state change of one record.
+type Transition struct {
+	Dimension Dimension
+	Key       string // the client ID, username or address
+	From, To  State
+	At        time.Time
+	// Escalation is true for a step up, caused by Kind; false for a step
+	// down on recovery.
+	Escalation bool
+	Kind       Kind
+	Reason     string
+	Score      int
+}
+
+const trackerShards = 64
+
+type trackerShard struct {
+	mu         sync.Mutex
+	clients    map[string]*record
+	users      map[string]*record
+	addrs      map[netip.Addr]*record
+	violations [numKinds]uint64 // under mu: counted where the lock is held anyway
+	_          [32]byte
+}
+
+func (s *trackerShard) len() int { return len(s.clients) + len(s.users) + len(s.addrs) }
+
+// Tracker keeps a trust record per client and answers what state each is
+// in. It is safe for concurrent use; its memory is bounded by
+// Config.MaxRecords. Every method takes the time as a parameter.
+type Tracker struct {
+	cfg      Config
+	p        params
+	mode     atomic.Uint32
+	seed     maphash.Seed
+	maxShard int
+	shards   [trackerShards]trackerShard
+
+	violations  [numKinds]atomic.Uint64
+	transitions atomic.Uint64
+	untracked   atomic.Uint64
+}
+
+// New returns a Tracker, or an error naming the Config field that is
+// wrong.
+func New(cfg Config) (*Tracker, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	t := &Tracker{cfg: cfg, p: newParams(cfg), seed: maphash.MakeSeed()}
+	t.mode.Store(uint32(cfg.Mode))
+	t.maxShard = max(1, (cfg.MaxRecords+trackerShards-1)/trackerShards)
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.clients, s.users, s.addrs = map[string]*record{}, map[string]*record{}, map[netip.Addr]*record{}
+	}
+	return t, nil
+}
+
+// Config returns the configuration in effect, defaults filled in.
+func (t *Tracker) Config() Config { c := t.cfg; c.Mode = t.Mode(); return c }
+
+// Mode returns the current mode.
+func (t *Tracker) Mode() Mode { return Mode(t.mode.Load()) }
+
+// SetMode switches modes at run time. Leaving ObserveOnly starts every
+// client afresh at Normal with no escalation level (scores are kept): the
+// states ObserveOnly recorded were never felt by the clients, and
+// enforcing them at once would punish a whole fleet for the past.
+func (t *Tracker) SetMode(m Mode) {
+	old := Mode(t.mode.Swap(uint32(m)))
+	if old != ObserveOnly || m == ObserveOnly {
+		return
+	}
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		s.each(func(_ Dimension, _ string, _ netip.Addr, r *record) bool {
+			r.state, r.cur, r.prev, r.lastBad = Normal, 0, 0, 0
+			return false
+		})
+		s.mu.Unlock()
+	}
+}
+
+// each visits the shard's records (under mu); f returns true to delete
+// the record.
+func (s *trackerShard) each(f func(Dimension, string, netip.Addr, *record) bool) {
+	for k, r := range s.clients {
+		if f(ByClientID, k, netip.Addr{}, r) {
+			delete(s.clients, k)
+		}
+	}
+	for k, r := range s.users {
+		if f(ByUsername, k, netip.Addr{}, r) {
+			delete(s.users, k)
+		}
+	}
+	for k, r := range s.addrs {
+		if f(ByAddr, "", k, r) {
+			delete(s.addrs, k)
+		}
+	}
+}
+
+// locked finds (and if create, makes) the record of one identity and
+// returns it with its shard locked; the caller unlocks. r is nil when no
+// record exists and none can be made.
+func (t *Tracker) locked(dim Dimension, key string, addr netip.Addr, now int64, create bool) (*trackerShard, *record) {
+	var h uint64
+	if dim == ByAddr {
+		h = maphash.Comparable(t.seed, addr)
+	} else {
+		h = maphash.String(t.seed, key)
+	}
+	s := &t.shards[h%trackerShards]
+	s.mu.Lock()
+	var r *record
+	switch dim {
+	case ByClientID:
+		r = s.clients[key]
+	case ByUsername:
+		r = s.users[key]
+	default:
+		r = s.addrs[addr]
+	}
+	if r != nil || !create {
+		return s, r
+	}
+	if s.len() >= t.maxShard && !t.evictLocked(s, now) {
+		t.untracked.Add(1)
+		return s, nil
+	}
+	r = newRecord(&t.p, now)
+	switch dim {
+	case ByClientID:
+		s.clients[strings.Clone(key)] = r // callers' strings may live in reused buffers
+	case ByUsername:
+		s.users[strings.Clone(key)] = r
+	default:
+		s.addrs[addr] = r
+	}
+	return s, r
+}
+
+// dims lists the identities a call touches: the client ID always, the
+// username and address when configured.
+func (t *Tracker) dims(id Identity) (n int, dims [3]Dimension, factors [3]float64) {
+	if id.ClientID != "" {
+		dims[n], factors[n] = ByClientID, 1
+		n++
+	}
+	if t.cfg.UsernameFactor > 0 && id.Username != "" {
+		dims[n], factors[n] = ByUsername, t.cfg.UsernameFactor
+		n++
+	}
+	if t.cfg.IPFactor > 0 && id.Addr.IsValid() {
+		dims[n], factors[n] = ByAddr, t.cfg.IPFactor
+		n++
+	}
+	return
+}
+
+func keyOf(id Identity, d Dimension) (string, netip.Addr) {
+	switch d {
+	case ByClientID:
+		return id.ClientID, netip.Addr{}
+	case ByUsername:
+		return id.Username, netip.Addr{}
+	}
+	return "", id.Addr.Unmap()
+}
+
+// Violation counts one violation of the given kind against the client
+// (and, if configured, its username and address) and returns the
+// client's state afterwards. In ObserveOnly a client counts at most one
+// violation per cooldown.
+func (t *Tracker) Violation(id Identity, kind Kind, at time.Time) State {
+	if int(kind) >= numKinds {
+		kind = Other
+	}
+	w := t.p.weights[kind]
+	now := at.UnixNano()
+	mode := t.Mode()
+	limit := mode.maxState()
+	state := Normal
+	var steps stepList
+	n, dims, factors := t.dims(id)
+	if n == 0 {
+		t.violations[kind].Add(1) // an anonymous violation: no record to count it with
+	}
+	for i := 0; i < n; i++ {
+		key, addr := keyOf(id, dims[i])
+		s, r := t.locked(dims[i], key, addr, now, true)
+		if i == 0 {
+			s.violations[kind]++
+		}
+		if r != nil {
+			mark := steps.len()
+			r.advance(&t.p, now, &steps)
+			if w > 0 && (mode != ObserveOnly || r.lastBad == 0 || now-r.lastBad >= t.p.cooldown) {
+				r.violation(&t.p, w*factors[i], kind, now, limit, &steps)
+			}
+			steps.setDim(mark, dims[i])
+			state = max(state, min(r.state, limit))
+		}
+		s.mu.Unlock()
+	}
+	t.emit(id, &steps)
+	return state
+}
+
+// Good records well-behaved traffic: the client's score rises a little,
+// at most once per Config.GoodInterval.
+func (t *Tracker) Good(id Identity, at time.Time) {
+	now := at.UnixNano()
+	var steps stepList
+	n, dims, _ := t.dims(id)
+	for i := 0; i < n; i++ {
+		key, addr := keyOf(id, dims[i])
+		s, r := t.locked(dims[i], key, addr, now, true)
+		if r != nil {
+			mark := steps.len()
+			r.advance(&t.p, now, &steps)
+			r.good(&t.p, now)
+			steps.setDim(mark, dims[i])
+		}
+		s.mu.Unlock()
+	}
+	t.emit(id, &steps)
+}
+
+// State returns the client's state: the most severe of its tracked
+// identities, capped by the mode (EnforceLight never goes past
+// Throttled). A client never seen is Normal.
+func (t *Tracker) State(id Identity, at time.Time) State {
+	return t.Verdict(id, at).State
+}
+
+// Score returns the client's trust score, 0–1000 (Config.InitialScore
+// for a client never seen).
+func (t *Tracker) Score(id Identity, at time.Time) int {
+	return t.Verdict(id, at).Score
+}
+
+// Multiplier returns the factor for the client's rate limits: its score's
+// band (see Band), or the lowest band while it is Throttled or worse.
+func (t *Tracker) Multiplier(id Identity, at time.Time) float64 {
+	return t.Verdict(id, at).Multiplier
+}
+
+// Verdict returns everything a broker needs to treat the client now.
+func (t *Tracker) Verdict(id Identity, at time.Time) Verdict {
+	now := at.UnixNano()
+	mode := t.Mode()
+	limit := mode.maxState()
+	v := Verdict{Score: int(t.p.initial + 0.5)}
+	var steps stepList
+	n, dims, _ := t.dims(id)
+	for i := 0; i < n; i++ {
+		key, addr := keyOf(id, dims[i])
+		s, r := t.locked(dims[i], key, addr, now, false)
+		if r != nil {
+			mark := steps.len()
+			r.advance(&t.p, now, &steps)
+			steps.setDim(mark, dims[i])
+			v.State = max(v.State, min(r.state, limit))
+			if dims[i] == ByClientID {
+				v.Score = int(r.score + 0.5)
+			}
+		}
+		s.mu.Unlock()
+	}
+	t.emit(id, &steps)
+	v.Enforced = mode != ObserveOnly
+	v.Multiplier = Band(v.Score)
+	if v.State >= Throttled {
+		v.Multiplier = Band(0)
+	}
+	if v.State == Throttled && v.Enforced {
+		v.Delay = t.cfg.ThrottleDelay
+	}
+	return v
+}
+
+// evictLocked drops one record to make room: a baseline record if the
+// sample has one, else the longest-idle Normal record in it. Punished
+// records are never dropped.
+func (t *Tracker) evictLocked(s *trackerShard, now int64) bool {
+	var victim *record
+	seen := 0
+	s.each(func(_ Dimension, _ string, _ netip.Addr, r *record) bool {
+		if victim != nil && (victim.baseline(&t.p, now) || seen >= 32) {
+			return false
+		}
+		seen++
+		if r.state == Normal && (victim == nil || r.baseline(&t.p, now) || r.lastSeen < victim.lastSeen) {
+			victim = r
+		}
+		return false
+	})
+	if victim == nil {
+		return false
+	}
+	s.each(func(_ Dimension, _ string, _ netip.Addr, r *record) bool { return r == victim })
+	return true
+}
+
+func (t *Tracker) emit(id Identity, steps *stepList) {
+	if steps.empty() {
+		return
+	}
+	steps.each(func(st step) {
+		key, addr := keyOf(id, st.dim)
+		if st.dim == ByAddr {
+			key = addr.String()
+		}
+		t.report(st, key)
+	})
+}
+
+func (t *Tracker) report(st step, key string) {
+	t.transitions.Add(1)
+	tr := Transition{
+		Dimension: st.dim, Key: key, From: st.from, To: st.to, At: time.Unix(0, st.at),
+		Escalation: st.escalate, Kind: st.kind, Reason: st.reason(), Score: int(st.score + 0.5),
+	}
+	if l := t.cfg.Logger; l != nil {
+		attrs := []slog.Attr{
+			slog.String(st.dim.String(), key), slog.String("from", st.from.String()), slog.String("to", st.to.String()),
+			slog.String("reason", tr.Reason), slog.Int("score", tr.Score), slog.String("mode", t.Mode().String()),
+		}
+		if st.escalate {
+			attrs = append(attrs, slog.String("violation", st.kind.String()))
+		}
+		l.LogAttrs(context.Background(), slog.LevelWarn, "trust: state change", attrs...)
+	}
+	if f := t.cfg.OnTransition; f != nil {
+		f(tr)
+	}
+}
+
+// pending carries a step found while holding a shard's lock to where it
+// can be reported.
+type pending struct {
+	key string
+	st  step
+}
+
+// walk brings every record of every shard up to date, lets f look at it
+// (and delete it by returning true), and reports the recovery steps found
+// on the way.
+func (t *Tracker) walk(now int64, f func(Dimension, *record) bool) {
+	for i := range t.shards {
+		s := &t.shards[i]
+		var found []pending
+		s.mu.Lock()
+		s.each(func(d Dimension, key string, addr netip.Addr, r *record) bool {
+			var sl stepList
+			r.advance(&t.p, now, &sl)
+			if d == ByAddr {
+				key = addr.String()
+			}
+			sl.each(func(st step) {
+				st.dim = d
+				found = append(found, pending{key, st})
+			})
+			return f(d, r)
+		})
+		s.mu.Unlock()
+		for _, p := range found {
+			t.report(p.st, p.key)
+		}
+	}
+}
+
+// Forget drops every record of the identity: an administrator's pardon.
+func (t *Tracker) Forget(id Identity) {
+	for _, d := range []Dimension{ByClientID, ByUsername, ByAddr} {
+		key, addr := keyOf(id, d)
+		if (d != ByAddr && key == "") || (d == ByAddr && !addr.IsValid()) {
+			continue
+		}
+		s, r := t.locked(d, key, addr, 0, false)
+		if r != nil {
+			s.each(func(_ Dimension, _ string, _ netip.Addr, x *record) bool { return x == r })
+		}
+		s.mu.Unlock()
+	}
+}
+
+// Sweep drops the records that carry no information at time at (Normal,
+// at the initial score, idle for Config.IdleExpiry) and returns how many.
+// Records are also dropped on demand when the Tracker is full; Sweep gives
+// memory back sooner.
+func (t *Tracker) Sweep(at time.Time) int {
+	now := at.UnixNano()
+	removed := 0
+	t.walk(now, func(_ Dimension, r *record) bool {
+		if r.baseline(&t.p, now) {
+			removed++
+			return true
+		}
+		return false
+	})
+	return removed
+}
+
+// Stats are the seed design's metrics.
+type Stats struct {
+	Records     int
+	States      [numStates]int // records by state (as the mode caps them)
+	Scores      [10]int        // client records by score: 0–100, 101–200, …, 901–1000
+	Violations  [numKinds]uint64
+	Transitions uint64
+	// Untracked counts identities not recorded because the Tracker was
+	// full of punished clients.
+	Untracked uint64
+}
+
+// Stats walks the records; call it from a metrics scrape.
+func (t *Tracker) Stats(at time.Time) Stats {
+	now := at.UnixNano()
+	limit := t.Mode().maxState()
+	var st Stats
+	t.walk(now, func(d Dimension, r *record) bool {
+		st.Records++
+		st.States[min(r.state, limit)]++
+		if d == ByClientID {
+			b := (int(r.score+0.5) - 1) / 100
+			st.Scores[min(max(b, 0), 9)]++
+		}
+		return false
+	})
+	for k := range st.Violations {
+		st.Violations[k] = t.violations[k].Load()
+	}
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		for k, n := range s.violations {
+			st.Violations[k] += n
+		}
+		s.mu.Unlock()
+	}
+	st.Transitions = t.transitions.Load()
+	st.Untracked = t.untracked.Load()
+	return st
+}
