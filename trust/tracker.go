@@ -329,24 +329,44 @@ func (t *Tracker) Verdict(id Identity, at time.Time) Verdict {
 
 // evictLocked drops one record to make room: a baseline record if the
 // sample has one, else the longest-idle Normal record in it. Punished
-// records are never dropped.
+// records are never dropped. The sample is bounded, so a full tracker
+// costs every new client the same small amount.
 func (t *Tracker) evictLocked(s *trackerShard, now int64) bool {
+	const sample = 64
 	var victim *record
+	var del func()
 	seen := 0
-	s.each(func(_ Dimension, _ string, _ netip.Addr, r *record) bool {
-		if victim != nil && (victim.baseline(&t.p, now) || seen >= 32) {
-			return false
-		}
+	consider := func(r *record, remove func()) bool {
 		seen++
 		if r.state == Normal && (victim == nil || r.baseline(&t.p, now) || r.lastSeen < victim.lastSeen) {
-			victim = r
+			victim, del = r, remove
 		}
-		return false
-	})
+		return seen >= sample || (victim != nil && victim.baseline(&t.p, now))
+	}
+	done := false
+	for k, r := range s.clients {
+		if done = consider(r, func() { delete(s.clients, k) }); done {
+			break
+		}
+	}
+	if !done {
+		for k, r := range s.users {
+			if done = consider(r, func() { delete(s.users, k) }); done {
+				break
+			}
+		}
+	}
+	if !done {
+		for k, r := range s.addrs {
+			if consider(r, func() { delete(s.addrs, k) }) {
+				break
+			}
+		}
+	}
 	if victim == nil {
 		return false
 	}
-	s.each(func(_ Dimension, _ string, _ netip.Addr, r *record) bool { return r == victim })
+	del()
 	return true
 }
 
