@@ -1,17 +1,14 @@
 package acl
 
 import (
-	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/mqttguard/mqttguard/internal/mqtttest"
 	"github.com/mqttguard/mqttguard/internal/testenv"
 	"github.com/stretchr/testify/require"
 )
@@ -74,7 +71,7 @@ func TestAgainstRealMosquitto(t *testing.T) {
 		}
 	}
 
-	addr := startMosquitto(t, mosquitto, dir, aclPath, pwPath)
+	addr := mqtttest.StartMosquitto(t, mosquitto, dir, "allow_anonymous true", "password_file "+pwPath, "acl_file "+aclPath)
 	p, err := LoadFile(aclPath)
 	require.NoError(t, err)
 
@@ -112,20 +109,20 @@ func TestAgainstRealMosquitto(t *testing.T) {
 		return false
 	}
 
-	admin := dialMQTT(t, addr, "observer", "admin", "pw-admin")
-	admin.subscribe(topics...)
+	admin := mqtttest.Dial(t, addr, "observer", "admin", "pw-admin")
+	admin.Subscribe(topics...)
 	compared, differences, allowed := 0, 0, 0
 	for _, c := range clients {
 		cl := Client{ID: c.id, Username: c.username}
-		pub := dialMQTT(t, addr, c.id, c.username, c.password)
-		pub.subscribe(topics...)
+		pub := mqtttest.Dial(t, addr, c.id, c.username, c.password)
+		pub.Subscribe(topics...)
 
 		// Publish: mosquitto delivers to the observer what it allowed.
 		for _, tp := range topics {
-			pub.publish(tp)
+			pub.Publish(tp)
 		}
-		delivered := admin.sync()
-		pub.sync() // drop the publisher's own deliveries
+		delivered := admin.Sync()
+		pub.Sync() // drop the publisher's own deliveries
 		for _, tp := range topics {
 			mosq := slices.Contains(delivered, tp)
 			ours := p.Check(cl, Publish, tp).Allowed
@@ -144,10 +141,10 @@ func TestAgainstRealMosquitto(t *testing.T) {
 		// Receive: the admin publishes everything; the client gets what
 		// mosquitto lets it read.
 		for _, tp := range topics {
-			admin.publish(tp)
+			admin.Publish(tp)
 		}
-		admin.sync()
-		got := pub.sync()
+		admin.Sync()
+		got := pub.Sync()
 		for _, tp := range topics {
 			mosq := slices.Contains(got, tp)
 			ours := p.Check(cl, Receive, tp).Allowed
@@ -167,42 +164,4 @@ func TestAgainstRealMosquitto(t *testing.T) {
 	require.Greater(t, compared-allowed, 30, "the comparison must exercise denied outcomes")
 	require.Positive(t, differences, "the '/' hole should have shown up at least once")
 	t.Logf("%d publish/receive outcomes (%d allowed) identical to mosquitto; %d differ only by the documented %%u '/' hole", compared, allowed, differences)
-}
-
-func startMosquitto(t *testing.T, bin, dir, aclPath, pwPath string) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npassword_file %s\nacl_file %s\npersistence false\nset_tcp_nodelay true\nlog_dest stderr\nlog_type error\n",
-		port, pwPath, aclPath)
-	if u, err := user.Current(); err == nil {
-		// mosquitto drops root privileges to "mosquitto" unless told
-		// otherwise, and then cannot read files in the test's directory.
-		conf += "user " + u.Username + "\n"
-	}
-	confPath := filepath.Join(dir, "mosquitto.conf")
-	require.NoError(t, os.WriteFile(confPath, []byte(conf), 0o644))
-	var stderr strings.Builder
-	cmd := exec.Command(bin, "-c", confPath)
-	cmd.Stderr = &stderr
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto did not listen on %s: %v\n%s", addr, err, stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }

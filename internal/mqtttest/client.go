@@ -1,4 +1,8 @@
-package acl
+// Package mqtttest holds what tests need to talk MQTT to real brokers:
+// the smallest MQTT 3.1.1 client that can connect, subscribe, publish
+// and flush deliveries, and a launcher for a mosquitto broker on a free
+// loopback port. It is for tests only.
+package mqtttest
 
 import (
 	"bufio"
@@ -10,12 +14,12 @@ import (
 	"time"
 )
 
-// mqttClient is the smallest MQTT 3.1.1 client the mosquitto comparison
-// needs: CONNECT, SUBSCRIBE at QoS 0, PUBLISH at QoS 1, and a PINGREQ
-// round trip to flush deliveries. mosquitto writes a client's packets in
-// order from one queue, so every PUBLISH it queued for us before our
-// PINGREQ arrives before the PINGRESP.
-type mqttClient struct {
+// Client is the smallest MQTT 3.1.1 client a broker comparison needs:
+// CONNECT, SUBSCRIBE at QoS 0, PUBLISH at QoS 1, and a PINGREQ round trip
+// to flush deliveries. Brokers write a client's packets in order from one
+// queue, so every PUBLISH queued for it before its PINGREQ arrives before
+// the PINGRESP.
+type Client struct {
 	t        testing.TB
 	conn     net.Conn
 	r        *bufio.Reader
@@ -23,13 +27,25 @@ type mqttClient struct {
 	received []string
 }
 
-func dialMQTT(t testing.TB, addr, clientID, username, password string) *mqttClient {
+// Dial connects and fails the test unless the broker accepts.
+func Dial(t testing.TB, addr, clientID, username, password string) *Client {
+	t.Helper()
+	c, code := Connect(t, addr, clientID, username, password)
+	if code != 0 {
+		t.Fatalf("CONNECT as %q/%q refused with return code %d", clientID, username, code)
+	}
+	return c
+}
+
+// Connect sends CONNECT (MQTT 3.1.1, clean session) and returns the
+// client with the CONNACK return code.
+func Connect(t testing.TB, addr, clientID, username, password string) (*Client, byte) {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
-	c := &mqttClient{t: t, conn: conn, r: bufio.NewReader(conn)}
+	c := &Client{t: t, conn: conn, r: bufio.NewReader(conn)}
 	t.Cleanup(func() { conn.Close() })
 	var body []byte
 	body = appendString(body, "MQTT")
@@ -45,10 +61,10 @@ func dialMQTT(t testing.TB, addr, clientID, username, password string) *mqttClie
 	}
 	c.write(0x10, body)
 	typ, resp := c.read()
-	if typ != 0x20 || len(resp) != 2 || resp[1] != 0 {
-		t.Fatalf("CONNECT as %q/%q refused: type %#x body %v", clientID, username, typ, resp)
+	if typ != 0x20 || len(resp) != 2 {
+		t.Fatalf("CONNECT as %q/%q: want CONNACK, got type %#x body %v", clientID, username, typ, resp)
 	}
-	return c
+	return c, resp[1]
 }
 
 func appendString(b []byte, s string) []byte {
@@ -56,7 +72,7 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-func (c *mqttClient) write(header byte, body []byte) {
+func (c *Client) write(header byte, body []byte) {
 	c.t.Helper()
 	pkt := []byte{header}
 	n := len(body)
@@ -80,7 +96,7 @@ func (c *mqttClient) write(header byte, body []byte) {
 
 // read returns the next packet's type nibble (shifted) and body; PUBLISH
 // packets are recorded and skipped.
-func (c *mqttClient) read() (byte, []byte) {
+func (c *Client) read() (byte, []byte) {
 	c.t.Helper()
 	for {
 		c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -113,7 +129,7 @@ func (c *mqttClient) read() (byte, []byte) {
 	}
 }
 
-func (c *mqttClient) id() uint16 {
+func (c *Client) id() uint16 {
 	c.nextID++
 	if c.nextID == 0 {
 		c.nextID = 1
@@ -121,7 +137,8 @@ func (c *mqttClient) id() uint16 {
 	return c.nextID
 }
 
-func (c *mqttClient) subscribe(filters ...string) {
+// Subscribe subscribes at QoS 0 and waits for the SUBACK.
+func (c *Client) Subscribe(filters ...string) {
 	c.t.Helper()
 	body := binary.BigEndian.AppendUint16(nil, c.id())
 	for _, f := range filters {
@@ -134,9 +151,9 @@ func (c *mqttClient) subscribe(filters ...string) {
 	}
 }
 
-// publish sends QoS 1 and waits for the PUBACK, which mosquitto sends
+// Publish sends QoS 1 and waits for the PUBACK, which mosquitto sends
 // for denied publishes too (MQTT 3.1.1 has no negative acknowledgement).
-func (c *mqttClient) publish(topic string) {
+func (c *Client) Publish(topic string) {
 	c.t.Helper()
 	body := appendString(nil, topic)
 	body = binary.BigEndian.AppendUint16(body, c.id())
@@ -147,8 +164,8 @@ func (c *mqttClient) publish(topic string) {
 	}
 }
 
-// sync flushes deliveries and returns the topics received so far.
-func (c *mqttClient) sync() []string {
+// Sync flushes deliveries and returns the topics received so far.
+func (c *Client) Sync() []string {
 	c.t.Helper()
 	c.write(0xc0, nil)
 	if typ, _ := c.read(); typ != 0xd0 {
@@ -159,4 +176,7 @@ func (c *mqttClient) sync() []string {
 	return out
 }
 
-func (c *mqttClient) String() string { return fmt.Sprint(c.conn.LocalAddr()) }
+func (c *Client) String() string { return fmt.Sprint(c.conn.LocalAddr()) }
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
