@@ -21,7 +21,7 @@ func ExampleParseMosquitto() {
 }
 
 func ExampleFile_Add() {
-	f := passwd.New() // like mosquitto_passwd -c
+	f := passwd.New()   // like mosquitto_passwd -c
 	f.Iterations = 1000 // the default, 210,000, is what you want in production
 	if err := f.Add("sensor-1", "s3cret"); err != nil {
 		fmt.Println(err)
