@@ -2,7 +2,6 @@ package topic
 
 import (
 	"strconv"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -52,14 +51,8 @@ const (
 // topic name is legal in MQTT 5.0 only together with a Topic Alias; that
 // is the packet reader's business, so here it is an error.
 func ValidName(name string) error {
-	if err := validString(kindName, name); err != nil {
+	if _, err := ScanName(name, true); err != nil {
 		return err
-	}
-	for i := 0; i < len(name); i++ {
-		switch name[i] {
-		case '+', '#':
-			return newError(kindName, name, i, "wildcard '"+name[i:i+1]+"' is not allowed in a topic name", "[MQTT-4.7.0-1]")
-		}
 	}
 	return nil
 }
@@ -69,10 +62,80 @@ func ValidName(name string) error {
 // level, and for "$share/<name>/<filter>" a non-empty share name free of
 // '/', '+' and '#' followed by a non-empty valid filter.
 func ValidFilter(filter string) error {
-	if err := validString(kindFilter, filter); err != nil {
+	if _, err := ScanFilter(filter, true); err != nil {
 		return err
 	}
-	inner, base := filter, 0
+	return nil
+}
+
+// ScanName is ValidName in one pass that also counts the levels, for a
+// packet reader on its hot path. Unless allowControl, it also refuses the
+// control characters U+0001–U+001F and U+007F–U+009F and Unicode
+// non-characters, which the specification says SHOULD NOT be sent.
+func ScanName(name string, allowControl bool) (levels int, err *Error) {
+	if err := checkLength(kindName, name); err != nil {
+		return 0, err
+	}
+	levels = 1
+	for i := 0; i < len(name); {
+		c := name[i]
+		switch byteClass[c] {
+		case plain:
+			i++
+			continue
+		case slash:
+			levels++
+		case wildcard:
+			return 0, newError(kindName, name, i, "wildcard '"+name[i:i+1]+"' is not allowed in a topic name", "[MQTT-4.7.0-1]")
+		case control:
+			if e := checkControl(kindName, name, i, allowControl); e != nil {
+				return 0, e
+			}
+		case multibyte:
+			size, e := checkRune(kindName, name, i, allowControl)
+			if e != nil {
+				return 0, e
+			}
+			i += size
+			continue
+		}
+		i++
+	}
+	return levels, nil
+}
+
+// Byte classes for the scanners' fast path: most topic bytes are plain.
+const (
+	plain uint8 = iota
+	slash
+	wildcard
+	control
+	multibyte
+)
+
+var byteClass = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		switch {
+		case c >= utf8.RuneSelf:
+			t[c] = multibyte
+		case c == '/':
+			t[c] = slash
+		case c == '+' || c == '#':
+			t[c] = wildcard
+		case c < 0x20 || c == 0x7f:
+			t[c] = control
+		}
+	}
+	return
+}()
+
+// ScanFilter is ValidFilter in one pass that also counts the levels of
+// the (inner) filter; see ScanName for allowControl.
+func ScanFilter(filter string, allowControl bool) (levels int, err *Error) {
+	if err := checkLength(kindFilter, filter); err != nil {
+		return 0, err
+	}
+	base := 0
 	if len(filter) >= len(SharePrefix) && filter[:len(SharePrefix)] == SharePrefix {
 		rest := filter[len(SharePrefix):]
 		end := -1
@@ -83,64 +146,88 @@ func ValidFilter(filter string) error {
 				break
 			}
 			if c == '+' || c == '#' {
-				return newError(kindFilter, filter, len(SharePrefix)+i, "share name must not contain '+' or '#'", "[MQTT-4.8.2-2]")
+				return 0, newError(kindFilter, filter, len(SharePrefix)+i, "share name must not contain '+' or '#'", "[MQTT-4.8.2-2]")
 			}
 		}
 		switch {
 		case end < 0:
-			return newError(kindFilter, filter, -1, "shared subscription needs \"$share/<name>/<filter>\"", "[MQTT-4.8.2-2]")
+			return 0, newError(kindFilter, filter, -1, "shared subscription needs \"$share/<name>/<filter>\"", "[MQTT-4.8.2-2]")
 		case end == 0:
-			return newError(kindFilter, filter, len(SharePrefix), "share name must be at least one character", "[MQTT-4.8.2-1]")
+			return 0, newError(kindFilter, filter, len(SharePrefix), "share name must be at least one character", "[MQTT-4.8.2-1]")
 		case end == len(rest)-1:
-			return newError(kindFilter, filter, len(filter), "shared subscription has an empty topic filter after the share name", "[MQTT-4.7.3-1]")
+			return 0, newError(kindFilter, filter, len(filter), "shared subscription has an empty topic filter after the share name", "[MQTT-4.7.3-1]")
 		}
 		base = len(SharePrefix) + end + 1
-		inner = filter[base:]
 	}
-	levelStart := 0
-	for i := 0; i < len(inner); i++ {
-		switch inner[i] {
-		case '/':
-			levelStart = i + 1
-		case '+':
-			if i != levelStart || (i+1 < len(inner) && inner[i+1] != '/') {
-				return newError(kindFilter, filter, base+i, "'+' must occupy a whole level", "[MQTT-4.7.1-2]")
+	levels = 1
+	levelStart := base
+	for i := 0; i < len(filter); {
+		c := filter[i]
+		if c >= utf8.RuneSelf {
+			size, e := checkRune(kindFilter, filter, i, allowControl)
+			if e != nil {
+				return 0, e
 			}
-		case '#':
-			if i != levelStart || i != len(inner)-1 {
-				return newError(kindFilter, filter, base+i, "'#' must be alone in the last level", "[MQTT-4.7.1-1]")
+			i += size
+			continue
+		}
+		if i >= base {
+			switch c {
+			case '/':
+				levels++
+				levelStart = i + 1
+			case '+':
+				if i != levelStart || (i+1 < len(filter) && filter[i+1] != '/') {
+					return 0, newError(kindFilter, filter, i, "'+' must occupy a whole level", "[MQTT-4.7.1-2]")
+				}
+			case '#':
+				if i != levelStart || i != len(filter)-1 {
+					return 0, newError(kindFilter, filter, i, "'#' must be alone in the last level", "[MQTT-4.7.1-1]")
+				}
 			}
 		}
+		if c < 0x20 || c == 0x7f {
+			if e := checkControl(kindFilter, filter, i, allowControl); e != nil {
+				return 0, e
+			}
+		}
+		i++
 	}
-	return nil
+	return levels, nil
 }
 
-// validString applies the rules topic names and filters share.
-func validString(kind, s string) error {
+// checkLength applies the length rules names and filters share.
+func checkLength(kind, s string) *Error {
 	switch {
 	case len(s) == 0:
 		return newError(kind, s, -1, "must be at least one character long", "[MQTT-4.7.3-1]")
 	case len(s) > MaxLen:
 		return newError(kind, s[:64], -1, "longer than 65535 bytes", "[MQTT-4.7.3-3]")
 	}
-	if i := strings.IndexByte(s, 0); i >= 0 {
+	return nil
+}
+
+// checkControl judges an ASCII control byte at s[i].
+func checkControl(kind, s string, i int, allowControl bool) *Error {
+	if s[i] == 0 {
 		return newError(kind, s, i, "must not contain U+0000", "[MQTT-4.7.3-2]")
 	}
-	if !utf8.ValidString(s) {
-		return newError(kind, s, invalidUTF8At(s, 0), "is not valid UTF-8", "[MQTT-1.5.4-1]")
+	if !allowControl {
+		return newError(kind, s, i, "contains a control character", "§1.5.4")
 	}
 	return nil
 }
 
-func invalidUTF8At(s string, from int) int {
-	for i := from; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			return i
-		}
-		i += size
+// checkRune judges the multi-byte sequence at s[i] and returns its size.
+func checkRune(kind, s string, i int, allowControl bool) (int, *Error) {
+	r, size := utf8.DecodeRuneInString(s[i:])
+	if r == utf8.RuneError && size == 1 {
+		return 0, newError(kind, s, i, "is not valid UTF-8", "[MQTT-1.5.4-1]")
 	}
-	return from
+	if !allowControl && (r <= 0x9f || (r >= 0xfdd0 && r <= 0xfdef) || r&0xfffe == 0xfffe) {
+		return 0, newError(kind, s, i, "contains a control character or non-character", "§1.5.4")
+	}
+	return size, nil
 }
 
 // SplitShared splits "$share/<name>/<filter>" into its share name and

@@ -73,6 +73,15 @@ func TestSplitShared(t *testing.T) {
 	}
 }
 
+func hasControl(s string) bool {
+	for _, r := range s {
+		if (r >= 1 && r < 0x20) || (r >= 0x7f && r <= 0x9f) || (r >= 0xfdd0 && r <= 0xfdef) || r&0xfffe == 0xfffe {
+			return true
+		}
+	}
+	return false
+}
+
 func FuzzValidFilter(f *testing.F) {
 	for _, s := range []string{"#", "a/+/b", "$share/g/a", "a/#/b", "\xff", "$share//"} {
 		f.Add(s)
@@ -84,6 +93,20 @@ func FuzzValidFilter(f *testing.F) {
 		}
 		if (ValidName(s) == nil) != refValidName(s) {
 			t.Fatalf("ValidName(%q) = %v, reference valid = %v", s, ValidName(s), refValidName(s))
+		}
+		// The strict scanners refuse exactly the control characters and
+		// non-characters on top, and count levels.
+		strictRefuses := err == nil && hasControl(s)
+		if levels, e := ScanFilter(s, false); (e != nil) != (err != nil || strictRefuses) {
+			t.Fatalf("ScanFilter(%q, strict) = %v, ValidFilter %v, control %v", s, e, err, hasControl(s))
+		} else if e == nil {
+			_, inner, _ := SplitShared(s)
+			if want := strings.Count(inner, "/") + 1; levels != want {
+				t.Fatalf("ScanFilter(%q) counted %d levels, want %d", s, levels, want)
+			}
+		}
+		if _, e := ScanName(s, false); (e != nil) != (ValidName(s) != nil || (ValidName(s) == nil && hasControl(s))) {
+			t.Fatalf("ScanName(%q, strict) = %v", s, e)
 		}
 		if _, _, shared := SplitShared(s); !shared && err == nil && ValidName(s) == nil && !Match(s, s) {
 			t.Fatalf("a valid wildcard-free filter %q must match itself", s)

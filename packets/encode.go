@@ -1,0 +1,127 @@
+package packets
+
+import "encoding/binary"
+
+// The encoders append one packet to dst and return the extended slice,
+// like strconv.Append*: a caller reuses its buffer and allocates nothing.
+// They write the packets a broker or proxy originates, for MQTT 3.1.1
+// (and 3.1) and 5.0; for 3.1.1 a v5 reason code is translated to what
+// that version can say.
+
+// AppendConnack appends a CONNACK. For MQTT 3.1.1 the reason code becomes
+// a return code: 0x84 → 1 (unacceptable protocol version), 0x85 → 2
+// (identifier rejected), 0x88/0x89/0x8B → 3 (server unavailable),
+// 0x86/0x8C → 4 (bad user name or password), any other failure → 5 (not
+// authorized; 0x8A banned and 0x9F connection rate exceeded included).
+// sessionPresent is sent only with success.
+func AppendConnack(dst []byte, v Version, sessionPresent bool, code ReasonCode) []byte {
+	flags := byte(0)
+	if sessionPresent && code == Success {
+		flags = 1
+	}
+	if v != V5 {
+		return append(dst, byte(CONNACK)<<4, 2, flags, byte(connackReturnCode(code)))
+	}
+	return append(dst, byte(CONNACK)<<4, 3, flags, byte(code), 0)
+}
+
+func connackReturnCode(code ReasonCode) byte {
+	switch code {
+	case Success:
+		return 0
+	case UnsupportedProtocolVersion:
+		return 1
+	case ClientIdentifierNotValid:
+		return 2
+	case ServerUnavailable, ServerBusy, ServerShuttingDown:
+		return 3
+	case BadUsernameOrPassword, BadAuthenticationMethod:
+		return 4
+	}
+	return 5
+}
+
+// AppendAck appends a PUBACK, PUBREC, PUBREL or PUBCOMP for packet id.
+// MQTT 3.1.1 has no reason code: the code is dropped (a refused QoS 1
+// message is acknowledged all the same; that version cannot say no).
+func AppendAck(dst []byte, t Type, v Version, id uint16, code ReasonCode) []byte {
+	first := byte(t) << 4
+	if t == PUBREL {
+		first |= 0x02
+	}
+	if v != V5 || code == Success {
+		return append(dst, first, 2, byte(id>>8), byte(id))
+	}
+	return append(dst, first, 3, byte(id>>8), byte(id), byte(code))
+}
+
+// AppendSuback appends a SUBACK with one code per filter: the granted
+// QoS (0x00–0x02) or a failure. MQTT 3.1.1 knows one failure, 0x80.
+func AppendSuback(dst []byte, v Version, id uint16, codes []ReasonCode) []byte {
+	rem := 2 + len(codes)
+	if v == V5 {
+		rem++ // empty properties
+	}
+	dst = append(dst, byte(SUBACK)<<4)
+	dst = appendVBI(dst, rem)
+	dst = binary.BigEndian.AppendUint16(dst, id)
+	if v == V5 {
+		dst = append(dst, 0)
+	}
+	for _, c := range codes {
+		if v != V5 && c.IsError() {
+			c = UnspecifiedError
+		}
+		dst = append(dst, byte(c))
+	}
+	return dst
+}
+
+// AppendUnsuback appends an UNSUBACK. MQTT 3.1.1's has no codes.
+func AppendUnsuback(dst []byte, v Version, id uint16, codes []ReasonCode) []byte {
+	if v != V5 {
+		return append(dst, byte(UNSUBACK)<<4, 2, byte(id>>8), byte(id))
+	}
+	dst = append(dst, byte(UNSUBACK)<<4)
+	dst = appendVBI(dst, 3+len(codes))
+	dst = binary.BigEndian.AppendUint16(dst, id)
+	dst = append(dst, 0)
+	for _, c := range codes {
+		dst = append(dst, byte(c))
+	}
+	return dst
+}
+
+// AppendDisconnect appends a DISCONNECT with a reason code. A server has
+// no DISCONNECT to send in MQTT 3.1.1, only a closed connection, so for
+// that version nothing is appended.
+func AppendDisconnect(dst []byte, v Version, code ReasonCode) []byte {
+	if v != V5 {
+		return dst
+	}
+	if code == Success {
+		return append(dst, byte(DISCONNECT)<<4, 0)
+	}
+	return append(dst, byte(DISCONNECT)<<4, 1, byte(code))
+}
+
+// AppendPingresp appends a PINGRESP.
+func AppendPingresp(dst []byte) []byte { return append(dst, byte(PINGRESP)<<4, 0) }
+
+// appendVBI appends a Variable Byte Integer in its shortest form.
+func appendVBI(dst []byte, n int) []byte {
+	for {
+		d := byte(n & 0x7f)
+		n >>= 7
+		if n > 0 {
+			d |= 0x80
+		}
+		dst = append(dst, d)
+		if n == 0 {
+			return dst
+		}
+	}
+}
+
+// AppendVBI appends n as a Variable Byte Integer (0 to 268,435,455).
+func AppendVBI(dst []byte, n int) []byte { return appendVBI(dst, n) }

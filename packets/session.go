@@ -1,0 +1,79 @@
+package packets
+
+import "strconv"
+
+// Session enforces the rules that span packets of one connection, for
+// the packets a client sends: CONNECT first and only once
+// [MQTT-3.1.0-1] [MQTT-3.1.0-2]; never a packet only a server sends
+// (a client-sent CONNACK crashed mosquitto, CVE-2021-28166); no
+// Subscription Identifier on a client's PUBLISH [MQTT-3.3.4-6]; Topic
+// Aliases within the maximum the server advertised, and resolved, so
+// every PUBLISH a Session has checked carries its topic name.
+//
+// A Reader keeps a Session for its connection. Use one directly with
+// Parse when packets arrive some other way.
+type Session struct {
+	version   Version
+	connected bool
+	// TopicAliasMaximum is the maximum the server advertised in its
+	// CONNACK (MQTT 5.0); 0, the default, means clients may not use
+	// aliases.
+	TopicAliasMaximum uint16
+	aliases           [][]byte
+}
+
+// Version is the connection's protocol version, 0 before CONNECT.
+func (s *Session) Version() Version { return s.version }
+
+// Connected reports whether the CONNECT has been seen.
+func (s *Session) Connected() bool { return s.connected }
+
+// Check applies the connection rules to the next packet from the client,
+// already decoded, and resolves a PUBLISH's Topic Alias.
+func (s *Session) Check(p *Packet) error {
+	if !s.connected {
+		if p.Type != CONNECT {
+			return protocolErr(p.Type, 0, "[MQTT-3.1.0-1]", "the first packet must be CONNECT")
+		}
+		s.connected, s.version = true, p.Connect.Level
+		return nil
+	}
+	switch p.Type {
+	case CONNECT:
+		return protocolErr(CONNECT, 0, "[MQTT-3.1.0-2]", "a second CONNECT")
+	case CONNACK, SUBACK, UNSUBACK, PINGRESP:
+		return protocolErr(p.Type, 0, "§2.1.2", "only a server sends %s", p.Type)
+	case PUBLISH:
+		return s.checkPublish(p)
+	}
+	return nil
+}
+
+func (s *Session) checkPublish(p *Packet) error {
+	if p.Version != V5 {
+		return nil
+	}
+	if p.Props.Has(PropSubscriptionID) {
+		return protocolErr(PUBLISH, -1, "[MQTT-3.3.4-6]", "a client's PUBLISH must not carry a Subscription Identifier")
+	}
+	if !p.Props.Has(PropTopicAlias) {
+		return nil
+	}
+	alias := p.Props.TopicAlias
+	if alias > s.TopicAliasMaximum {
+		return &Error{Code: TopicAliasInvalid, Rule: "§3.3.2.3.4", Type: PUBLISH, Offset: -1,
+			Msg: "Topic Alias " + strconv.Itoa(int(alias)) + " is above the maximum of " + strconv.Itoa(int(s.TopicAliasMaximum))}
+	}
+	if s.aliases == nil {
+		s.aliases = make([][]byte, int(s.TopicAliasMaximum)+1)
+	}
+	if len(p.Publish.Topic) > 0 {
+		s.aliases[alias] = append(s.aliases[alias][:0], p.Publish.Topic...)
+		return nil
+	}
+	if len(s.aliases[alias]) == 0 {
+		return protocolErr(PUBLISH, -1, "§3.3.2.3.4", "Topic Alias %d was never set", alias)
+	}
+	p.Publish.Topic = s.aliases[alias]
+	return nil
+}
