@@ -1,0 +1,8 @@
+;; leak: grows its memory by a page on every call and allows.
+(module
+  (memory (export "memory") 1)
+  (func (export "mqttguard_abi_v1"))
+  (func (export "mqttguard_buffer") (param i32) (result i32) (i32.const 1024))
+  (func (export "on_publish") (param i32) (result i32)
+    (drop (memory.grow (i32.const 1)))
+    (i32.const 0)))
