@@ -16,7 +16,78 @@
 //   - wasmguard: resource-limited WebAssembly policy plugins.
 //
 // The leaves never import each other. This package is the only one that
-// knows them all: its Guard answers each decision point of a broker
-// (CONNECT, PUBLISH, SUBSCRIBE, delivery, disconnect) with a Decision that
-// carries the MQTT v5 reason code to send.
+// knows them all.
+//
+// # The Guard
+//
+// A Guard answers each decision point of a broker with a Decision: a
+// Verdict (Allow, Reject, Drop, Disconnect), the MQTT v5 reason code to
+// send, a Delay for a throttled client, and the Cause — component, rule,
+// file and line — for the audit log. A broker calls
+//
+//   - Connect for each CONNECT; it returns the Client (identity as
+//     established: username from the certificate, common name) that the
+//     broker keeps with the session and passes to the other points;
+//   - Publish for each PUBLISH the client sends;
+//   - Subscribe for each filter of a SUBSCRIBE;
+//   - Deliver for each message about to go to a subscriber (the receive
+//     check: a subscriber to '#' gets only what it may read);
+//   - Disconnect when the session ends, to ask whether its will may be
+//     sent;
+//   - Violation for what the broker saw itself (a malformed packet).
+//
+// Every component is optional (Config): a nil one is not consulted.
+// Checks run cheapest first, and every refusal counts against the
+// client's trust while traffic that passes counts for it:
+//
+//	CONNECT:   ban list → flapping → connection rate per address and per
+//	           listener → credentials or certificate identity → trust
+//	           state → will topic → plugins
+//	PUBLISH:   trust state → ACL → rate limits (client messages and bytes,
+//	           user, topic × fan-out) → push interval → plugins
+//	SUBSCRIBE: filter validity → trust state → ACL → plugins
+//
+// The allow path of a publish allocates nothing.
+//
+// # Decisions
+//
+//	situation                                     v5                      v3.1.1
+//	bad credentials                               CONNACK 0x86            CONNACK 4
+//	not authorized (connect/publish/subscribe)    0x87                    CONNACK 5 / SUBACK 0x80 / dropped
+//	banned (ban list, flapping, Disconnected)     CONNACK 0x8A            CONNACK 5
+//	message rate too high (client)                PUBACK 0x96             dropped
+//	quota exceeded (bytes, user, topic)           PUBACK 0x97             dropped
+//	connection rate exceeded                      CONNACK 0x9F            CONNACK 5
+//	invalid topic name / filter                   0x90 / 0x8F             dropped / SUBACK 0x80
+//	shadow-banned or anomalous publish            acknowledged normally, never delivered
+//	trust escalated to Disconnected               DISCONNECT 0x98         close
+//
+// Malformed (0x81) and oversized (0x95) packets are the packet reader's
+// to refuse, before the broker decodes them; it reports them here as
+// Violation.
+//
+// # Modes
+//
+// The seed design's staged rollout governs the abuse layer: rate limits,
+// trust states (throttling, write-disable, shadow ban, disconnect),
+// anomaly drops and the automatic bans that flapping and anomalies make.
+// In ObserveOnly (the zero Mode) the abuse layer decides as usual, and the
+// Guard returns Allow with Observed set, counts what would have happened
+// in Stats.Observed and writes it to the audit log ("would reject …").
+// EnforceLight enforces rate limits and Normal/Throttled only;
+// EnforceFull enforces everything, shadow bans and fan-out cost included.
+//
+// Access control is not part of the rollout and is enforced in every
+// mode: credentials, certificate identity, the ACL, the ban list an
+// operator keeps, will checks and plugins. Observing is for learning what
+// the abuse layer would do before turning it on, not for switching
+// security off.
+//
+// # Reloading
+//
+// The components are the broker's: an acl.Holder and a passwd.Holder
+// reload their files atomically and keep the old state when a new file
+// does not load; SetPlugins swaps the plugin set; trust.Bans is edited in
+// place; tlsconf.Reloader rotates certificates under live connections.
+// Nothing needs the connections dropped.
 package mqttguard

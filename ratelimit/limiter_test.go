@@ -362,3 +362,15 @@ func TestHeapPerKey(t *testing.T) {
 	runtime.KeepAlive(l)
 	runtime.KeepAlive(keys)
 }
+
+func TestMultiTrySaysWhichRefused(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	perClient := New(10, 5)
+	perTopic := New(1, 1)
+	m := Multi{{perClient, "c", 1, 1}, {perTopic, "t", 1, 1}}
+	assert.Equal(t, -1, m.Try(t0))
+	assert.Equal(t, 1, m.Try(t0), "the topic's bucket is empty")
+	assert.InDelta(t, 4, perClient.Tokens("c", t0), 1e-9, "and the client's gave nothing for the refusal")
+	assert.Equal(t, 0, Multi{{perClient, "c", 9, 1}}.Try(t0))
+	assert.Equal(t, 0, make(Multi, 17).Try(t0))
+}

@@ -40,9 +40,14 @@ type pending struct {
 
 // Allow decides every check at time t and charges them all, or none.
 // More than 16 checks are refused outright.
-func (m Multi) Allow(t time.Time) bool {
+func (m Multi) Allow(t time.Time) bool { return m.Try(t) < 0 }
+
+// Try is Allow that says which check refused: -1 when all were charged,
+// else the index of the first check that refused (0 for more than 16
+// checks), so that a broker can tell a client's limit from its topic's.
+func (m Multi) Try(t time.Time) int {
 	if len(m) > multiMax {
-		return false
+		return 0
 	}
 	var st [multiMax]pending
 	// Pass 1: look every bucket up and refuse, writing nothing, if one
@@ -53,7 +58,7 @@ func (m Multi) Allow(t time.Time) bool {
 			continue
 		}
 		if l.burst == 0 {
-			return false
+			return i
 		}
 		mult := c.Mult
 		if mult == 0 {
@@ -64,7 +69,7 @@ func (m Multi) Allow(t time.Time) bool {
 		inc, ok := l.cost(c.N, mult)
 		if !ok {
 			s.refused.Add(1)
-			return false
+			return i
 		}
 		if inc == 0 {
 			continue
@@ -73,7 +78,7 @@ func (m Multi) Allow(t time.Time) bool {
 		e := s.lookup(h, now, l)
 		if tat := e.tat.Load(); tat != dead && max(tat, now)+inc-l.tau > now {
 			e.refused.Add(1)
-			return false
+			return i
 		}
 		st[i].e, st[i].h, st[i].inc, st[i].now, st[i].s = e, h, inc, now, s
 	}
@@ -92,11 +97,11 @@ func (m Multi) Allow(t time.Time) bool {
 				}
 			}
 			x.e.refused.Add(1)
-			return false
+			return i
 		}
 		x.e.allowed.Add(1)
 	}
-	return true
+	return -1
 }
 
 // charge takes inc from the bucket if it allows it now.

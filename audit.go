@@ -1,0 +1,171 @@
+package mqttguard
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqttguard/mqttguard/ratelimit"
+	"golang.org/x/time/rate"
+)
+
+// Point is a decision point.
+type Point uint8
+
+const (
+	PointConnect Point = iota
+	PointPublish
+	PointSubscribe
+	PointDeliver
+	PointWill // the will, when it is about to be sent
+	numPoints
+)
+
+var pointNames = [numPoints]string{"connect", "publish", "subscribe", "deliver", "will"}
+
+func (p Point) String() string {
+	if p < numPoints {
+		return pointNames[p]
+	}
+	return "Point(?)"
+}
+
+// auditor writes the audit log, rate limited per client so that a flood
+// cannot flood the log too.
+type auditor struct {
+	log        *slog.Logger
+	limit      *ratelimit.Limiter
+	suppressed atomic.Uint64
+}
+
+func newAuditor(l *slog.Logger, perSecond float64) *auditor {
+	if l == nil {
+		return &auditor{}
+	}
+	if perSecond <= 0 {
+		perSecond = 2
+	}
+	return &auditor{log: l, limit: ratelimit.New(rate.Limit(perSecond), 10, ratelimit.WithMaxKeys(1<<16))}
+}
+
+func (a *auditor) sweep(now time.Time) {
+	if a.limit != nil {
+		a.limit.Sweep(now)
+	}
+}
+
+// write logs one decision that was not a plain Allow.
+func (a *auditor) write(p Point, d Decision, c *Client, now time.Time) {
+	if a.log == nil {
+		return
+	}
+	if !a.limit.AllowN(c.ID, now, 1) {
+		a.suppressed.Add(1)
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("point", p.String()),
+		slog.String("client", c.ID),
+		slog.String("username", c.Username),
+		slog.String("addr", c.Addr.String()),
+		slog.String("component", d.Cause.Component.String()),
+	}
+	verdict, code := d.Verdict, d.Code
+	if d.Observed {
+		verdict, code = d.Would, d.WouldCode
+		attrs = append(attrs, slog.Bool("observed", true))
+	}
+	attrs = append(attrs, slog.String("verdict", verdict.String()), slog.Int("code", int(code)))
+	if d.Cause.Rule != "" {
+		attrs = append(attrs, slog.String("rule", d.Cause.Rule))
+	}
+	if d.Cause.File != "" {
+		attrs = append(attrs, slog.String("file", d.Cause.File))
+	}
+	if d.Cause.Line > 0 {
+		attrs = append(attrs, slog.Int("line", d.Cause.Line))
+	}
+	if d.Cause.Detail != "" {
+		attrs = append(attrs, slog.String("detail", d.Cause.Detail))
+	}
+	msg := "mqttguard: " + verdict.String()
+	if d.Observed {
+		msg = "mqttguard: would " + verdict.String()
+	}
+	a.log.LogAttrs(context.Background(), slog.LevelWarn, msg, attrs...)
+}
+
+type counters struct {
+	decisions [numPoints][numVerdicts]atomic.Uint64
+	by        [numComponents]atomic.Uint64 // refusals, drops and disconnects, by who
+	observed  [numComponents]atomic.Uint64 // what ObserveOnly let through, by who would have refused
+	delayed   atomic.Uint64
+}
+
+// Stats are the Guard's counters since New.
+type Stats struct {
+	// Decisions counts every decision by point and verdict.
+	Decisions [numPoints][numVerdicts]uint64
+	// By counts the decisions that were not Allow by the component that
+	// took them; Observed, what ObserveOnly let through that a component
+	// would have refused.
+	By       [numComponents]uint64
+	Observed [numComponents]uint64
+	// Delayed counts publishes held back (Throttled clients).
+	Delayed uint64
+	// AuditSuppressed counts audit lines dropped by the audit rate limit.
+	AuditSuppressed uint64
+}
+
+// Stats returns a snapshot of the counters.
+func (g *Guard) Stats() Stats {
+	var s Stats
+	for p := range s.Decisions {
+		for v := range s.Decisions[p] {
+			s.Decisions[p][v] = g.stats.decisions[p][v].Load()
+		}
+	}
+	for c := range s.By {
+		s.By[c] = g.stats.by[c].Load()
+		s.Observed[c] = g.stats.observed[c].Load()
+	}
+	s.Delayed = g.stats.delayed.Load()
+	s.AuditSuppressed = g.audit.suppressed.Load()
+	return s
+}
+
+// Points lists the decision points, Verdicts the verdicts and Components
+// the components, in the order Stats indexes them.
+func Points() []Point { return []Point{PointConnect, PointPublish, PointSubscribe, PointDeliver, PointWill} }
+
+// Verdicts lists the verdicts in the order Stats indexes them.
+func Verdicts() []Verdict { return []Verdict{Allow, Reject, Drop, Disconnect} }
+
+// Components lists the components in the order Stats indexes them.
+func Components() []Component {
+	out := make([]Component, numComponents)
+	for i := range out {
+		out[i] = Component(i)
+	}
+	return out
+}
+
+// record counts a decision and audits a refusal. (Observed decisions
+// were counted and audited by refuse, where they happened.)
+func (g *Guard) record(p Point, d Decision, c *Client, now time.Time) Decision {
+	g.stats.decisions[p][d.Verdict].Add(1)
+	switch {
+	case d.Verdict != Allow:
+		g.stats.by[d.Cause.Component].Add(1)
+	case d.Delay > 0:
+		g.stats.delayed.Add(1)
+		return d
+	default:
+		return d
+	}
+	if p != PointDeliver { // a '#' subscriber would log every message it may not read
+		g.audit.write(p, d, c, now)
+	}
+	return d
+}

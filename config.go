@@ -1,0 +1,138 @@
+package mqttguard
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/mqttguard/mqttguard/acl"
+	"github.com/mqttguard/mqttguard/anomaly"
+	"github.com/mqttguard/mqttguard/passwd"
+	"github.com/mqttguard/mqttguard/tlsconf"
+	"github.com/mqttguard/mqttguard/trust"
+	"github.com/mqttguard/mqttguard/wasmguard"
+)
+
+// Config composes the leaves. Every component is optional: a nil one is
+// not consulted. The Guard takes the components as they are — a broker
+// keeps its own references to reload an ACL, add a ban or read stats.
+type Config struct {
+	// Mode is how far the abuse layer may go (see the package doc). It is
+	// applied to Trust too.
+	Mode trust.Mode
+
+	// Passwords authenticates clients by username and password. With
+	// Passwords nil the Guard does not authenticate (another part of the
+	// broker does) and AllowAnonymous is not consulted.
+	Passwords *passwd.Holder
+	// AllowAnonymous admits clients with no username and no certificate
+	// identity. Default false: secure by default.
+	AllowAnonymous bool
+	// CertIdentity is where a verified client certificate's name is taken
+	// from (CN by default); UseIdentityAsUsername makes that name the
+	// client's username and admits it without a password, as mosquitto's
+	// use_identity_as_username does.
+	CertIdentity          tlsconf.IdentitySource
+	UseIdentityAsUsername bool
+
+	ACL      *acl.Holder
+	Bans     *trust.Bans
+	Trust    *trust.Tracker
+	Flapping *anomaly.FlappingDetector
+	// Intervals checks push intervals (seed 001): anomalous reports are
+	// acknowledged and not delivered; repeated anomalies flag the device
+	// (a trust violation) and then ban it for AnomalyBanFor (default 1
+	// hour), by client ID, else username, else address (BanAddresses).
+	Intervals     *anomaly.IntervalDetector
+	AnomalyBanFor time.Duration
+
+	RateLimits RateLimits
+
+	// Plugins are consulted in order after every built-in check; the
+	// first that does not allow decides. SetPlugins swaps them at run
+	// time.
+	Plugins []*wasmguard.Plugin
+
+	// ShadowBan lets EnforceFull shadow-ban (seed: enable_shadow_ban);
+	// without it a ShadowBanned client's publishes are refused with 0x87
+	// instead.
+	ShadowBan bool
+	// BanAddresses lets automatic bans (anomaly) fall back to banning
+	// the client's address when it has neither client ID nor username
+	// (seed: enable_ip_ban). Addresses are shared behind NAT; bans made by
+	// an operator are not affected.
+	BanAddresses bool
+
+	// Logger receives the audit log: every refusal, drop and disconnect
+	// (and, in ObserveOnly, what would have been), at most AuditPerSecond
+	// lines a second per client (default 2, bursts of 10); the rest are
+	// counted in Stats.AuditSuppressed. Nil: no audit log.
+	Logger         *slog.Logger
+	AuditPerSecond float64
+}
+
+// Rate is a token bucket: PerSecond tokens a second, bursts of Burst
+// (default: PerSecond rounded up, at least 1). The zero Rate is no limit.
+type Rate struct {
+	PerSecond float64
+	Burst     int
+}
+
+func (r Rate) on() bool { return r.PerSecond > 0 }
+
+func (r Rate) burst() int {
+	if r.Burst > 0 {
+		return r.Burst
+	}
+	return max(1, int(r.PerSecond+0.999))
+}
+
+// RateLimits are the Guard's token buckets (seed 004's production values
+// in parentheses, as the example broker's defaults). Message limits are
+// scaled by the client's trust multiplier.
+type RateLimits struct {
+	ConnectionsPerAddr     Rate // CONNECTs per client address (10/s)
+	ConnectionsPerListener Rate // CONNECTs per listener
+	MessagesPerClient      Rate // PUBLISHes per client ID
+	BytesPerClient         Rate // payload bytes per client ID
+	MessagesPerUser        Rate // PUBLISHes per username: the seed's user tokens (50/s, burst 100)
+	// MessagesPerTopic is the seed's channel limit (3/s): PUBLISHes per
+	// topic name, each costing ratelimit.FanoutCost(subscribers) tokens
+	// in EnforceFull when the broker says how many subscribers a message
+	// has.
+	MessagesPerTopic Rate
+	// MaxKeys bounds each limiter's memory (default ratelimit's).
+	MaxKeys int
+}
+
+// ConfigError names the Config field that is wrong.
+type ConfigError struct {
+	Field string
+	Msg   string
+}
+
+func (e *ConfigError) Error() string { return "mqttguard: Config." + e.Field + ": " + e.Msg }
+
+func (c *Config) validate() error {
+	for name, r := range map[string]Rate{
+		"ConnectionsPerAddr": c.RateLimits.ConnectionsPerAddr, "ConnectionsPerListener": c.RateLimits.ConnectionsPerListener,
+		"MessagesPerClient": c.RateLimits.MessagesPerClient, "BytesPerClient": c.RateLimits.BytesPerClient,
+		"MessagesPerUser": c.RateLimits.MessagesPerUser, "MessagesPerTopic": c.RateLimits.MessagesPerTopic,
+	} {
+		if r.PerSecond < 0 || r.Burst < 0 {
+			return &ConfigError{Field: "RateLimits." + name, Msg: fmt.Sprintf("%v/s burst %d: must not be negative (zero is no limit)", r.PerSecond, r.Burst)}
+		}
+	}
+	if c.Mode > trust.EnforceFull {
+		return &ConfigError{Field: "Mode", Msg: fmt.Sprintf("unknown mode %d", c.Mode)}
+	}
+	if c.AnomalyBanFor < 0 {
+		return &ConfigError{Field: "AnomalyBanFor", Msg: "must not be negative"}
+	}
+	for i, p := range c.Plugins {
+		if p == nil {
+			return &ConfigError{Field: fmt.Sprintf("Plugins[%d]", i), Msg: "nil plugin"}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,222 @@
+package mqttguard
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/mqttguard/mqttguard/acl"
+	"github.com/mqttguard/mqttguard/tlsconf"
+	"github.com/mqttguard/mqttguard/trust"
+	"github.com/mqttguard/mqttguard/wasmguard"
+)
+
+// Client is who a connected client is, as Connect established it. A
+// broker keeps it with the session and passes it to the other decision
+// points.
+type Client struct {
+	ID       string
+	Username string // after UseIdentityAsUsername
+	Addr     netip.Addr
+	// CommonName and CertIdentity come from a verified client
+	// certificate ("" without one): the subject CN (for ACL cn rules) and
+	// the name Config.CertIdentity selects.
+	CommonName      string
+	CertIdentity    string
+	Listener        string
+	ProtocolVersion byte // 3, 4 or 5
+}
+
+func (c *Client) acl() acl.Client {
+	return acl.Client{ID: c.ID, Username: c.Username, Addr: c.Addr, CommonName: c.CommonName}
+}
+
+func (c *Client) identity() trust.Identity {
+	return trust.Identity{ClientID: c.ID, Username: c.Username, Addr: c.Addr}
+}
+
+// ConnectRequest is a CONNECT as the broker received it.
+type ConnectRequest struct {
+	ClientID        string
+	Username        string
+	Password        []byte
+	HasPassword     bool
+	Addr            netip.AddrPort
+	Listener        string
+	ProtocolVersion byte
+	CleanStart      bool
+	KeepAlive       uint16
+	// TLS is the connection's state, nil without TLS. Only verified
+	// chains are trusted for identity.
+	TLS *tls.ConnectionState
+	// Will is the will message, nil without one.
+	Will *Message
+}
+
+// Connect decides a CONNECT. In order, cheapest first: the ban list,
+// flapping, connection rates per address and per listener, credentials
+// or certificate identity, the trust state, the will (a denied will
+// topic refuses the connection), then the plugins' on_connect. A Reject
+// carries the CONNACK reason code (V3Code maps it for MQTT 3.1.1).
+func (g *Guard) Connect(ctx context.Context, r *ConnectRequest, now time.Time) (Client, Decision) {
+	c := Client{ID: r.ClientID, Username: r.Username, Addr: r.Addr.Addr().Unmap(),
+		Listener: r.Listener, ProtocolVersion: r.ProtocolVersion}
+	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+		c.CommonName = r.TLS.VerifiedChains[0][0].Subject.CommonName
+		if id, err := tlsconf.IdentityFrom(*r.TLS, g.cfg.CertIdentity); err == nil {
+			c.CertIdentity = id
+		}
+	}
+	if g.cfg.UseIdentityAsUsername && c.CertIdentity != "" {
+		c.Username = c.CertIdentity
+	}
+	d := g.connect(ctx, r, &c, now)
+	if d.Verdict == Allow && g.cfg.Trust != nil {
+		g.cfg.Trust.Good(c.identity(), now)
+	}
+	return c, g.record(PointConnect, d, &c, now)
+}
+
+func (g *Guard) connect(ctx context.Context, r *ConnectRequest, c *Client, now time.Time) Decision {
+	id := c.identity()
+	var obs Decision // the first refusal ObserveOnly let through
+	if b := g.cfg.Bans; b != nil {
+		if ban, ok := b.Banned(id, now); ok {
+			return Decision{Verdict: Reject, Code: 0x8A, Cause: Cause{Component: ByBan, Rule: ban.Kind.String() + " " + ban.Value, Detail: ban.Reason}}
+		}
+	}
+	if f := g.cfg.Flapping; f != nil && c.ID != "" {
+		if v := f.Connect(c.ID, now); v.Ban {
+			g.violation(id, trust.Flapping, now)
+			why := fmt.Sprintf("%d connects within %v", v.Count, f.Config().Window)
+			if d, stop := g.refuse(PointConnect, Decision{Verdict: Reject, Code: 0x8A, Cause: Cause{Component: ByFlapping, Detail: why}}, c, now, &obs); stop {
+				if b := g.cfg.Bans; b != nil {
+					b.Add(trust.Ban{Kind: trust.BanClientID, Value: c.ID, Until: v.BanUntil, At: now, By: "flapping", Reason: why})
+				}
+				return d
+			}
+		}
+	}
+	if l := g.connAddr; l != nil && c.Addr.IsValid() {
+		key := c.Addr.As16()
+		if !l.AllowBytes(key[:], now, 1) {
+			g.violation(id, trust.RateLimited, now)
+			if d, stop := g.refuse(PointConnect, Decision{Verdict: Reject, Code: 0x9F, Cause: Cause{Component: ByConnRate, Rule: "connections per address"}}, c, now, &obs); stop {
+				return d
+			}
+		}
+	}
+	if l := g.connListener; l != nil && !l.AllowN(c.Listener, now, 1) {
+		if d, stop := g.refuse(PointConnect, Decision{Verdict: Reject, Code: 0x9F, Cause: Cause{Component: ByConnRate, Rule: "connections per listener"}}, c, now, &obs); stop {
+			return d
+		}
+	}
+	if d, ok := g.authenticate(r, c, now); !ok {
+		return d
+	}
+	if t := g.cfg.Trust; t != nil {
+		if v := t.Verdict(id, now); v.State == trust.Disconnected {
+			if d, stop := g.refuse(PointConnect, Decision{Verdict: Reject, Code: 0x8A, Cause: Cause{Component: ByTrust, Detail: "state " + v.State.String()}}, c, now, &obs); stop {
+				return d
+			}
+		}
+	}
+	if w := r.Will; w != nil {
+		if err := acl.ValidTopic(w.Topic); err != nil {
+			return Decision{Verdict: Reject, Code: 0x90, Cause: Cause{Component: ByWill, Detail: err.Error()}}
+		}
+		if h := g.cfg.ACL; h != nil {
+			if ad := h.CheckMessage(c.acl(), acl.Publish, w.Topic, w.QoS, w.Retain); !ad.Allowed {
+				g.violation(id, trust.ACLDenied, now)
+				d := Decision{Verdict: Reject, Code: 0x87, Cause: aclCause(ad)}
+				d.Cause.Component, d.Cause.Detail = ByWill, "will topic "+w.Topic
+				return d
+			}
+		}
+	}
+	if ps := *g.plugins.Load(); len(ps) > 0 {
+		ev := wasmguard.ConnectEvent{Time: now, ClientID: c.ID, Username: c.Username, HasPassword: r.HasPassword,
+			RemoteAddr: r.Addr.String(), ProtocolVersion: r.ProtocolVersion, CleanStart: r.CleanStart,
+			KeepAlive: r.KeepAlive, CertIdentity: c.CertIdentity}
+		for _, p := range ps {
+			v, err := p.OnConnect(ctx, &ev)
+			if d, stop := g.pluginDecision(p, v, err, id, now); stop {
+				if d.Verdict == Drop {
+					d.Verdict, d.Code = Reject, 0x87 // nothing to drop silently at CONNECT
+				}
+				return d
+			}
+		}
+	}
+	return obs
+}
+
+// authenticate checks credentials or the certificate identity.
+func (g *Guard) authenticate(r *ConnectRequest, c *Client, now time.Time) (Decision, bool) {
+	pw := g.cfg.Passwords
+	if pw == nil {
+		return Decision{}, true
+	}
+	switch {
+	case g.cfg.UseIdentityAsUsername && c.CertIdentity != "":
+		return Decision{}, true // the certificate is the credential
+	case c.Username == "":
+		if g.cfg.AllowAnonymous {
+			return Decision{}, true
+		}
+		return Decision{Verdict: Reject, Code: 0x87, Cause: Cause{Component: ByPassword, Detail: "anonymous clients are not allowed"}}, false
+	case !pw.Verify(c.Username, string(r.Password)):
+		g.violation(c.identity(), trust.AuthFailure, now)
+		return Decision{Verdict: Reject, Code: 0x86, Cause: Cause{Component: ByPassword, Rule: c.Username, Detail: "bad username or password"}}, false
+	}
+	return Decision{}, true
+}
+
+func aclCause(d acl.Decision) Cause {
+	c := Cause{Component: ByACL}
+	if d.Rule != nil {
+		c.Rule, c.File, c.Line = d.Rule.Text, d.Rule.Source, d.Rule.Line
+	} else {
+		c.Detail = d.Reason.String()
+	}
+	return c
+}
+
+// violation feeds the trust tracker and returns the client's state.
+func (g *Guard) violation(id trust.Identity, k trust.Kind, now time.Time) trust.State {
+	if g.cfg.Trust == nil {
+		return trust.Normal
+	}
+	return g.cfg.Trust.Violation(id, k, now)
+}
+
+// Violation counts something the broker saw (a malformed packet, say)
+// against the client, and returns the Decision that follows from its
+// trust state: Disconnect 0x98 once it reaches Disconnected.
+func (g *Guard) Violation(c *Client, k trust.Kind, now time.Time) Decision {
+	if g.violation(c.identity(), k, now) == trust.Disconnected && g.enforcing() {
+		return g.record(PointPublish, Decision{Verdict: Disconnect, Code: 0x98, Cause: Cause{Component: ByTrust, Detail: "escalated to disconnected by " + k.String()}}, c, now)
+	}
+	return Decision{}
+}
+
+// pluginDecision turns a plugin's verdict into a Decision; stop is true
+// when the plugin did not allow.
+func (g *Guard) pluginDecision(p *wasmguard.Plugin, v wasmguard.Verdict, err error, id trust.Identity, now time.Time) (Decision, bool) {
+	cause := Cause{Component: ByPlugin, Rule: p.Name()}
+	if err != nil {
+		cause.Detail = err.Error()
+	}
+	switch v.Action {
+	case wasmguard.Deny:
+		if !v.Failed {
+			g.violation(id, trust.PluginDenied, now)
+		}
+		return Decision{Verdict: Reject, Code: v.Reason, Cause: cause}, true
+	case wasmguard.Drop:
+		return Decision{Verdict: Drop, Cause: cause}, true
+	}
+	return Decision{}, false
+}

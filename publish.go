@@ -1,0 +1,228 @@
+package mqttguard
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/mqttguard/mqttguard/acl"
+	"github.com/mqttguard/mqttguard/anomaly"
+	"github.com/mqttguard/mqttguard/ratelimit"
+	"github.com/mqttguard/mqttguard/trust"
+	"github.com/mqttguard/mqttguard/wasmguard"
+)
+
+// Publish decides a PUBLISH from c. In order: the client's trust state
+// (WriteDisabled refuses with 0x87, ShadowBanned drops, Disconnected
+// disconnects with 0x98, Throttled delays), the ACL (0x87; an invalid
+// topic 0x90), the rate limits (0x96 for the client's message rate,
+// 0x97 for its bytes, its user's tokens and the topic), the push
+// interval (anomalous readings are dropped; repeated anomalies flag and
+// then ban the device), and the plugins' on_publish. Every refusal counts
+// against the client's trust; a publish that passes counts for it. The
+// allow path allocates nothing.
+func (g *Guard) Publish(ctx context.Context, c *Client, m *Message, now time.Time) Decision {
+	return g.record(PointPublish, g.publish(ctx, c, m, now), c, now)
+}
+
+func (g *Guard) publish(ctx context.Context, c *Client, m *Message, now time.Time) Decision {
+	id := c.identity()
+	var obs Decision
+	mult := 1.0
+	var delay time.Duration
+	full := trust.Mode(g.mode.Load()) == trust.EnforceFull
+
+	if t := g.cfg.Trust; t != nil {
+		v := t.Verdict(id, now)
+		mult = v.Multiplier
+		var d Decision
+		switch v.State {
+		case trust.Throttled:
+			if v.Enforced {
+				delay = v.Delay
+			}
+		case trust.WriteDisabled:
+			d = Decision{Verdict: Reject, Code: 0x87}
+		case trust.ShadowBanned:
+			d = Decision{Verdict: Drop}
+			if !g.cfg.ShadowBan {
+				d = Decision{Verdict: Reject, Code: 0x87}
+			}
+		case trust.Disconnected:
+			d = Decision{Verdict: Disconnect, Code: 0x98}
+		}
+		if d.Verdict != Allow && v.Enforced {
+			d.Cause = Cause{Component: ByTrust, Detail: "state " + v.State.String()}
+			// A client that keeps flooding while refused keeps
+			// escalating: its publishes still go through the rate
+			// limits, and those it is over count as violations.
+			if d.Verdict != Disconnect {
+				if _, refused := g.rateLimit(c, m, mult, full, now); refused && g.violation(id, trust.RateLimited, now) == trust.Disconnected {
+					d.Verdict, d.Code = Disconnect, 0x98
+				}
+			}
+			return d
+		}
+		if d.Verdict != Allow {
+			d.Cause = Cause{Component: ByTrust, Detail: "state " + v.State.String()}
+			g.refuse(PointPublish, d, c, now, &obs)
+		}
+	}
+
+	if h := g.cfg.ACL; h != nil {
+		if ad := h.CheckMessage(c.acl(), acl.Publish, m.Topic, m.QoS, m.Retain); !ad.Allowed {
+			code := byte(0x87)
+			cause := aclCause(ad)
+			if ad.Reason == acl.ReasonInvalid {
+				code, cause.Component = 0x90, ByTopic
+			}
+			if g.violation(id, trust.ACLDenied, now) == trust.Disconnected && g.enforcing() {
+				return Decision{Verdict: Disconnect, Code: 0x98, Cause: cause}
+			}
+			return Decision{Verdict: Reject, Code: code, Cause: cause}
+		}
+	}
+
+	if d, refused := g.rateLimit(c, m, mult, full, now); refused {
+		st := g.violation(id, trust.RateLimited, now)
+		if st == trust.Disconnected {
+			d.Verdict, d.Code = Disconnect, 0x98
+		}
+		if d, stop := g.refuse(PointPublish, d, c, now, &obs); stop {
+			return d
+		}
+	}
+
+	if det := g.cfg.Intervals; det != nil {
+		v := det.ObserveMessage(anomaly.Subject{ClientID: c.ID, Username: c.Username, Topic: m.Topic}, now)
+		if v.Action != anomaly.Keep {
+			if d, stop := g.anomaly(c, v, now, &obs); stop {
+				return d
+			}
+		}
+	}
+
+	if ps := *g.plugins.Load(); len(ps) > 0 {
+		ev := wasmguard.PublishEvent{Time: now, ClientID: c.ID, Username: c.Username, Topic: m.Topic,
+			QoS: m.QoS, Retain: m.Retain, Payload: m.Payload}
+		for _, p := range ps {
+			v, err := p.OnPublish(ctx, &ev)
+			if d, stop := g.pluginDecision(p, v, err, id, now); stop {
+				return d
+			}
+		}
+	}
+
+	if t := g.cfg.Trust; t != nil {
+		t.Good(id, now)
+	}
+	if obs.Observed {
+		return obs
+	}
+	return Decision{Delay: delay}
+}
+
+// rateLimit takes the publish's tokens from every configured limiter at
+// once, or from none.
+func (g *Guard) rateLimit(c *Client, m *Message, mult float64, full bool, now time.Time) (Decision, bool) {
+	var checks [4]ratelimit.Check
+	n := 0
+	if g.msgClient != nil {
+		checks[n] = ratelimit.Check{Limiter: g.msgClient, Key: c.ID, N: 1, Mult: mult}
+		n++
+	}
+	if g.bytesClient != nil {
+		checks[n] = ratelimit.Check{Limiter: g.bytesClient, Key: c.ID, N: len(m.Payload), Mult: mult}
+		n++
+	}
+	if g.msgUser != nil && c.Username != "" {
+		checks[n] = ratelimit.Check{Limiter: g.msgUser, Key: c.Username, N: 1, Mult: mult}
+		n++
+	}
+	if g.msgTopic != nil {
+		cost := 1
+		if full && m.Subscribers >= 0 {
+			cost = ratelimit.FanoutCost(m.Subscribers)
+		}
+		checks[n] = ratelimit.Check{Limiter: g.msgTopic, Key: m.Topic, N: cost, Mult: mult}
+		n++
+	}
+	if n == 0 {
+		return Decision{}, false
+	}
+	i := ratelimit.Multi(checks[:n]).Try(now)
+	if i < 0 {
+		return Decision{}, false
+	}
+	ch := checks[i]
+	var rule string
+	code := byte(0x97) // quota exceeded
+	switch ch.Limiter {
+	case g.msgClient:
+		rule, code = "messages per client", 0x96 // message rate too high
+	case g.bytesClient:
+		rule = "bytes per client"
+	case g.msgUser:
+		rule = "messages per user"
+	default:
+		rule = "messages per topic"
+	}
+	return Decision{Verdict: Reject, Code: code, Cause: Cause{Component: ByRateLimit, Rule: rule, Detail: ch.Key}}, true
+}
+
+// anomaly acts on the push-interval detector's verdict.
+func (g *Guard) anomaly(c *Client, v anomaly.Verdict, now time.Time, obs *Decision) (Decision, bool) {
+	cause := Cause{Component: ByAnomaly, Detail: fmt.Sprintf("%v: gap %v, profile %v±%v, strike %d",
+		v.Result, v.Gap, v.Profile.Interval, v.Profile.Tolerance, v.Strikes)}
+	d := Decision{Verdict: Drop, Cause: cause}
+	switch v.Action {
+	case anomaly.Flag:
+		if g.violation(c.identity(), trust.Anomaly, now) == trust.Disconnected {
+			d = Decision{Verdict: Disconnect, Code: 0x98, Cause: cause}
+		}
+	case anomaly.Ban:
+		g.violation(c.identity(), trust.Anomaly, now)
+		d = Decision{Verdict: Disconnect, Code: 0x98, Cause: cause}
+		if g.enforcing() {
+			g.banDevice(c, "push interval: "+cause.Detail, now)
+		}
+	}
+	return g.refuse(PointPublish, d, c, now, obs)
+}
+
+// banDevice bans by client ID, else username, else (BanAddresses)
+// address.
+func (g *Guard) banDevice(c *Client, why string, now time.Time) {
+	b := g.cfg.Bans
+	if b == nil {
+		return
+	}
+	ban := trust.Ban{Until: now.Add(g.cfg.AnomalyBanFor), At: now, By: "anomaly", Reason: why}
+	switch {
+	case c.ID != "":
+		ban.Kind, ban.Value = trust.BanClientID, c.ID
+	case c.Username != "":
+		ban.Kind, ban.Value = trust.BanUsername, c.Username
+	case g.cfg.BanAddresses && c.Addr.IsValid():
+		ban.Kind, ban.Value = trust.BanIP, c.Addr.String()
+	default:
+		return
+	}
+	b.Add(ban)
+}
+
+// Deliver decides whether a message may go to subscriber c: the ACL's
+// receive check (a subscriber to '#' gets only what it may read). A
+// refusal drops the message for that subscriber only, and counts against
+// no one.
+func (g *Guard) Deliver(c *Client, m *Message) Decision {
+	if h := g.cfg.ACL; h != nil {
+		if ad := h.CheckMessage(c.acl(), acl.Receive, m.Topic, m.QoS, m.Retain); !ad.Allowed {
+			g.stats.decisions[PointDeliver][Drop].Add(1)
+			g.stats.by[ByACL].Add(1)
+			return Decision{Verdict: Drop, Cause: aclCause(ad)}
+		}
+	}
+	g.stats.decisions[PointDeliver][Allow].Add(1)
+	return Decision{}
+}

@@ -1,0 +1,93 @@
+package mqttguard
+
+import (
+	"context"
+	"time"
+
+	"github.com/mqttguard/mqttguard/acl"
+	"github.com/mqttguard/mqttguard/trust"
+	"github.com/mqttguard/mqttguard/wasmguard"
+)
+
+// Subscribe decides one filter of a SUBSCRIBE: its validity (0x8F), the
+// client's trust state (Disconnected disconnects with 0x98; the other
+// states still let a client subscribe), the ACL's subscribe check (0x87,
+// which a broker sends in the SUBACK; 0x80 for MQTT 3.1.1) and the
+// plugins' on_subscribe. A broker calls it from its subscribe hook, not
+// its per-message ACL hook: many brokers cannot tell the two apart.
+func (g *Guard) Subscribe(ctx context.Context, c *Client, filter string, qos byte, now time.Time) Decision {
+	return g.record(PointSubscribe, g.subscribe(ctx, c, filter, qos, now), c, now)
+}
+
+func (g *Guard) subscribe(ctx context.Context, c *Client, filter string, qos byte, now time.Time) Decision {
+	if err := acl.ValidFilter(filter); err != nil {
+		return Decision{Verdict: Reject, Code: 0x8F, Cause: Cause{Component: ByTopic, Detail: err.Error()}}
+	}
+	id := c.identity()
+	var obs Decision
+	if t := g.cfg.Trust; t != nil {
+		if v := t.Verdict(id, now); v.State == trust.Disconnected {
+			d := Decision{Verdict: Disconnect, Code: 0x98, Cause: Cause{Component: ByTrust, Detail: "state " + v.State.String()}}
+			if d, stop := g.refuse(PointSubscribe, d, c, now, &obs); stop {
+				return d
+			}
+		}
+	}
+	if h := g.cfg.ACL; h != nil {
+		if ad := h.Check(c.acl(), acl.Subscribe, filter); !ad.Allowed {
+			g.violation(id, trust.ACLDenied, now)
+			return Decision{Verdict: Reject, Code: 0x87, Cause: aclCause(ad)}
+		}
+	}
+	if ps := *g.plugins.Load(); len(ps) > 0 {
+		ev := wasmguard.SubscribeEvent{Time: now, ClientID: c.ID, Username: c.Username, Filter: filter, QoS: qos}
+		for _, p := range ps {
+			v, err := p.OnSubscribe(ctx, &ev)
+			if d, stop := g.pluginDecision(p, v, err, id, now); stop {
+				if d.Verdict == Drop {
+					d.Verdict, d.Code = Reject, 0x87 // a subscription cannot be dropped silently
+				}
+				return d
+			}
+		}
+	}
+	return obs
+}
+
+// Disconnect is the decision at the end of a session: whether its will
+// may be sent (nil will: Allow). The will is checked again as a publish
+// by this client now — its ban, trust state and ACL may have changed
+// since it connected — and Drop means do not send it. Brokers that
+// publish wills without any check (mochi-mqtt, for one) must ask here.
+func (g *Guard) Disconnect(c *Client, will *Message, now time.Time) Decision {
+	if will == nil {
+		return Decision{}
+	}
+	return g.record(PointWill, g.will(c, will, now), c, now)
+}
+
+func (g *Guard) will(c *Client, w *Message, now time.Time) Decision {
+	id := c.identity()
+	if b := g.cfg.Bans; b != nil {
+		if ban, ok := b.Banned(id, now); ok {
+			return Decision{Verdict: Drop, Cause: Cause{Component: ByBan, Rule: ban.Kind.String() + " " + ban.Value, Detail: "will of a banned client"}}
+		}
+	}
+	var obs Decision
+	if t := g.cfg.Trust; t != nil {
+		if v := t.Verdict(id, now); v.State >= trust.WriteDisabled {
+			d := Decision{Verdict: Drop, Cause: Cause{Component: ByTrust, Detail: "will of a client in state " + v.State.String()}}
+			if d, stop := g.refuse(PointWill, d, c, now, &obs); stop {
+				return d
+			}
+		}
+	}
+	if h := g.cfg.ACL; h != nil {
+		if ad := h.CheckMessage(c.acl(), acl.Publish, w.Topic, w.QoS, w.Retain); !ad.Allowed {
+			d := Decision{Verdict: Drop, Cause: aclCause(ad)}
+			d.Cause.Component = ByWill
+			return d
+		}
+	}
+	return obs
+}
