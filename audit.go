@@ -137,7 +137,9 @@ func (g *Guard) Stats() Stats {
 
 // Points lists the decision points, Verdicts the verdicts and Components
 // the components, in the order Stats indexes them.
-func Points() []Point { return []Point{PointConnect, PointPublish, PointSubscribe, PointDeliver, PointWill} }
+func Points() []Point {
+	return []Point{PointConnect, PointPublish, PointSubscribe, PointDeliver, PointWill}
+}
 
 // Verdicts lists the verdicts in the order Stats indexes them.
 func Verdicts() []Verdict { return []Verdict{Allow, Reject, Drop, Disconnect} }

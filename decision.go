@@ -43,20 +43,20 @@ func (v Verdict) String() string {
 type Component uint8
 
 const (
-	ByNone       Component = iota // allowed: nobody objected
-	ByBan                         // the ban list
-	ByFlapping                    // the flapping detector (connects in a loop)
-	ByConnRate                    // connection rate per address or listener
-	ByPassword                    // credentials
-	ByCertificate                 // the TLS client certificate
-	ByTrust                       // the client's trust state
-	ByACL                         // the ACL
-	ByTopic                       // an invalid topic name or filter
-	ByRateLimit                   // message or byte rate limits
-	ByAnomaly                     // the push-interval detector
-	ByPlugin                      // a Wasm policy plugin
-	ByWill                        // the will message
-	ByPackets                     // the packet validator (malformed, too large)
+	ByNone        Component = iota // allowed: nobody objected
+	ByBan                          // the ban list
+	ByFlapping                     // the flapping detector (connects in a loop)
+	ByConnRate                     // connection rate per address or listener
+	ByPassword                     // credentials
+	ByCertificate                  // the TLS client certificate
+	ByTrust                        // the client's trust state
+	ByACL                          // the ACL
+	ByTopic                        // an invalid topic name or filter
+	ByRateLimit                    // message or byte rate limits
+	ByAnomaly                      // the push-interval detector
+	ByPlugin                       // a Wasm policy plugin
+	ByWill                         // the will message
+	ByPackets                      // the packet validator (malformed, too large)
 	numComponents
 )
 
