@@ -1,0 +1,182 @@
+package packets
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// ListenerConfig configures Listen.
+type ListenerConfig struct {
+	// Limits are the packet limits (zero fields take their defaults).
+	Limits Limits
+	// ConnectTimeout closes a connection that has not sent a complete
+	// CONNECT within it of being accepted, TLS handshake included
+	// (default 10 s, as HiveMQ; negative: no timeout).
+	ConnectTimeout time.Duration
+	// TopicAliasMaximum is the Topic Alias Maximum the server behind
+	// advertises to MQTT 5.0 clients (0: clients may use no aliases).
+	TopicAliasMaximum uint16
+	// OnReject, if set, is called when a connection is closed for a
+	// packet the Reader refused or for the connect timeout, before it is
+	// closed, on the goroutine reading the connection. It is how a broker
+	// counts the violation against the client and its address.
+	OnReject func(c *Conn, err error)
+}
+
+// ErrConnectTimeout is the error a Conn reports when no complete CONNECT
+// arrived within ListenerConfig.ConnectTimeout.
+var ErrConnectTimeout = errors.New("packets: no CONNECT within the connect timeout")
+
+// Listener wraps a net.Listener so that the connections it accepts hand
+// their reader only complete, valid MQTT packets: each Conn reads the
+// client's bytes through a Reader, and the first packet the Reader
+// refuses closes the connection — after a DISCONNECT with the refusal's
+// reason code (0x81 malformed, 0x82 protocol error, 0x95 too large, …)
+// to an MQTT 5.0 client. A broker that decodes packets itself (mochi-mqtt,
+// say) gets this validation by serving on the Listener instead of the
+// net.Listener: it never sees a malformed packet, and no client can make
+// it allocate more than the limits allow.
+type Listener struct {
+	inner net.Listener
+	cfg   ListenerConfig
+}
+
+// Listen wraps inner.
+func Listen(inner net.Listener, cfg ListenerConfig) *Listener {
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = 10 * time.Second
+	}
+	return &Listener{inner: inner, cfg: cfg}
+}
+
+// Accept waits for the next connection and returns it as a *Conn.
+func (l *Listener) Accept() (net.Conn, error) {
+	nc, err := l.inner.Accept()
+	if err != nil {
+		return nil, err
+	}
+	c := &Conn{Conn: nc, cfg: &l.cfg}
+	c.r = NewReader(nc, l.cfg.Limits)
+	c.r.Session().TopicAliasMaximum = l.cfg.TopicAliasMaximum
+	if l.cfg.ConnectTimeout > 0 {
+		c.deadline = time.Now().Add(l.cfg.ConnectTimeout)
+		nc.SetReadDeadline(c.deadline)
+	}
+	return c, nil
+}
+
+// Close closes the inner listener.
+func (l *Listener) Close() error { return l.inner.Close() }
+
+// Addr is the inner listener's address.
+func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
+
+// Conn is a connection accepted by a Listener. Read returns the client's
+// bytes one validated packet at a time; Write is the inner connection's,
+// serialised so that the DISCONNECT a Conn sends never lands inside a
+// packet the server is writing. It is safe for one reader and concurrent
+// writers, as a net.Conn is.
+type Conn struct {
+	net.Conn
+	cfg      *ListenerConfig
+	r        *Reader
+	deadline time.Time // the connect deadline, until CONNECT arrives
+	pending  []byte    // the rest of the packet being handed out
+	err      error     // sticky: the connection is done
+
+	clientID, username string
+
+	wmu    sync.Mutex
+	closed bool // a DISCONNECT was sent: no more writes
+}
+
+// Read hands out the client's packets, each only once the Reader has
+// read and validated all of it.
+func (c *Conn) Read(p []byte) (int, error) {
+	for len(c.pending) == 0 {
+		if c.err != nil {
+			return 0, c.err
+		}
+		pkt, err := c.r.Read()
+		if err != nil {
+			c.err = c.fail(err)
+			return 0, c.err
+		}
+		if pkt.Type == CONNECT {
+			c.clientID, c.username = string(pkt.Connect.ClientID), string(pkt.Connect.Username)
+			if !c.deadline.IsZero() {
+				c.deadline = time.Time{}
+				c.Conn.SetReadDeadline(time.Time{}) // the server's keep-alive takes over
+			}
+		}
+		c.pending = pkt.Raw
+	}
+	n := copy(p, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
+}
+
+// fail ends the connection after the Reader's error and returns what
+// Read reports.
+func (c *Conn) fail(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.EOF // the client closed between packets
+	}
+	if !c.deadline.IsZero() && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = ErrConnectTimeout
+	}
+	var perr *Error
+	if errors.As(err, &perr) && c.r.Session().Version() == V5 {
+		c.wmu.Lock()
+		if !c.closed {
+			c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+			c.Conn.Write(AppendDisconnect(nil, V5, perr.Code))
+			c.closed = true
+		}
+		c.wmu.Unlock()
+	}
+	if perr != nil || errors.Is(err, ErrConnectTimeout) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if c.cfg.OnReject != nil {
+			c.cfg.OnReject(c, err)
+		}
+	}
+	c.Conn.Close()
+	return err
+}
+
+// Write writes to the inner connection.
+func (c *Conn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed {
+		return 0, net.ErrClosed
+	}
+	return c.Conn.Write(p)
+}
+
+// ClientID and Username are the CONNECT's, once it has been read ("" before).
+func (c *Conn) ClientID() string { return c.clientID }
+
+// Username is the CONNECT's username ("" before it has been read).
+func (c *Conn) Username() string { return c.username }
+
+// Version is the connection's protocol version (0 before CONNECT).
+func (c *Conn) Version() Version { return c.r.Session().Version() }
+
+// ConnectionState is the TLS state of a connection accepted from a TLS
+// listener (the zero state otherwise), so that a server that looks for
+// tls.Conn's method finds it through the wrapper.
+func (c *Conn) ConnectionState() tls.ConnectionState {
+	if tc, ok := c.Conn.(*tls.Conn); ok {
+		return tc.ConnectionState()
+	}
+	return tls.ConnectionState{}
+}
+
+// NetConn is the wrapped connection.
+func (c *Conn) NetConn() net.Conn { return c.Conn }
