@@ -35,7 +35,15 @@ type Config struct {
 	CertIdentity          tlsconf.IdentitySource
 	UseIdentityAsUsername bool
 
-	ACL      *acl.Holder
+	ACL *acl.Holder
+	// FilterOnDelivery leaves SUBSCRIBE unchecked by the ACL, as
+	// mosquitto leaves it with an acl_file: every message is checked on
+	// delivery instead (Deliver), so a client may subscribe to '#' and
+	// still receive only what it may read. Default false: a SUBSCRIBE
+	// needs an allow rule that covers its filter (0x87 otherwise), which
+	// tells a client at once that it may not read there.
+	FilterOnDelivery bool
+
 	Bans     *trust.Bans
 	Trust    *trust.Tracker
 	Flapping *anomaly.FlappingDetector

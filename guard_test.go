@@ -472,3 +472,13 @@ func TestPublishAllowPathDoesNotAllocate(t *testing.T) {
 	})
 	assert.Zero(t, allocs)
 }
+
+func TestFilterOnDelivery(t *testing.T) {
+	f := newGuard(t, trust.EnforceFull, func(c *mqttguard.Config) { c.FilterOnDelivery = true })
+	c, _ := f.connect(t, "d1", "dashboard", "dash-pw", t0)
+	ctx := context.Background()
+	assert.Equal(t, mqttguard.Allow, f.g.Subscribe(ctx, &c, "#", 1, t0).Verdict, "the subscription stands")
+	assert.Equal(t, mqttguard.Allow, f.g.Deliver(&c, &mqttguard.Message{Topic: "sensors/s1/t"}).Verdict)
+	assert.Equal(t, mqttguard.Drop, f.g.Deliver(&c, &mqttguard.Message{Topic: "commands/s1"}).Verdict, "deliveries are checked")
+	assert.Equal(t, byte(0x8F), f.g.Subscribe(ctx, &c, "a/#/b", 1, t0).Code, "filters are still validated")
+}

@@ -12,8 +12,8 @@ import (
 // Subscribe decides one filter of a SUBSCRIBE: its validity (0x8F), the
 // client's trust state (Disconnected disconnects with 0x98; the other
 // states still let a client subscribe), the ACL's subscribe check (0x87,
-// which a broker sends in the SUBACK; 0x80 for MQTT 3.1.1) and the
-// plugins' on_subscribe. A broker calls it from its subscribe hook, not
+// which a broker sends in the SUBACK; 0x80 for MQTT 3.1.1) unless
+// Config.FilterOnDelivery, and the plugins' on_subscribe. A broker calls it from its subscribe hook, not
 // its per-message ACL hook: many brokers cannot tell the two apart.
 func (g *Guard) Subscribe(ctx context.Context, c *Client, filter string, qos byte, now time.Time) Decision {
 	return g.record(PointSubscribe, g.subscribe(ctx, c, filter, qos, now), c, now)
@@ -33,7 +33,7 @@ func (g *Guard) subscribe(ctx context.Context, c *Client, filter string, qos byt
 			}
 		}
 	}
-	if h := g.cfg.ACL; h != nil {
+	if h := g.cfg.ACL; h != nil && !g.cfg.FilterOnDelivery {
 		if ad := h.Check(c.acl(), acl.Subscribe, filter); !ad.Allowed {
 			g.violation(id, trust.ACLDenied, now)
 			return Decision{Verdict: Reject, Code: 0x87, Cause: aclCause(ad)}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mqttguard/mqttguard/trust"
+	"github.com/mqttguard/mqttguard/wasmguard"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// startAdmin serves the admin API on loopback (admin.listen), every
+// endpoint but /healthz behind the bearer token in admin.token_file:
+//
+//	GET    /healthz                     liveness, no token
+//	GET    /metrics                     Prometheus text
+//	GET    /clients                     connected clients with trust state and score
+//	POST   /clients/{id}/kick           disconnect a client (0x98)
+//	GET    /bans                        the ban list
+//	POST   /bans                        add one: {"kind": "client", "value": "x", "for": "1h", "reason": "…"}
+//	DELETE /bans/{kind}/{value}         lift one
+//	GET    /plugins                     plugins with their stats
+//	POST   /plugins/{name}/disable      take a plugin out (its calls allow)
+//	POST   /plugins/{name}/enable       put it back (and lift a quarantine)
+//	POST   /mode/{mode}                 observe, light or full
+//	POST   /reload                      what SIGHUP does
+func (b *Broker) startAdmin() error {
+	a := b.cfg.Admin
+	if a.Listen == "" {
+		return nil
+	}
+	tok, err := os.ReadFile(b.cfg.path(a.TokenFile))
+	if err != nil {
+		return b.cfg.errorf("admin.token_file", "%v", err)
+	}
+	b.token = strings.TrimSpace(string(tok))
+	if len(b.token) < 16 {
+		return b.cfg.errorf("admin.token_file", "the token is %d characters; use at least 16", len(b.token))
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector{b})
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.Handle("GET /metrics", b.authorized(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	mux.Handle("GET /clients", b.authorized(http.HandlerFunc(b.listClients)))
+	mux.Handle("POST /clients/{id}/kick", b.authorized(http.HandlerFunc(b.kickClient)))
+	mux.Handle("GET /bans", b.authorized(http.HandlerFunc(b.listBans)))
+	mux.Handle("POST /bans", b.authorized(http.HandlerFunc(b.addBan)))
+	mux.Handle("DELETE /bans/{kind}/{value...}", b.authorized(http.HandlerFunc(b.removeBan)))
+	mux.Handle("GET /plugins", b.authorized(http.HandlerFunc(b.listPlugins)))
+	mux.Handle("POST /plugins/{name}/{action}", b.authorized(http.HandlerFunc(b.switchPlugin)))
+	mux.Handle("POST /mode/{mode}", b.authorized(http.HandlerFunc(b.setMode)))
+	mux.Handle("POST /reload", b.authorized(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := b.Reload(); err != nil {
+			httpError(w, http.StatusUnprocessableEntity, "%v", err)
+			return
+		}
+		writeJSON(w, map[string]string{"reloaded": "acl, passwords, tls, plugins, mode"})
+	})))
+
+	b.adminL, err = net.Listen("tcp", a.Listen)
+	if err != nil {
+		return b.cfg.errorf("admin.listen", "%v", err)
+	}
+	b.addrs["admin"] = b.adminL.Addr().String()
+	b.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}
+	b.workers.Add(1)
+	go func() {
+		defer b.workers.Done()
+		if err := b.admin.Serve(b.adminL); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			b.log.Error("admin API", "error", err)
+		}
+	}()
+	return nil
+}
+
+func (b *Broker) authorized(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(b.token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="mqttguard"`)
+			httpError(w, http.StatusUnauthorized, "a bearer token is required (the contents of admin.token_file)")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func httpError(w http.ResponseWriter, code int, format string, args ...any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf(format, args...)})
+}
+
+type clientInfo struct {
+	ID       string `json:"id"`
+	Username string `json:"username"`
+	Addr     string `json:"addr"`
+	Listener string `json:"listener"`
+	Protocol byte   `json:"protocol"`
+	CertName string `json:"cert_identity,omitempty"`
+	State    string `json:"state"`
+	Score    int    `json:"score"`
+}
+
+func (b *Broker) listClients(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	out := []clientInfo{}
+	for _, c := range b.hook.clients() {
+		v := b.tracker.Verdict(trust.Identity{ClientID: c.ID, Username: c.Username, Addr: c.Addr}, now)
+		out = append(out, clientInfo{ID: c.ID, Username: c.Username, Addr: c.Addr.String(), Listener: c.Listener,
+			Protocol: c.ProtocolVersion, CertName: c.CertIdentity, State: v.State.String(), Score: v.Score})
+	}
+	writeJSON(w, out)
+}
+
+func (b *Broker) kickClient(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	cl, ok := b.srv.Clients.Get(id)
+	if !ok || cl.Closed() {
+		httpError(w, http.StatusNotFound, "no client %q is connected", id)
+		return
+	}
+	b.hook.kick(cl, 0x98)
+	writeJSON(w, map[string]string{"kicked": id})
+}
+
+func (b *Broker) listBans(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, b.bans.List(time.Now()))
+}
+
+func (b *Broker) addBan(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Kind   string `json:"kind"`
+		Value  string `json:"value"`
+		For    string `json:"for"` // a duration; "" or "0": permanent
+		Reason string `json:"reason"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		httpError(w, http.StatusBadRequest, "body: %v", err)
+		return
+	}
+	kind, err := trust.ParseBanKind(req.Kind)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "kind: %v", err)
+		return
+	}
+	now := time.Now()
+	ban := trust.Ban{Kind: kind, Value: req.Value, At: now, By: "admin", Reason: req.Reason}
+	if req.For != "" && req.For != "0" {
+		d, err := time.ParseDuration(req.For)
+		if err != nil || d <= 0 {
+			httpError(w, http.StatusBadRequest, "for: %q is not a positive duration (\"1h\", \"30m\")", req.For)
+			return
+		}
+		ban.Until = now.Add(d)
+	}
+	if err := b.bans.Add(ban); err != nil {
+		httpError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	w.WriteHeader(http.StatusCreated)
+	writeJSON(w, ban)
+}
+
+func (b *Broker) removeBan(w http.ResponseWriter, r *http.Request) {
+	kind, err := trust.ParseBanKind(r.PathValue("kind"))
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "kind: %v", err)
+		return
+	}
+	if !b.bans.Remove(kind, r.PathValue("value")) {
+		httpError(w, http.StatusNotFound, "no %v ban on %q", kind, r.PathValue("value"))
+		return
+	}
+	b.saveBans()
+	writeJSON(w, map[string]string{"lifted": kind.String() + " " + r.PathValue("value")})
+}
+
+type pluginInfo struct {
+	Name  string          `json:"name"`
+	Stats wasmguard.Stats `json:"stats"`
+}
+
+func (b *Broker) listPlugins(w http.ResponseWriter, r *http.Request) {
+	out := []pluginInfo{}
+	for _, p := range b.guard.Plugins() {
+		out = append(out, pluginInfo{Name: p.Name(), Stats: p.Stats()})
+	}
+	writeJSON(w, out)
+}
+
+func (b *Broker) switchPlugin(w http.ResponseWriter, r *http.Request) {
+	name, action := r.PathValue("name"), r.PathValue("action")
+	for _, p := range b.guard.Plugins() {
+		if p.Name() != name {
+			continue
+		}
+		switch action {
+		case "disable":
+			p.Disable()
+		case "enable":
+			p.Enable()
+		default:
+			httpError(w, http.StatusNotFound, "no action %q: disable or enable", action)
+			return
+		}
+		writeJSON(w, map[string]any{"plugin": name, "disabled": p.Disabled()})
+		return
+	}
+	httpError(w, http.StatusNotFound, "no plugin %q", name)
+}
+
+func (b *Broker) setMode(w http.ResponseWriter, r *http.Request) {
+	m, err := trust.ParseMode(r.PathValue("mode"))
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	b.guard.SetMode(m)
+	b.log.Info("security mode changed by the admin API", "mode", m.String())
+	writeJSON(w, map[string]string{"mode": m.String()})
+}

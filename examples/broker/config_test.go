@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/mqttguard/mqttguard/tlsconf"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestEmbeddedDefaultConfig(t *testing.T) {
+	c, err := ParseConfig(defaultConfig, "default.toml", "/data")
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1", c.MQTT.Bind, "loopback by default")
+	assert.Equal(t, 1883, c.MQTT.Port)
+	assert.Equal(t, 8883, c.MQTT.TLSPort)
+	assert.Equal(t, "full", c.Security.Mode)
+	assert.Equal(t, 50.0, c.Security.RateLimit.UserTokensPerSecond, "seed 004's production values")
+	assert.Equal(t, 100.0, c.Security.RateLimit.UserBurstCapacity)
+	assert.Equal(t, 3.0, c.Security.RateLimit.ChannelMessagesPerSecond)
+	assert.Equal(t, 10.0, c.Security.RateLimit.IPConnectionsPerSecond)
+	assert.False(t, c.Security.AllowAnonymous)
+	assert.Equal(t, "/data/passwd", c.path(c.Security.PasswordFile))
+	assert.Equal(t, "/abs/x", c.path("/abs/x"))
+}
+
+func TestPrintConfig(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, run([]string{"-print-config"}, &out, &out))
+	assert.Equal(t, string(defaultConfig), out.String())
+}
+
+func TestConfigErrorsNameTheLine(t *testing.T) {
+	base := string(defaultConfig)
+	for _, tc := range []struct {
+		name, edit, says, at string // at: text on the line the error must name
+	}{
+		{"unknown key", strings.Replace(base, "max_clients = 10000", "max_clients = 10000\nworkers = 4", 1), "mqtt.workers: unknown key", "workers = 4"},
+		{"wrong type", strings.Replace(base, "port = 1883", `port = "1883"`, 1), "incompatible types", `port = "1883"`},
+		{"bad mode", strings.Replace(base, `mode = "full"`, `mode = "paranoid"`, 1), `security.mode: "paranoid": want "observe", "light" or "full"`, `mode = "paranoid"`},
+		{"negative rate", strings.Replace(base, "channel_messages_per_second = 3.0", "channel_messages_per_second = -3.0", 1),
+			"security.rate_limit.channel_messages_per_second: -3 must not be negative", "channel_messages_per_second = -3.0"},
+		{"bad duration", strings.Replace(base, `connect_timeout = "10s"`, `connect_timeout = "ten"`, 1), "invalid duration", `connect_timeout = "ten"`},
+		{"syntax", strings.Replace(base, "[security.trust]", "[security.trust", 1), "expected", ""}, // the parser names the next line
+		{"tolerance", strings.Replace(base, `tolerance = "30s"`, `tolerance = "10m"`, 1), "security.devices[0].tolerance: 10m0s must be at least 0 and below the interval 5m0s", `tolerance = "10m"`},
+		{"client auth", strings.Replace(base, `tls_client_auth = "request"`, `tls_client_auth = "maybe"`, 1), `mqtt.tls_client_auth: tls_client_auth "maybe": want none, request or require`, `tls_client_auth = "maybe"`},
+		{"bad topic", strings.Replace(base, `topic = "sensors/+/report"`, `topic = "sensors/#/report"`, 1), "security.devices[0].topic", `topic = "sensors/#/report"`},
+		{"plugin", base + "\n[[plugins]]\nname = \"x\"\n", "plugins[0].path: a plugin needs the path of its .wasm file", ""},
+	} {
+		_, err := ParseConfig([]byte(tc.edit), "my.toml", "/data")
+		require.Error(t, err, tc.name)
+		assert.Contains(t, err.Error(), tc.says, tc.name)
+		var ce *ConfigError
+		require.ErrorAs(t, err, &ce, tc.name)
+		assert.Equal(t, "my.toml", ce.File, tc.name)
+		if tc.at != "" {
+			assert.Equal(t, lineOf(tc.edit, tc.at), ce.Line, "%s: %v", tc.name, err)
+		}
+	}
+}
+
+func TestSeedStyleClientAuthBool(t *testing.T) {
+	c, err := ParseConfig([]byte(strings.Replace(string(defaultConfig), `tls_client_auth = "request"`, "tls_client_auth = true", 1)), "x", "/")
+	require.NoError(t, err)
+	ca, err := c.clientAuth()
+	require.NoError(t, err)
+	assert.Equal(t, tlsconf.RequireClientCert, ca)
+}
+
+// lineOf is the 1-based line of the first line containing s.
+func lineOf(text, s string) int {
+	for i, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			return i + 1
+		}
+	}
+	return 0
+}

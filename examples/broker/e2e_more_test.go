@@ -1,0 +1,260 @@
+package main
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqttguard/mqttguard/internal/testenv"
+	"github.com/mqttguard/mqttguard/internal/wasmbuild"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestWasmPluginDeny(t *testing.T) {
+	wasm := wasmbuild.Build(t, "../plugins/denylist")
+	var tb *testBroker
+	tb = startBroker(t, func(c *Config) {
+		dir := c.Dir
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, "plugins"), 0o700))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "plugins", "denylist.wasm"), wasm, 0o600))
+		c.Plugins = []PluginConfig{{Name: "denylist", Path: "plugins/denylist.wasm", Config: `{"deny": ["sensors/+/secret"]}`}}
+	})
+	s1 := tb.login(t, "s1", "sensor1")
+	assert.Equal(t, byte(0), s1.publish(t, "sensors/sensor1/t", "1", 1))
+	assert.Equal(t, byte(0x87), s1.publish(t, "sensors/sensor1/secret", "1", 1), "the plugin refuses")
+	assert.Equal(t, "1", tb.metric(t, `mqttguard_wasm_verdicts_total{plugin="denylist",verdict="deny"}`))
+	assert.Equal(t, "1", tb.metric(t, `mqttguard_refusals_total{component="plugin"}`))
+	assert.Contains(t, tb.logs.String(), `component=plugin verdict=reject code=135 rule=denylist`)
+
+	// Disabled at run time, the plugin takes no part; enabled, it is back.
+	code, body := tb.admin(t, "POST", "/plugins/denylist/disable", "")
+	require.Equal(t, 200, code, body)
+	assert.Equal(t, byte(0), s1.publish(t, "sensors/sensor1/secret", "2", 1))
+	assert.Equal(t, "1", tb.metric(t, `mqttguard_wasm_disabled{plugin="denylist"}`))
+	code, _ = tb.admin(t, "POST", "/plugins/denylist/enable", "")
+	require.Equal(t, 200, code)
+	assert.Equal(t, byte(0x87), s1.publish(t, "sensors/sensor1/secret", "3", 1))
+	code, body = tb.admin(t, "GET", "/plugins", "")
+	require.Equal(t, 200, code)
+	assert.Contains(t, body, `"name": "denylist"`)
+	code, _ = tb.admin(t, "POST", "/plugins/nope/disable", "")
+	assert.Equal(t, 404, code)
+}
+
+// rawConnect is a CONNECT with credentials, by hand (the malformed
+// cases need to follow a CONNECT the broker accepts).
+func rawConnect(version byte, id, user, pass string) []byte {
+	str := func(b []byte, s string) []byte { return append(append(b, byte(len(s)>>8), byte(len(s))), s...) }
+	b := str(nil, "MQTT")
+	flags := byte(0x02) // clean start
+	if user != "" {
+		flags |= 0x80
+	}
+	if pass != "" {
+		flags |= 0x40
+	}
+	b = append(b, version, flags, 0, 30) // keep alive 30
+	if version == 5 {
+		b = append(b, 0) // no properties
+	}
+	b = str(b, id)
+	if user != "" {
+		b = str(b, user)
+	}
+	if pass != "" {
+		b = str(b, pass)
+	}
+	out := []byte{0x10}
+	for n := len(b); ; {
+		d := byte(n & 0x7f)
+		n >>= 7
+		if n > 0 {
+			d |= 0x80
+		}
+		out = append(out, d)
+		if n == 0 {
+			break
+		}
+	}
+	return append(out, b...)
+}
+
+type corpusCase struct {
+	Name    string `json:"name"`
+	Version byte   `json:"version"`
+	Hex     string `json:"hex"`
+	Code    byte   `json:"code"`
+	Rule    string `json:"rule"`
+}
+
+// Every malformed class in packets (one per conformance statement), over
+// TCP: the offending client is disconnected — told why if it speaks MQTT
+// 5 — and another client keeps working throughout.
+func TestEveryMalformedPacketClosesOnlyItsClient(t *testing.T) {
+	raw, err := os.ReadFile("../../packets/testdata/malformed.json")
+	require.NoError(t, err)
+	var cases []corpusCase
+	require.NoError(t, json.Unmarshal(raw, &cases))
+	require.Greater(t, len(cases), 50)
+
+	tb := startBroker(t, func(c *Config) {
+		// Every case comes from this address and account: keep their
+		// violations on the client IDs, or the test would ban itself.
+		c.Security.Trust.UsernameFactor, c.Security.Trust.IPFactor = 0, 0
+		c.Security.RateLimit.IPConnectionsPerSecond = 0
+		c.Security.Flapping.MaxConnects = 1000
+	})
+	dash := tb.login(t, "dash", "dashboard")
+	dash.subscribe(t, "sensors/#")
+	s2 := tb.login(t, "s2", "sensor2")
+	for i, c := range cases {
+		pkt, err := hex.DecodeString(c.Hex)
+		require.NoError(t, err)
+		conn, err := net.Dial("tcp", tb.Addr("tcp"))
+		require.NoError(t, err)
+		var stream []byte
+		isConnect := pkt[0]>>4 == 1
+		if !isConnect {
+			v := c.Version
+			if v == 3 {
+				v = 4
+			}
+			stream = rawConnect(v, fmt.Sprintf("bad-%d", i), "sensor1", passwords["sensor1"])
+		}
+		stream = append(stream, pkt...)
+		conn.Write(stream)
+		if tcp, ok := conn.(*net.TCPConn); ok {
+			tcp.CloseWrite()
+		}
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := io.ReadAll(conn)
+		conn.Close()
+		require.NoError(t, err, "%s: the connection was not closed", c.Name)
+		if c.Version == 5 && !isConnect && c.Rule != "§2.1.4" {
+			// CONNACK, then DISCONNECT with the case's reason code.
+			assert.True(t, strings.HasSuffix(hex.EncodeToString(resp), fmt.Sprintf("e001%02x", c.Code)),
+				"%s: got %x, want a DISCONNECT 0x%02x at the end", c.Name, resp, c.Code)
+		}
+		if i%10 == 0 {
+			assert.Equal(t, byte(0), s2.publish(t, "sensors/sensor2/t", fmt.Sprint(i), 1), "after %s", c.Name)
+		}
+	}
+	assert.Equal(t, byte(0), s2.publish(t, "sensors/sensor2/t", "end", 1))
+	got := dash.received(time.Second)
+	assert.Contains(t, got, "sensors/sensor2/t end", "other clients kept working")
+	_, text := tb.admin(t, "GET", "/metrics", "")
+	n := 0
+	for _, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, "mqttguard_packet_rejections_total{") {
+			var v int
+			fmt.Sscan(l[strings.LastIndexByte(l, ' ')+1:], &v)
+			n += v
+		}
+	}
+	assert.Equal(t, len(cases), n, "the validator counted every one")
+	assert.NotEqual(t, "", tb.metric(t, `mqttguard_trust_violations_total{kind="malformed"}`))
+}
+
+// The SUBSCRIBE that kills a bare mochi-mqtt v2.7.9 (index out of range
+// in SubscribeDecode, on the client's read goroutine, where no hook can
+// recover it): MQTT 5, packet ID 1, no properties, filter "a", and no
+// subscription options byte.
+var crashSubscribe = []byte{0x82, 0x06, 0x00, 0x01, 0x00, 0x00, 0x01, 'a'}
+
+// TestMain runs a bare mochi-mqtt broker when asked, for the crash
+// regression test to kill in a child process.
+func TestMain(m *testing.M) {
+	if os.Getenv("MQTTGUARD_BARE_MOCHI") == "1" {
+		bareMochi()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func TestBareMochiCrashesAndTheGuardedBrokerDoesNot(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "MQTTGUARD_BARE_MOCHI=1")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	defer cmd.Process.Kill()
+	var addr string
+	_, err = fmt.Fscanln(stdout, &addr)
+	require.NoError(t, err)
+
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	conn.Write(append(rawConnect(5, "attacker", "", ""), crashSubscribe...))
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		require.Error(t, err, "bare mochi exited")
+		assert.Contains(t, stderr.String(), "index out of range", "it panicked:\n%s", stderr.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("bare mochi survived: has mochi fixed SubscribeDecode? then this regression test has done its job")
+	}
+	conn.Close()
+
+	tb := startBroker(t, nil)
+	bystander := tb.login(t, "bystander", "sensor2")
+	c, err := net.Dial("tcp", tb.Addr("tcp"))
+	require.NoError(t, err)
+	defer c.Close()
+	c.Write(append(rawConnect(5, "attacker", "sensor1", passwords["sensor1"]), crashSubscribe...))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := io.ReadAll(c)
+	require.NoError(t, err)
+	assert.True(t, strings.HasSuffix(hex.EncodeToString(resp), "e00181"), "DISCONNECT 0x81 malformed: %x", resp)
+	assert.Equal(t, byte(0), bystander.publish(t, "sensors/sensor2/t", "still here", 1))
+	tb.login(t, "newcomer", "sensor2")
+}
+
+// mosquitto_pub and mosquitto_sub speak MQTT 3.1.1: bad credentials are
+// CONNACK 4, and what is refused is dropped (3.1.1 has no reason codes).
+func TestMosquittoClients(t *testing.T) {
+	pub := testenv.Program(t, "mosquitto_pub", "mosquitto-clients")
+	sub := testenv.Program(t, "mosquitto_sub", "mosquitto-clients")
+	tb := startBroker(t, nil)
+	host, port, _ := net.SplitHostPort(tb.Addr("tcp"))
+	args := func(user string, more ...string) []string {
+		return append([]string{"-h", host, "-p", port, "-u", user, "-P", passwords[user], "-V", "mqttv311"}, more...)
+	}
+	out, err := exec.Command(pub, append(args("sensor1", "-t", "sensors/sensor1/t", "-m", "x"), "-P", "wrong")...).CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "bad user name or password", "CONNACK 4")
+
+	subCmd := exec.Command(sub, args("dashboard", "-t", "#", "-v", "-W", "3")...)
+	var got strings.Builder
+	subCmd.Stdout = &got
+	require.NoError(t, subCmd.Start())
+	time.Sleep(500 * time.Millisecond)
+	// 30 lines at once: the topic's burst (10) goes through, the rest is
+	// dropped silently, and the client is not disconnected.
+	in := strings.Repeat("reading\n", 30)
+	p := exec.Command(pub, args("sensor1", "-t", "sensors/sensor1/t", "-q", "1", "-l")...)
+	p.Stdin = strings.NewReader(in)
+	out, err = p.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	out, err = exec.Command(pub, args("sensor1", "-t", "sensors/sensor2/t", "-q", "1", "-m", "not mine")...).CombinedOutput()
+	require.NoError(t, err, "a refused publish is acknowledged to a 3.1.1 client: %s", out)
+	out, err = exec.Command(pub, args("admin", "-t", "billing/x", "-q", "1", "-m", "secret")...).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	subCmd.Wait()
+	lines := strings.Split(strings.TrimSpace(got.String()), "\n")
+	assert.GreaterOrEqual(t, len(lines), 10)
+	assert.LessOrEqual(t, len(lines), 13, "the topic's limit: burst 10 and 3 a second")
+	assert.NotContains(t, got.String(), "not mine")
+	assert.NotContains(t, got.String(), "billing", "the dashboard reads only sensors/#")
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/mqttguard/mqttguard/passwd"
+	"github.com/mqttguard/mqttguard/tlsconf"
+)
+
+// configFile is the configuration kept in the data directory.
+const configFile = "mqttguard.toml"
+
+// defaultACL is the first run's ACL, in the spirit of seed 002: the
+// admin does anything, the dashboard reads every sensor, and each sensor
+// writes only its own subtree and reads only its own commands.
+const defaultACL = `# mqttguard example broker ACL, mosquitto acl_file format.
+# Reloaded on SIGHUP and POST /reload; a file with an error keeps the old
+# rules in force and the error is logged with its line.
+
+# The administrator reads and writes everything.
+user admin
+topic readwrite #
+topic read $SYS/#
+
+# The dashboard reads every sensor.
+user dashboard
+topic read sensors/#
+
+# Each sensor (%u is its username) publishes only under its own name and
+# reads only its own commands.
+pattern write sensors/%u/#
+pattern read commands/%u/#
+`
+
+// Account is a user the first run created, with its password (shown
+// once: only the hash is stored).
+type Account struct {
+	User, Password, Can string
+}
+
+// FirstRun is what Setup created.
+type FirstRun struct {
+	Created  bool // anything at all
+	Accounts []Account
+	Token    bool // a new admin token
+	TLS      bool // a new development CA and certificates
+}
+
+// Setup makes the data directory ready: the configuration (the embedded
+// default), development TLS material, a password file with generated
+// passwords, the ACL and the admin token — each only if it is missing,
+// so a second run changes nothing and an operator's files are never
+// overwritten.
+func Setup(dir string) (FirstRun, error) {
+	var fr FirstRun
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fr, fmt.Errorf("data directory: %w", err)
+	}
+	missing := func(name string) bool {
+		_, err := os.Stat(filepath.Join(dir, name))
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	if missing(configFile) {
+		if err := os.WriteFile(filepath.Join(dir, configFile), defaultConfig, 0o600); err != nil {
+			return fr, err
+		}
+		fr.Created = true
+	}
+	if missing("tls/server.pem") || missing("tls/server-key.pem") || missing("tls/ca.pem") {
+		if _, err := tlsconf.GenerateDev(filepath.Join(dir, "tls")); err != nil {
+			return fr, fmt.Errorf("development certificates: %w", err)
+		}
+		fr.Created, fr.TLS = true, true
+	}
+	if missing("passwd") {
+		f := passwd.New()
+		for _, a := range []Account{
+			{User: "admin", Can: "read and write everything"},
+			{User: "sensor1", Can: "publish under sensors/sensor1/, read commands/sensor1/"},
+			{User: "dashboard", Can: "read sensors/#"},
+		} {
+			a.Password = secret(12)
+			if err := f.Add(a.User, a.Password); err != nil {
+				return fr, err
+			}
+			fr.Accounts = append(fr.Accounts, a)
+		}
+		if err := f.WriteFile(filepath.Join(dir, "passwd")); err != nil {
+			return fr, err
+		}
+		fr.Created = true
+	}
+	if missing("acl") {
+		if err := os.WriteFile(filepath.Join(dir, "acl"), []byte(defaultACL), 0o600); err != nil {
+			return fr, err
+		}
+		fr.Created = true
+	}
+	if missing("admin.token") {
+		if err := os.WriteFile(filepath.Join(dir, "admin.token"), []byte(secret(24)+"\n"), 0o600); err != nil {
+			return fr, err
+		}
+		fr.Created, fr.Token = true, true
+	}
+	return fr, nil
+}
+
+// secret returns n random bytes, base64url: easy to paste, no quoting
+// needed in a shell.
+func secret(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
