@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/mqttguard/mqttguard/examples/internal/stack"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -84,7 +85,7 @@ func TestReloadKeepsConnections(t *testing.T) {
 	s1 := tb.login(t, "s1", "sensor1")
 	assert.Equal(t, byte(0x87), s1.publish(t, "extra/x", "1", 1))
 	aclPath := filepath.Join(tb.dir, "acl")
-	require.NoError(t, os.WriteFile(aclPath, []byte(defaultACL+"\nuser sensor1\ntopic write extra/#\n"), 0o600))
+	require.NoError(t, os.WriteFile(aclPath, []byte(stack.DefaultACL+"\nuser sensor1\ntopic write extra/#\n"), 0o600))
 	code, body := tb.admin(t, "POST", "/reload", "")
 	require.Equal(t, 200, code, body)
 	assert.Equal(t, byte(0), s1.publish(t, "extra/x", "2", 1), "same connection, new rules")

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"github.com/mqttguard/mqttguard/examples/internal/stack"
 	"io"
 	"log/slog"
 	"net"
@@ -54,7 +55,7 @@ type testBroker struct {
 
 // startBroker runs the example broker from a fresh data directory made
 // by Setup (with the accounts above), on free loopback ports.
-func startBroker(t *testing.T, edit func(*Config)) *testBroker {
+func startBroker(t *testing.T, edit func(*stack.Config)) *testBroker {
 	t.Helper()
 	dir := t.TempDir()
 	var lines strings.Builder
@@ -64,9 +65,9 @@ func startBroker(t *testing.T, edit func(*Config)) *testBroker {
 		fmt.Fprintf(&lines, "%s:%s\n", u, h)
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "passwd"), []byte(lines.String()), 0o600))
-	_, err := Setup(dir)
+	_, err := stack.Setup(dir, stack.DefaultConfig)
 	require.NoError(t, err)
-	cfg, err := LoadConfig(filepath.Join(dir, configFile))
+	cfg, err := stack.LoadConfig(filepath.Join(dir, stack.ConfigFile))
 	require.NoError(t, err)
 	cfg.MQTT.Port, cfg.MQTT.TLSPort, cfg.Admin.Listen = 0, 0, "127.0.0.1:0"
 	if edit != nil {
@@ -206,11 +207,17 @@ func (tb *testBroker) metric(t *testing.T, series string) string {
 	return ""
 }
 
-func (tb *testBroker) clients(t *testing.T) []clientInfo {
+func (tb *testBroker) clients(t *testing.T) []stack.ClientInfo {
 	t.Helper()
 	code, body := tb.admin(t, "GET", "/clients", "")
 	require.Equal(t, 200, code, body)
-	var out []clientInfo
+	var out []stack.ClientInfo
 	require.NoError(t, json.Unmarshal([]byte(body), &out))
 	return out
+}
+
+func TestPrintConfig(t *testing.T) {
+	var out bytes.Buffer
+	require.NoError(t, run([]string{"-print-config"}, &out, &out))
+	require.Equal(t, string(stack.DefaultConfig), out.String())
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/mqttguard/mqttguard/examples/internal/stack"
 	"io"
 	"net"
 	"os"
@@ -22,11 +23,11 @@ import (
 func TestWasmPluginDeny(t *testing.T) {
 	wasm := wasmbuild.Build(t, "../plugins/denylist")
 	var tb *testBroker
-	tb = startBroker(t, func(c *Config) {
+	tb = startBroker(t, func(c *stack.Config) {
 		dir := c.Dir
 		require.NoError(t, os.MkdirAll(filepath.Join(dir, "plugins"), 0o700))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "plugins", "denylist.wasm"), wasm, 0o600))
-		c.Plugins = []PluginConfig{{Name: "denylist", Path: "plugins/denylist.wasm", Config: `{"deny": ["sensors/+/secret"]}`}}
+		c.Plugins = []stack.PluginConfig{{Name: "denylist", Path: "plugins/denylist.wasm", Config: `{"deny": ["sensors/+/secret"]}`}}
 	})
 	s1 := tb.login(t, "s1", "sensor1")
 	assert.Equal(t, byte(0), s1.publish(t, "sensors/sensor1/t", "1", 1))
@@ -106,7 +107,7 @@ func TestEveryMalformedPacketClosesOnlyItsClient(t *testing.T) {
 	require.NoError(t, json.Unmarshal(raw, &cases))
 	require.Greater(t, len(cases), 50)
 
-	tb := startBroker(t, func(c *Config) {
+	tb := startBroker(t, func(c *stack.Config) {
 		// Every case comes from this address and account: keep their
 		// violations on the client IDs, or the test would ban itself.
 		c.Security.Trust.UsernameFactor, c.Security.Trust.IPFactor = 0, 0

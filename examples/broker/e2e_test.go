@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"github.com/mqttguard/mqttguard/examples/internal/stack"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,7 +54,7 @@ func TestSubscribeEverythingReceivesWhatItMayRead(t *testing.T) {
 	assert.Equal(t, []string{"commands/sensor1/reboot now"}, s1.received(200*time.Millisecond))
 
 	// With subscribe_check = "covers" the same SUBSCRIBE is refused.
-	strict := startBroker(t, func(c *Config) { c.Security.SubscribeCheck = "covers" })
+	strict := startBroker(t, func(c *stack.Config) { c.Security.SubscribeCheck = "covers" })
 	d2 := strict.login(t, "dash", "dashboard")
 	assert.Equal(t, byte(0x87), d2.subscribe(t, "#"))
 	assert.Less(t, d2.subscribe(t, "sensors/+/temperature"), byte(0x80))
@@ -84,12 +85,12 @@ func TestTLS(t *testing.T) {
 }
 
 func TestCertificateIdentityAsUsername(t *testing.T) {
-	tb := startBroker(t, func(c *Config) {
+	tb := startBroker(t, func(c *stack.Config) {
 		c.MQTT.TLSClientAuth = "require"
 		c.Security.UseIdentityAsUsername = true
 	})
 	require.NoError(t, os.WriteFile(filepath.Join(tb.dir, "acl"),
-		[]byte(defaultACL+"\nuser dev-client\ntopic write devices/#\n"), 0o600))
+		[]byte(stack.DefaultACL+"\nuser dev-client\ntopic write devices/#\n"), 0o600))
 	require.NoError(t, tb.Reload())
 	ca := filepath.Join(tb.dir, "tls", "ca.pem")
 	withCert, err := tlsconf.ClientConfig(tlsconf.ClientOptions{CAFile: ca, ServerName: "localhost",
@@ -123,7 +124,7 @@ func TestRateLimitQuota(t *testing.T) {
 // write-disabled (0x87), shadow-banned (acknowledged, never delivered),
 // disconnected (0x98), and refused with 0x8A while banned.
 func TestFloodEscalatesToDisconnect(t *testing.T) {
-	tb := startBroker(t, func(c *Config) {
+	tb := startBroker(t, func(c *stack.Config) {
 		c.Security.Trust.UsernameFactor, c.Security.Trust.IPFactor = 0, 0 // the rest of the test connects from here too
 	})
 	dash := tb.login(t, "dash", "dashboard")
@@ -186,8 +187,8 @@ func indexOf(b []byte, v byte) int {
 }
 
 func TestPushIntervalAnomaly(t *testing.T) {
-	tb := startBroker(t, func(c *Config) {
-		c.Security.Devices = []DeviceProfile{{Topic: "sensors/+/report", Interval: 2 * time.Second, Tolerance: 500 * time.Millisecond}}
+	tb := startBroker(t, func(c *stack.Config) {
+		c.Security.Devices = []stack.DeviceProfile{{Topic: "sensors/+/report", Interval: 2 * time.Second, Tolerance: 500 * time.Millisecond}}
 	})
 	dash := tb.login(t, "dash", "dashboard")
 	dash.subscribe(t, "sensors/#")

@@ -43,7 +43,7 @@ type guardHook struct {
 	srv *mqtt.Server
 
 	sessions sync.Map // *mqtt.Client → *session
-	kicked   atomic.Uint64
+	kicks    *atomic.Uint64
 }
 
 type session struct {
@@ -230,7 +230,7 @@ func (h *guardHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 // kick closes a client's connection: DISCONNECT with the code for MQTT
 // 5, a plain close for 3.1.1, which has no server DISCONNECT.
 func (h *guardHook) kick(cl *mqtt.Client, code byte) {
-	h.kicked.Add(1)
+	h.kicks.Add(1)
 	c := packets.Code{Code: code, Reason: "mqttguard"}
 	if cl.Properties.ProtocolVersion == 5 {
 		h.srv.DisconnectClient(cl, c)
@@ -239,8 +239,9 @@ func (h *guardHook) kick(cl *mqtt.Client, code byte) {
 	cl.Stop(c)
 }
 
-// kickMatching kicks every connected client a ban matches.
-func (h *guardHook) kickMatching(b trust.Ban) {
+// KickBan kicks every connected client a ban matches.
+func (h *guardHook) KickBan(b trust.Ban) int {
+	n := 0
 	h.sessions.Range(func(k, v any) bool {
 		cl, s := k.(*mqtt.Client), v.(*session)
 		match := false
@@ -258,24 +259,28 @@ func (h *guardHook) kickMatching(b trust.Ban) {
 		}
 		if match {
 			h.kick(cl, 0x8A)
+			n++
 		}
 		return true
 	})
+	return n
 }
 
-// kickID kicks the clients with a client ID (trust escalated it to
-// Disconnected).
-func (h *guardHook) kickID(id string, code byte) {
+// Kick kicks the clients with a client ID.
+func (h *guardHook) Kick(id string, code byte) int {
+	n := 0
 	h.sessions.Range(func(k, v any) bool {
 		if v.(*session).c.ID == id {
 			h.kick(k.(*mqtt.Client), code)
+			n++
 		}
 		return true
 	})
+	return n
 }
 
-// clients lists the connected clients.
-func (h *guardHook) clients() []mqttguard.Client {
+// Clients lists the connected clients.
+func (h *guardHook) Clients() []mqttguard.Client {
 	var out []mqttguard.Client
 	h.sessions.Range(func(_, v any) bool {
 		out = append(out, v.(*session).c)

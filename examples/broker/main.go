@@ -25,6 +25,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/mqttguard/mqttguard/examples/internal/stack"
 )
 
 func main() {
@@ -45,7 +47,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *printConfig {
-		_, err := stdout.Write(defaultConfig)
+		_, err := stdout.Write(stack.DefaultConfig)
 		return err
 	}
 	var lv slog.Level
@@ -54,16 +56,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 
-	var first FirstRun
+	var first stack.FirstRun
 	path := *configPath
 	if path == "" {
 		var err error
-		if first, err = Setup(*dataDir); err != nil {
+		if first, err = stack.Setup(*dataDir, stack.DefaultConfig); err != nil {
 			return err
 		}
-		path = filepath.Join(*dataDir, configFile)
+		path = filepath.Join(*dataDir, stack.ConfigFile)
 	}
-	cfg, err := LoadConfig(path)
+	cfg, err := stack.LoadConfig(path)
 	if err != nil {
 		return err
 	}
@@ -91,17 +93,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 }
 
 // banner prints where everything is and commands that work as pasted.
-func banner(w io.Writer, b *Broker, first FirstRun) {
-	cfg := b.cfg
+func banner(w io.Writer, b *Broker, first stack.FirstRun) {
+	cfg := b.Cfg
 	fmt.Fprintln(w, "mqttguard example broker")
 	if a := b.Addr("tcp"); a != "" {
 		fmt.Fprintf(w, "  MQTT      %s\n", a)
 	}
 	if a := b.Addr("tls"); a != "" {
-		fmt.Fprintf(w, "  MQTT/TLS  %s   CA %s\n", a, cfg.path(cfg.MQTT.TLSCACertPath))
+		fmt.Fprintf(w, "  MQTT/TLS  %s   CA %s\n", a, cfg.Path(cfg.MQTT.TLSCACertPath))
 	}
 	if a := b.Addr("admin"); a != "" {
-		fmt.Fprintf(w, "  admin     http://%s   token in %s\n", a, cfg.path(cfg.Admin.TokenFile))
+		fmt.Fprintf(w, "  admin     http://%s   token in %s\n", a, cfg.Path(cfg.Admin.TokenFile))
 	}
 	fmt.Fprintf(w, "  config    %s (mode %s)\n", cfg.Source, cfg.Security.Mode)
 
@@ -113,23 +115,23 @@ func banner(w io.Writer, b *Broker, first FirstRun) {
 			pw[a.User] = a.Password
 		}
 	}
-	host, port, _ := splitHostPort(b.Addr("tcp"))
+	host, port, _ := stack.SplitHostPort(b.Addr("tcp"))
 	fmt.Fprintln(w, "\nTry it (Debian: apt install mosquitto-clients):")
 	if port != "" {
 		fmt.Fprintf(w, "  mosquitto_sub -h %s -p %s -u dashboard -P '%s' -t 'sensors/#' -v\n", host, port, pw["dashboard"])
 		fmt.Fprintf(w, "  mosquitto_pub -h %s -p %s -u sensor1 -P '%s' -t sensors/sensor1/temperature -m '{\"temperature\": 21.5}'\n", host, port, pw["sensor1"])
 	}
-	if _, tport, _ := splitHostPort(b.Addr("tls")); tport != "" {
+	if _, tport, _ := stack.SplitHostPort(b.Addr("tls")); tport != "" {
 		fmt.Fprintf(w, "  mosquitto_pub --cafile %s -h localhost -p %s -u sensor1 -P '%s' -t sensors/sensor1/temperature -m 21.5\n",
-			cfg.path(cfg.MQTT.TLSCACertPath), tport, pw["sensor1"])
+			cfg.Path(cfg.MQTT.TLSCACertPath), tport, pw["sensor1"])
 		if first.TLS {
-			dir := filepath.Dir(cfg.path(cfg.MQTT.TLSCACertPath))
+			dir := filepath.Dir(cfg.Path(cfg.MQTT.TLSCACertPath))
 			fmt.Fprintf(w, "  with a client certificate: add --cert %s --key %s\n",
 				filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem"))
 		}
 	}
 	if a := b.Addr("admin"); a != "" {
-		fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $(cat %s)\" http://%s/clients\n", cfg.path(cfg.Admin.TokenFile), a)
+		fmt.Fprintf(w, "  curl -H \"Authorization: Bearer $(cat %s)\" http://%s/clients\n", cfg.Path(cfg.Admin.TokenFile), a)
 	}
 	fmt.Fprintln(w)
 }

@@ -1,4 +1,4 @@
-package main
+package stack
 
 import (
 	"net"
@@ -14,7 +14,8 @@ func netipAddr(a net.Addr) (netip.Addr, bool) {
 	return ap.Addr().Unmap(), err == nil
 }
 
-func splitHostPort(a string) (host, port string, err error) {
+// SplitHostPort is net.SplitHostPort, with "" for "".
+func SplitHostPort(a string) (host, port string, err error) {
 	if a == "" {
 		return "", "", nil
 	}

@@ -1,4 +1,4 @@
-package main
+package stack
 
 import (
 	"crypto/subtle"
@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// startAdmin serves the admin API on loopback (admin.listen), every
+// StartAdmin serves the admin API on loopback (admin.listen), every
 // endpoint but /healthz behind the bearer token in admin.token_file:
 //
 //	GET    /healthz                     liveness, no token
@@ -32,62 +32,62 @@ import (
 //	POST   /plugins/{name}/enable       put it back (and lift a quarantine)
 //	POST   /mode/{mode}                 observe, light or full
 //	POST   /reload                      what SIGHUP does
-func (b *Broker) startAdmin() error {
-	a := b.cfg.Admin
+func (st *Stack) StartAdmin() error {
+	a := st.Cfg.Admin
 	if a.Listen == "" {
 		return nil
 	}
-	tok, err := os.ReadFile(b.cfg.path(a.TokenFile))
+	tok, err := os.ReadFile(st.Cfg.Path(a.TokenFile))
 	if err != nil {
-		return b.cfg.errorf("admin.token_file", "%v", err)
+		return st.Cfg.errorf("admin.token_file", "%v", err)
 	}
-	b.token = strings.TrimSpace(string(tok))
-	if len(b.token) < 16 {
-		return b.cfg.errorf("admin.token_file", "the token is %d characters; use at least 16", len(b.token))
+	st.token = strings.TrimSpace(string(tok))
+	if len(st.token) < 16 {
+		return st.Cfg.errorf("admin.token_file", "the token is %d characters; use at least 16", len(st.token))
 	}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector{b})
+	reg.MustRegister(collector{st})
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.Handle("GET /metrics", b.authorized(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
-	mux.Handle("GET /clients", b.authorized(http.HandlerFunc(b.listClients)))
-	mux.Handle("POST /clients/{id}/kick", b.authorized(http.HandlerFunc(b.kickClient)))
-	mux.Handle("GET /bans", b.authorized(http.HandlerFunc(b.listBans)))
-	mux.Handle("POST /bans", b.authorized(http.HandlerFunc(b.addBan)))
-	mux.Handle("DELETE /bans/{kind}/{value...}", b.authorized(http.HandlerFunc(b.removeBan)))
-	mux.Handle("GET /plugins", b.authorized(http.HandlerFunc(b.listPlugins)))
-	mux.Handle("POST /plugins/{name}/{action}", b.authorized(http.HandlerFunc(b.switchPlugin)))
-	mux.Handle("POST /mode/{mode}", b.authorized(http.HandlerFunc(b.setMode)))
-	mux.Handle("POST /reload", b.authorized(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := b.Reload(); err != nil {
+	mux.Handle("GET /metrics", st.authorized(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	mux.Handle("GET /clients", st.authorized(http.HandlerFunc(st.listClients)))
+	mux.Handle("POST /clients/{id}/kick", st.authorized(http.HandlerFunc(st.kickClient)))
+	mux.Handle("GET /bans", st.authorized(http.HandlerFunc(st.listBans)))
+	mux.Handle("POST /bans", st.authorized(http.HandlerFunc(st.addBan)))
+	mux.Handle("DELETE /bans/{kind}/{value...}", st.authorized(http.HandlerFunc(st.removeBan)))
+	mux.Handle("GET /plugins", st.authorized(http.HandlerFunc(st.listPlugins)))
+	mux.Handle("POST /plugins/{name}/{action}", st.authorized(http.HandlerFunc(st.switchPlugin)))
+	mux.Handle("POST /mode/{mode}", st.authorized(http.HandlerFunc(st.setMode)))
+	mux.Handle("POST /reload", st.authorized(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := st.Reload(); err != nil {
 			httpError(w, http.StatusUnprocessableEntity, "%v", err)
 			return
 		}
 		writeJSON(w, map[string]string{"reloaded": "acl, passwords, tls, plugins, mode"})
 	})))
 
-	b.adminL, err = net.Listen("tcp", a.Listen)
+	st.adminL, err = net.Listen("tcp", a.Listen)
 	if err != nil {
-		return b.cfg.errorf("admin.listen", "%v", err)
+		return st.Cfg.errorf("admin.listen", "%v", err)
 	}
-	b.addrs["admin"] = b.adminL.Addr().String()
-	b.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+	st.setAddr("admin", st.adminL.Addr().String())
+	st.admin = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}
-	b.workers.Add(1)
+	st.workers.Add(1)
 	go func() {
-		defer b.workers.Done()
-		if err := b.admin.Serve(b.adminL); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			b.log.Error("admin API", "error", err)
+		defer st.workers.Done()
+		if err := st.admin.Serve(st.adminL); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			st.Log.Error("admin API", "error", err)
 		}
 	}()
 	return nil
 }
 
-func (b *Broker) authorized(h http.Handler) http.Handler {
+func (st *Stack) authorized(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(b.token)) != 1 {
+		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(st.token)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="mqttguard"`)
 			httpError(w, http.StatusUnauthorized, "a bearer token is required (the contents of admin.token_file)")
 			return
@@ -109,7 +109,8 @@ func httpError(w http.ResponseWriter, code int, format string, args ...any) {
 	json.NewEncoder(w).Encode(map[string]string{"error": fmt.Sprintf(format, args...)})
 }
 
-type clientInfo struct {
+// ClientInfo is one client as GET /clients lists it.
+type ClientInfo struct {
 	ID       string `json:"id"`
 	Username string `json:"username"`
 	Addr     string `json:"addr"`
@@ -120,33 +121,37 @@ type clientInfo struct {
 	Score    int    `json:"score"`
 }
 
-func (b *Broker) listClients(w http.ResponseWriter, r *http.Request) {
+func (st *Stack) listClients(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
-	out := []clientInfo{}
-	for _, c := range b.hook.clients() {
-		v := b.tracker.Verdict(trust.Identity{ClientID: c.ID, Username: c.Username, Addr: c.Addr}, now)
-		out = append(out, clientInfo{ID: c.ID, Username: c.Username, Addr: c.Addr.String(), Listener: c.Listener,
+	out := []ClientInfo{}
+	sess := st.sessionsOrNil()
+	if sess == nil {
+		writeJSON(w, out)
+		return
+	}
+	for _, c := range sess.Clients() {
+		v := st.Tracker.Verdict(trust.Identity{ClientID: c.ID, Username: c.Username, Addr: c.Addr}, now)
+		out = append(out, ClientInfo{ID: c.ID, Username: c.Username, Addr: c.Addr.String(), Listener: c.Listener,
 			Protocol: c.ProtocolVersion, CertName: c.CertIdentity, State: v.State.String(), Score: v.Score})
 	}
 	writeJSON(w, out)
 }
 
-func (b *Broker) kickClient(w http.ResponseWriter, r *http.Request) {
+func (st *Stack) kickClient(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	cl, ok := b.srv.Clients.Get(id)
-	if !ok || cl.Closed() {
+	sess := st.sessionsOrNil()
+	if sess == nil || sess.Kick(id, 0x98) == 0 {
 		httpError(w, http.StatusNotFound, "no client %q is connected", id)
 		return
 	}
-	b.hook.kick(cl, 0x98)
 	writeJSON(w, map[string]string{"kicked": id})
 }
 
-func (b *Broker) listBans(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, b.bans.List(time.Now()))
+func (st *Stack) listBans(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, st.Bans.List(time.Now()))
 }
 
-func (b *Broker) addBan(w http.ResponseWriter, r *http.Request) {
+func (st *Stack) addBan(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Kind   string `json:"kind"`
 		Value  string `json:"value"`
@@ -174,7 +179,7 @@ func (b *Broker) addBan(w http.ResponseWriter, r *http.Request) {
 		}
 		ban.Until = now.Add(d)
 	}
-	if err := b.bans.Add(ban); err != nil {
+	if err := st.Bans.Add(ban); err != nil {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
@@ -182,17 +187,17 @@ func (b *Broker) addBan(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, ban)
 }
 
-func (b *Broker) removeBan(w http.ResponseWriter, r *http.Request) {
+func (st *Stack) removeBan(w http.ResponseWriter, r *http.Request) {
 	kind, err := trust.ParseBanKind(r.PathValue("kind"))
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "kind: %v", err)
 		return
 	}
-	if !b.bans.Remove(kind, r.PathValue("value")) {
+	if !st.Bans.Remove(kind, r.PathValue("value")) {
 		httpError(w, http.StatusNotFound, "no %v ban on %q", kind, r.PathValue("value"))
 		return
 	}
-	b.saveBans()
+	st.SaveBans()
 	writeJSON(w, map[string]string{"lifted": kind.String() + " " + r.PathValue("value")})
 }
 
@@ -201,17 +206,17 @@ type pluginInfo struct {
 	Stats wasmguard.Stats `json:"stats"`
 }
 
-func (b *Broker) listPlugins(w http.ResponseWriter, r *http.Request) {
+func (st *Stack) listPlugins(w http.ResponseWriter, r *http.Request) {
 	out := []pluginInfo{}
-	for _, p := range b.guard.Plugins() {
+	for _, p := range st.Guard.Plugins() {
 		out = append(out, pluginInfo{Name: p.Name(), Stats: p.Stats()})
 	}
 	writeJSON(w, out)
 }
 
-func (b *Broker) switchPlugin(w http.ResponseWriter, r *http.Request) {
+func (st *Stack) switchPlugin(w http.ResponseWriter, r *http.Request) {
 	name, action := r.PathValue("name"), r.PathValue("action")
-	for _, p := range b.guard.Plugins() {
+	for _, p := range st.Guard.Plugins() {
 		if p.Name() != name {
 			continue
 		}
@@ -230,13 +235,13 @@ func (b *Broker) switchPlugin(w http.ResponseWriter, r *http.Request) {
 	httpError(w, http.StatusNotFound, "no plugin %q", name)
 }
 
-func (b *Broker) setMode(w http.ResponseWriter, r *http.Request) {
+func (st *Stack) setMode(w http.ResponseWriter, r *http.Request) {
 	m, err := trust.ParseMode(r.PathValue("mode"))
 	if err != nil {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	b.guard.SetMode(m)
-	b.log.Info("security mode changed by the admin API", "mode", m.String())
+	st.Guard.SetMode(m)
+	st.Log.Info("security mode changed by the admin API", "mode", m.String())
 	writeJSON(w, map[string]string{"mode": m.String()})
 }

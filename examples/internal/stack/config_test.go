@@ -1,7 +1,6 @@
-package main
+package stack
 
 import (
-	"bytes"
 	"strings"
 	"testing"
 
@@ -11,7 +10,7 @@ import (
 )
 
 func TestEmbeddedDefaultConfig(t *testing.T) {
-	c, err := ParseConfig(defaultConfig, "default.toml", "/data")
+	c, err := ParseConfig(DefaultConfig, "default.toml", "/data")
 	require.NoError(t, err)
 	assert.Equal(t, "127.0.0.1", c.MQTT.Bind, "loopback by default")
 	assert.Equal(t, 1883, c.MQTT.Port)
@@ -22,18 +21,12 @@ func TestEmbeddedDefaultConfig(t *testing.T) {
 	assert.Equal(t, 3.0, c.Security.RateLimit.ChannelMessagesPerSecond)
 	assert.Equal(t, 10.0, c.Security.RateLimit.IPConnectionsPerSecond)
 	assert.False(t, c.Security.AllowAnonymous)
-	assert.Equal(t, "/data/passwd", c.path(c.Security.PasswordFile))
-	assert.Equal(t, "/abs/x", c.path("/abs/x"))
-}
-
-func TestPrintConfig(t *testing.T) {
-	var out bytes.Buffer
-	require.NoError(t, run([]string{"-print-config"}, &out, &out))
-	assert.Equal(t, string(defaultConfig), out.String())
+	assert.Equal(t, "/data/passwd", c.Path(c.Security.PasswordFile))
+	assert.Equal(t, "/abs/x", c.Path("/abs/x"))
 }
 
 func TestConfigErrorsNameTheLine(t *testing.T) {
-	base := string(defaultConfig)
+	base := string(DefaultConfig)
 	for _, tc := range []struct {
 		name, edit, says, at string // at: text on the line the error must name
 	}{
@@ -62,9 +55,9 @@ func TestConfigErrorsNameTheLine(t *testing.T) {
 }
 
 func TestSeedStyleClientAuthBool(t *testing.T) {
-	c, err := ParseConfig([]byte(strings.Replace(string(defaultConfig), `tls_client_auth = "request"`, "tls_client_auth = true", 1)), "x", "/")
+	c, err := ParseConfig([]byte(strings.Replace(string(DefaultConfig), `tls_client_auth = "request"`, "tls_client_auth = true", 1)), "x", "/")
 	require.NoError(t, err)
-	ca, err := c.clientAuth()
+	ca, err := c.ClientAuth()
 	require.NoError(t, err)
 	assert.Equal(t, tlsconf.RequireClientCert, ca)
 }

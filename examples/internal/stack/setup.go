@@ -1,4 +1,4 @@
-package main
+package stack
 
 import (
 	"crypto/rand"
@@ -13,13 +13,13 @@ import (
 	"github.com/mqttguard/mqttguard/tlsconf"
 )
 
-// configFile is the configuration kept in the data directory.
-const configFile = "mqttguard.toml"
+// ConfigFile is the configuration kept in the data directory.
+const ConfigFile = "mqttguard.toml"
 
-// defaultACL is the first run's ACL, in the spirit of seed 002: the
+// DefaultACL is the first run's ACL, in the spirit of seed 002: the
 // admin does anything, the dashboard reads every sensor, and each sensor
 // writes only its own subtree and reads only its own commands.
-const defaultACL = `# mqttguard example broker ACL, mosquitto acl_file format.
+const DefaultACL = `# mqttguard example broker ACL, mosquitto acl_file format.
 # Reloaded on SIGHUP and POST /reload; a file with an error keeps the old
 # rules in force and the error is logged with its line.
 
@@ -52,12 +52,12 @@ type FirstRun struct {
 	TLS      bool // a new development CA and certificates
 }
 
-// Setup makes the data directory ready: the configuration (the embedded
-// default), development TLS material, a password file with generated
+// Setup makes the data directory ready: the configuration
+// (defaultConfig), development TLS material, a password file with generated
 // passwords, the ACL and the admin token — each only if it is missing,
 // so a second run changes nothing and an operator's files are never
 // overwritten.
-func Setup(dir string) (FirstRun, error) {
+func Setup(dir string, defaultConfig []byte) (FirstRun, error) {
 	var fr FirstRun
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fr, fmt.Errorf("data directory: %w", err)
@@ -66,8 +66,8 @@ func Setup(dir string) (FirstRun, error) {
 		_, err := os.Stat(filepath.Join(dir, name))
 		return errors.Is(err, fs.ErrNotExist)
 	}
-	if missing(configFile) {
-		if err := os.WriteFile(filepath.Join(dir, configFile), defaultConfig, 0o600); err != nil {
+	if missing(ConfigFile) {
+		if err := os.WriteFile(filepath.Join(dir, ConfigFile), defaultConfig, 0o600); err != nil {
 			return fr, err
 		}
 		fr.Created = true
@@ -97,7 +97,7 @@ func Setup(dir string) (FirstRun, error) {
 		fr.Created = true
 	}
 	if missing("acl") {
-		if err := os.WriteFile(filepath.Join(dir, "acl"), []byte(defaultACL), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, "acl"), []byte(DefaultACL), 0o600); err != nil {
 			return fr, err
 		}
 		fr.Created = true

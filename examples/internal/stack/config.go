@@ -1,9 +1,10 @@
-package main
+package stack
 
 import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -16,8 +17,10 @@ import (
 	"github.com/mqttguard/mqttguard/trust"
 )
 
+// DefaultConfig is the example broker's embedded default configuration.
+//
 //go:embed default.toml
-var defaultConfig []byte
+var DefaultConfig []byte
 
 // Config is the broker's configuration file. The keys of [mqtt],
 // [security] and [security.rate_limit] follow the seeds' config.toml.
@@ -26,6 +29,8 @@ type Config struct {
 	Security SecurityConfig `toml:"security"`
 	Plugins  []PluginConfig `toml:"plugins"`
 	Admin    AdminConfig    `toml:"admin"`
+	// Upstream is the proxy's broker; the example broker refuses it.
+	Upstream UpstreamConfig `toml:"upstream"`
 
 	// Where the file came from, and the directory relative paths start
 	// from; text is kept to find the lines of keys in error messages.
@@ -106,6 +111,24 @@ type PluginConfig struct {
 	MaxInstances int           `toml:"max_instances"`
 	MaxMemoryMB  int           `toml:"max_memory_mb"`
 	Timeout      time.Duration `toml:"timeout"`
+}
+
+// UpstreamConfig is where the proxy forwards what passes.
+type UpstreamConfig struct {
+	Addr          string        `toml:"addr"` // host:port
+	TLS           bool          `toml:"tls"`
+	TLSCACertPath string        `toml:"tls_ca_cert_path"` // "" with tls: the system roots
+	TLSServerName string        `toml:"tls_server_name"`
+	TLSCertPath   string        `toml:"tls_cert_path"` // a client certificate for the upstream, if it wants one
+	TLSKeyPath    string        `toml:"tls_key_path"`
+	// Username and Password, when set, are what every client is
+	// connected upstream with: the proxy authenticated it already, and
+	// the upstream trusts the proxy. Empty: the client's own credentials
+	// go upstream (its certificate's name as username with
+	// use_identity_as_username).
+	Username       string        `toml:"username"`
+	Password       string        `toml:"password"`
+	ConnectTimeout time.Duration `toml:"connect_timeout"`
 }
 
 type AdminConfig struct {
@@ -197,11 +220,11 @@ func (c *Config) validate() error {
 	case m.MaxClients < 0:
 		return c.errorf("mqtt.max_clients", "must not be negative")
 	}
-	if _, err := c.clientAuth(); err != nil {
+	if _, err := c.ClientAuth(); err != nil {
 		return c.errorf("mqtt.tls_client_auth", "%v", err)
 	}
 	if m.EnableTLS {
-		if ca, _ := c.clientAuth(); ca != tlsconf.NoClientCert && m.TLSCACertPath == "" {
+		if ca, _ := c.ClientAuth(); ca != tlsconf.NoClientCert && m.TLSCACertPath == "" {
 			return c.errorf("mqtt.tls_ca_cert_path", "client certificates are %v but no CA is given to verify them", m.TLSClientAuth)
 		}
 	}
@@ -269,13 +292,25 @@ func (c *Config) validate() error {
 		}
 		names[p.Name] = true
 	}
+	if u := c.Upstream; u.Addr != "" {
+		if _, _, err := net.SplitHostPort(u.Addr); err != nil {
+			return c.errorf("upstream.addr", "%q: want host:port", u.Addr)
+		}
+		if (u.TLSCertPath == "") != (u.TLSKeyPath == "") {
+			return c.errorf("upstream.tls_cert_path", "give both tls_cert_path and tls_key_path, or neither")
+		}
+		if u.ConnectTimeout < 0 {
+			return c.errorf("upstream.connect_timeout", "must not be negative")
+		}
+	}
 	if c.Admin.Listen != "" && c.Admin.TokenFile == "" {
 		return c.errorf("admin.token_file", "the admin API needs a token file")
 	}
 	return nil
 }
 
-func (c *Config) clientAuth() (tlsconf.ClientAuth, error) {
+// ClientAuth is mqtt.tls_client_auth, parsed.
+func (c *Config) ClientAuth() (tlsconf.ClientAuth, error) {
 	switch v := c.MQTT.TLSClientAuth.(type) {
 	case nil:
 		return tlsconf.NoClientCert, nil
@@ -291,7 +326,8 @@ func (c *Config) clientAuth() (tlsconf.ClientAuth, error) {
 }
 
 // path resolves a path from the configuration.
-func (c *Config) path(p string) string {
+// Path resolves a path from the configuration against its directory.
+func (c *Config) Path(p string) string {
 	if p == "" || filepath.IsAbs(p) {
 		return p
 	}

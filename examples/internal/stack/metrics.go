@@ -1,4 +1,4 @@
-package main
+package stack
 
 import (
 	"fmt"
@@ -13,7 +13,7 @@ import (
 // collector turns the components' counters into Prometheus metrics at
 // scrape time: nothing is counted twice, and nothing runs between
 // scrapes.
-type collector struct{ b *Broker }
+type collector struct{ st *Stack }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
 
@@ -45,31 +45,33 @@ var (
 )
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
-	b, now := c.b, time.Now()
+	st, now := c.st, time.Now()
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
-	gauge(descConnections, float64(len(b.hook.clients())))
-	st := b.guard.Stats()
+	if sess := st.sessionsOrNil(); sess != nil {
+		gauge(descConnections, float64(len(sess.Clients())))
+	}
+	gs := st.Guard.Stats()
 	for _, p := range mqttguard.Points() {
 		for _, v := range mqttguard.Verdicts() {
-			counter(descDecisions, st.Decisions[p][v], p.String(), v.String())
+			counter(descDecisions, gs.Decisions[p][v], p.String(), v.String())
 		}
 	}
 	for _, comp := range mqttguard.Components() {
 		if comp == mqttguard.ByNone {
 			continue
 		}
-		counter(descRefusals, st.By[comp], comp.String())
-		counter(descObserved, st.Observed[comp], comp.String())
+		counter(descRefusals, gs.By[comp], comp.String())
+		counter(descObserved, gs.Observed[comp], comp.String())
 	}
-	counter(descDelayed, st.Delayed)
-	counter(descAuditDropped, st.AuditSuppressed)
+	counter(descDelayed, gs.Delayed)
+	counter(descAuditDropped, gs.AuditSuppressed)
 
-	ts := b.tracker.Stats(now)
+	ts := st.Tracker.Stats(now)
 	for s := trust.Normal; s <= trust.Disconnected; s++ {
 		gauge(descTrustStates, float64(ts.States[s]), s.String())
 	}
@@ -83,19 +85,19 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for k := trust.RateLimited; k <= trust.Other; k++ {
 		counter(descViolations, ts.Violations[k], k.String())
 	}
-	gauge(descBans, float64(len(b.bans.List(now))))
-	if b.interval != nil {
-		as := b.interval.Stats()
+	gauge(descBans, float64(len(st.Bans.List(now))))
+	if st.Intervals != nil {
+		as := st.Intervals.Stats()
 		for r := anomaly.First; r <= anomaly.NoProfile; r++ {
 			counter(descAnomalies, as.Count(r), r.String())
 		}
 	}
-	counter(descFlapBans, b.flapping.Stats().Bans)
-	for code, n := range b.rejected.snapshot() {
+	counter(descFlapBans, st.Flapping.Stats().Bans)
+	for code, n := range st.rejected.snapshot() {
 		counter(descPacketRejects, n, fmt.Sprintf("0x%02X", code))
 	}
-	counter(descKicks, b.hook.kicked.Load())
-	for _, p := range b.guard.Plugins() {
+	counter(descKicks, st.Kicks.Load())
+	for _, p := range st.Guard.Plugins() {
 		s := p.Stats()
 		name := p.Name()
 		counter(descWasmCalls, s.Calls, name)

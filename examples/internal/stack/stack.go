@@ -1,0 +1,466 @@
+package stack
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqttguard/mqttguard"
+	"github.com/mqttguard/mqttguard/acl"
+	"github.com/mqttguard/mqttguard/anomaly"
+	"github.com/mqttguard/mqttguard/packets"
+	"github.com/mqttguard/mqttguard/passwd"
+	"github.com/mqttguard/mqttguard/tlsconf"
+	"github.com/mqttguard/mqttguard/trust"
+	"github.com/mqttguard/mqttguard/wasmguard"
+)
+
+// Sessions is what a program tells the stack about its connected
+// clients, so that bans, trust escalations and the admin API reach them.
+type Sessions interface {
+	// Clients lists the connected clients.
+	Clients() []mqttguard.Client
+	// Kick disconnects the clients with a client ID (DISCONNECT code for
+	// MQTT 5, a plain close for 3.1.1) and says how many there were.
+	Kick(clientID string, code byte) int
+	// KickBan disconnects the clients a ban matches, with 0x8A.
+	KickBan(ban trust.Ban) int
+}
+
+// Stack is the Guard and its components, built from a Config.
+type Stack struct {
+	Cfg       *Config
+	Log       *slog.Logger
+	Guard     *mqttguard.Guard
+	ACL       *acl.Holder
+	Passwords *passwd.Holder
+	Bans      *trust.Bans
+	Tracker   *trust.Tracker
+	Flapping  *anomaly.FlappingDetector
+	Intervals *anomaly.IntervalDetector
+	TLS       *tlsconf.Reloader // nil without TLS
+	// Kicks counts clients the program disconnected (for the metrics).
+	Kicks atomic.Uint64
+
+	sessions  atomic.Pointer[Sessions]
+	rejected  rejectCounts
+	pluginsMu sync.Mutex // serialises plugin reloads
+
+	addrMu sync.Mutex
+	addrs  map[string]string // listener → address
+
+	token  string
+	admin  *http.Server
+	adminL net.Listener
+
+	stop    context.CancelFunc
+	workers sync.WaitGroup
+}
+
+// New builds every component the configuration asks for and starts the
+// background work (sweeping, TLS file watching). Close stops it.
+func New(cfg *Config, log *slog.Logger) (_ *Stack, err error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	st := &Stack{Cfg: cfg, Log: log, Bans: &trust.Bans{}, addrs: map[string]string{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	st.stop = cancel
+	defer func() {
+		if err != nil {
+			st.Close(context.Background())
+		}
+	}()
+	s := &cfg.Security
+	mode, _ := trust.ParseMode(s.Mode)
+	now := time.Now()
+
+	gcfg := mqttguard.Config{Mode: mode, AllowAnonymous: s.AllowAnonymous, UseIdentityAsUsername: s.UseIdentityAsUsername,
+		ShadowBan: s.EnableShadowBan, BanAddresses: s.EnableIPBan, FilterOnDelivery: s.SubscribeCheck == "delivery", Logger: log}
+	gcfg.CertIdentity, _ = tlsconf.ParseIdentitySource(s.CertIdentity)
+	if s.PasswordFile != "" {
+		f, err := passwd.LoadFile(cfg.Path(s.PasswordFile))
+		if err != nil {
+			return nil, err
+		}
+		st.Passwords = passwd.NewHolder(f)
+		gcfg.Passwords = st.Passwords
+	}
+	if s.ACLFile != "" {
+		p, err := acl.LoadFile(cfg.Path(s.ACLFile))
+		if err != nil {
+			return nil, err
+		}
+		st.ACL = acl.NewHolder(p)
+		gcfg.ACL = st.ACL
+	}
+	if s.BanFile != "" {
+		if err := st.Bans.LoadFile(cfg.Path(s.BanFile), now); err != nil {
+			log.Error("ban file: some lines were not loaded; the others are in force", "error", err)
+		}
+	}
+	st.Bans.OnAdd = st.onBan
+	gcfg.Bans = st.Bans
+
+	tcfg := trust.Preset(mode)
+	tcfg.UsernameFactor, tcfg.IPFactor = s.Trust.UsernameFactor, s.Trust.IPFactor
+	tcfg.Logger = log
+	tcfg.OnTransition = st.onTransition
+	if st.Tracker, err = trust.New(tcfg); err != nil {
+		return nil, err
+	}
+	gcfg.Trust = st.Tracker
+	f := s.Flapping
+	st.Flapping = anomaly.NewFlappingDetector(anomaly.FlappingConfig{MaxConnects: f.MaxConnects, Window: f.Window, BanFor: f.BanFor})
+	gcfg.Flapping = st.Flapping
+	if len(s.Devices) > 0 {
+		var rules []anomaly.ProfileRule
+		for _, d := range s.Devices {
+			rules = append(rules, anomaly.ProfileRule{ClientID: d.ClientID, Username: d.Username, TopicFilter: d.Topic,
+				Profile: anomaly.Profile{Interval: d.Interval, Tolerance: d.Tolerance}})
+		}
+		res, err := anomaly.NewResolver(rules)
+		if err != nil {
+			return nil, cfg.errorf("security.devices", "%v", err)
+		}
+		st.Intervals = anomaly.NewIntervalDetector(anomaly.Config{Resolver: res})
+		gcfg.Intervals = st.Intervals
+	}
+	r := s.RateLimit
+	gcfg.RateLimits = mqttguard.RateLimits{
+		ConnectionsPerAddr: mqttguard.Rate{PerSecond: r.IPConnectionsPerSecond},
+		MessagesPerClient:  mqttguard.Rate{PerSecond: r.ClientMessagesPerSecond, Burst: int(r.ClientBurstCapacity)},
+		BytesPerClient:     mqttguard.Rate{PerSecond: r.ClientBytesPerSecond, Burst: int(r.ClientBytesPerSecond)},
+		MessagesPerUser:    mqttguard.Rate{PerSecond: r.UserTokensPerSecond, Burst: int(r.UserBurstCapacity)},
+		MessagesPerTopic:   mqttguard.Rate{PerSecond: r.ChannelMessagesPerSecond, Burst: int(r.ChannelBurstCapacity)},
+	}
+	if gcfg.Plugins, err = st.loadPlugins(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if st.Guard, err = mqttguard.New(gcfg); err != nil {
+		for _, p := range gcfg.Plugins {
+			p.Close(ctx)
+		}
+		return nil, err
+	}
+
+	m := cfg.MQTT
+	if m.EnableTLS && m.TLSPort >= 0 {
+		ca, _ := cfg.ClientAuth()
+		var crls []string
+		for _, p := range m.TLSCRLPaths {
+			crls = append(crls, cfg.Path(p))
+		}
+		st.TLS, err = tlsconf.NewReloader(tlsconf.Config{CertFile: cfg.Path(m.TLSCertPath), KeyFile: cfg.Path(m.TLSKeyPath),
+			ClientCAFile: cfg.Path(m.TLSCACertPath), ClientAuth: ca, CRLFiles: crls, Identity: gcfg.CertIdentity, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		st.workers.Add(1)
+		go func() {
+			defer st.workers.Done()
+			st.TLS.Watch(ctx, 10*time.Second)
+		}()
+	}
+	st.workers.Add(1)
+	go st.sweeper(ctx)
+	return st, nil
+}
+
+// SetSessions tells the stack where the connected clients are.
+func (st *Stack) SetSessions(s Sessions) { st.sessions.Store(&s) }
+
+func (st *Stack) sessionsOrNil() Sessions {
+	if p := st.sessions.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// PacketLimits are the packet validator's limits from the configuration.
+func (st *Stack) PacketLimits() packets.Limits {
+	lim := packets.DefaultLimits()
+	if st.Cfg.MQTT.MaxPacketSize > 0 {
+		lim.MaxPacketSize = st.Cfg.MQTT.MaxPacketSize
+	}
+	if st.Cfg.MQTT.MaxConnectSize > 0 {
+		lim.MaxConnectSize = st.Cfg.MQTT.MaxConnectSize
+	}
+	return lim
+}
+
+// Listener is one of the configured MQTT listeners, packet validator
+// included.
+type Listener struct {
+	ID string // "tcp" or "tls"
+	net.Listener
+}
+
+// Listen opens the configured MQTT listeners (plain and TLS), each
+// wrapped in the packet validator. topicAliasMaximum is what the server
+// behind will advertise to MQTT 5 clients.
+func (st *Stack) Listen(topicAliasMaximum uint16) ([]Listener, error) {
+	var out []Listener
+	m := st.Cfg.MQTT
+	open := func(id string, port int, tc *tls.Config) error {
+		addr := net.JoinHostPort(m.Bind, strconv.Itoa(port))
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			hint := ""
+			if strings.Contains(err.Error(), "address already in use") {
+				hint = " (is another broker, mosquitto say, running? stop it or change mqtt.port / mqtt.tls_port)"
+			}
+			return fmt.Errorf("listener %s: %w%s", id, err, hint)
+		}
+		st.setAddr(id, ln.Addr().String())
+		var inner net.Listener = ln
+		if tc != nil {
+			inner = tls.NewListener(ln, tc)
+		}
+		out = append(out, Listener{ID: id, Listener: packets.Listen(inner, packets.ListenerConfig{
+			Limits:            st.PacketLimits(),
+			ConnectTimeout:    m.ConnectTimeout,
+			TopicAliasMaximum: topicAliasMaximum,
+			OnReject:          st.OnReject,
+		})})
+		return nil
+	}
+	closeAll := func() {
+		for _, l := range out {
+			l.Close()
+		}
+	}
+	if m.Port >= 0 {
+		if err := open("tcp", m.Port, nil); err != nil {
+			return nil, err
+		}
+	}
+	if st.TLS != nil {
+		if err := open("tls", m.TLSPort, st.TLS.TLSConfig()); err != nil {
+			closeAll()
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (st *Stack) setAddr(id, addr string) {
+	st.addrMu.Lock()
+	st.addrs[id] = addr
+	st.addrMu.Unlock()
+}
+
+// Addr is a listener's address ("tcp", "tls", "admin"), "" if none.
+func (st *Stack) Addr(id string) string {
+	st.addrMu.Lock()
+	defer st.addrMu.Unlock()
+	return st.addrs[id]
+}
+
+// OnReject counts what the packet validator refused against the client
+// and its address.
+func (st *Stack) OnReject(c *packets.Conn, err error) {
+	code := byte(packets.CodeOf(err))
+	kind := trust.Malformed
+	if errors.Is(err, packets.ErrConnectTimeout) {
+		code, kind = 0x8D, trust.Other // keep alive timeout: the closest code
+	}
+	st.rejected.add(code)
+	addr, _ := netipAddr(c.RemoteAddr())
+	cl := mqttguard.Client{ID: c.ClientID(), Username: c.Username(), Addr: addr}
+	st.Guard.Violation(&cl, kind, time.Now())
+	st.Log.Warn("connection closed by the packet validator", "addr", c.RemoteAddr().String(), "client", cl.ID, "error", err.Error())
+}
+
+func (st *Stack) onTransition(t trust.Transition) {
+	if t.To == trust.Disconnected && t.Escalation && t.Dimension == trust.ByClientID {
+		if s := st.sessionsOrNil(); s != nil {
+			s.Kick(t.Key, 0x98)
+		}
+	}
+}
+
+// onBan kicks the clients a new ban matches and saves the list.
+func (st *Stack) onBan(ban trust.Ban) {
+	if s := st.sessionsOrNil(); s != nil {
+		s.KickBan(ban)
+	}
+	st.SaveBans()
+}
+
+// SaveBans writes the ban list to its file.
+func (st *Stack) SaveBans() {
+	if st.Cfg.Security.BanFile == "" {
+		return
+	}
+	if err := st.Bans.SaveFile(st.Cfg.Path(st.Cfg.Security.BanFile), time.Now()); err != nil {
+		st.Log.Error("saving the ban list", "error", err)
+	}
+}
+
+// sweeper gives memory back every half minute.
+func (st *Stack) sweeper(ctx context.Context) {
+	defer st.workers.Done()
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			st.Guard.Sweep(now)
+		}
+	}
+}
+
+func (st *Stack) loadPlugins(ctx context.Context, cfg *Config) ([]*wasmguard.Plugin, error) {
+	var out []*wasmguard.Plugin
+	for i, pc := range cfg.Plugins {
+		p, err := st.loadPlugin(ctx, cfg, i, pc)
+		if err != nil {
+			for _, q := range out {
+				q.Close(ctx)
+			}
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func (st *Stack) loadPlugin(ctx context.Context, cfg *Config, i int, pc PluginConfig) (*wasmguard.Plugin, error) {
+	key := fmt.Sprintf("plugins[%d]", i)
+	wasm, err := os.ReadFile(cfg.Path(pc.Path))
+	if err != nil {
+		return nil, cfg.errorf(key+".path", "%v", err)
+	}
+	config := []byte(pc.Config)
+	if pc.ConfigFile != "" {
+		if config, err = os.ReadFile(cfg.Path(pc.ConfigFile)); err != nil {
+			return nil, cfg.errorf(key+".config_file", "%v", err)
+		}
+	}
+	name := pc.Name
+	if name == "" {
+		name = strings.TrimSuffix(filepath.Base(pc.Path), ".wasm")
+	}
+	policy := wasmguard.FailClosed
+	if pc.Failure == "open" {
+		policy = wasmguard.FailOpen
+	}
+	lim := wasmguard.Limits{MaxInstances: pc.MaxInstances, MaxMemoryBytes: uint64(pc.MaxMemoryMB) << 20, Timeout: pc.Timeout}
+	p, err := wasmguard.Load(ctx, wasm, lim, wasmguard.WithName(name), wasmguard.WithLogger(st.Log),
+		wasmguard.WithFailurePolicy(policy), wasmguard.WithConfig(config),
+		wasmguard.WithCacheDir(filepath.Join(cfg.Dir, "wasm-cache")))
+	if err != nil {
+		return nil, cfg.errorf(key, "%v", err)
+	}
+	return p, nil
+}
+
+// Reload re-reads the configuration file for the security mode and the
+// plugins, and the ACL, the password file and the TLS material, without
+// dropping a connection. What fails to load keeps its old state; the
+// errors are returned together. Other settings need a restart.
+func (st *Stack) Reload() error {
+	var errs []error
+	cfg := st.Cfg
+	if cfg.Source != "" {
+		nc, err := LoadConfig(cfg.Source)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			cfg = nc
+			if m, err := trust.ParseMode(nc.Security.Mode); err == nil && m != st.Guard.Mode() {
+				st.Guard.SetMode(m)
+				st.Log.Info("security mode changed", "mode", m.String())
+			}
+		}
+	}
+	if st.ACL != nil {
+		if _, err := st.ACL.Reload(cfg.Path(cfg.Security.ACLFile)); err != nil {
+			errs = append(errs, fmt.Errorf("acl kept: %w", err))
+		}
+	}
+	if st.Passwords != nil {
+		if err := st.Passwords.Reload(cfg.Path(cfg.Security.PasswordFile)); err != nil {
+			errs = append(errs, fmt.Errorf("password file kept: %w", err))
+		}
+	}
+	if st.TLS != nil {
+		if _, err := st.TLS.Reload(); err != nil {
+			errs = append(errs, fmt.Errorf("TLS material kept: %w", err))
+		}
+	}
+	st.pluginsMu.Lock()
+	if ps, err := st.loadPlugins(context.Background(), cfg); err != nil {
+		errs = append(errs, fmt.Errorf("plugins kept: %w", err))
+	} else {
+		for _, p := range st.Guard.SetPlugins(ps) {
+			p.Close(context.Background())
+		}
+	}
+	st.pluginsMu.Unlock()
+	err := errors.Join(errs...)
+	if err != nil {
+		st.Log.Error("reload", "error", err)
+	} else {
+		st.Log.Info("reloaded the ACL, passwords, TLS material, plugins and mode")
+	}
+	return err
+}
+
+// Close stops the admin API and the background work, saves the bans and
+// closes the plugins. The program closes its listeners and clients
+// first.
+func (st *Stack) Close(ctx context.Context) error {
+	if st.admin != nil {
+		st.admin.Shutdown(ctx)
+	}
+	st.stop()
+	st.workers.Wait()
+	if st.Guard != nil {
+		for _, p := range st.Guard.SetPlugins(nil) {
+			p.Close(ctx)
+		}
+		st.SaveBans()
+	}
+	return nil
+}
+
+// rejectCounts counts connections the packet validator closed, by reason
+// code.
+type rejectCounts struct {
+	mu sync.Mutex
+	by map[byte]uint64
+}
+
+func (r *rejectCounts) add(code byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.by == nil {
+		r.by = map[byte]uint64{}
+	}
+	r.by[code]++
+}
+
+func (r *rejectCounts) snapshot() map[byte]uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[byte]uint64, len(r.by))
+	for k, v := range r.by {
+		out[k] = v
+	}
+	return out
+}
