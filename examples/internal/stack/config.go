@@ -115,12 +115,12 @@ type PluginConfig struct {
 
 // UpstreamConfig is where the proxy forwards what passes.
 type UpstreamConfig struct {
-	Addr          string        `toml:"addr"` // host:port
-	TLS           bool          `toml:"tls"`
-	TLSCACertPath string        `toml:"tls_ca_cert_path"` // "" with tls: the system roots
-	TLSServerName string        `toml:"tls_server_name"`
-	TLSCertPath   string        `toml:"tls_cert_path"` // a client certificate for the upstream, if it wants one
-	TLSKeyPath    string        `toml:"tls_key_path"`
+	Addr          string `toml:"addr"` // host:port
+	TLS           bool   `toml:"tls"`
+	TLSCACertPath string `toml:"tls_ca_cert_path"` // "" with tls: the system roots
+	TLSServerName string `toml:"tls_server_name"`
+	TLSCertPath   string `toml:"tls_cert_path"` // a client certificate for the upstream, if it wants one
+	TLSKeyPath    string `toml:"tls_key_path"`
 	// Username and Password, when set, are what every client is
 	// connected upstream with: the proxy authenticated it already, and
 	// the upstream trusts the proxy. Empty: the client's own credentials
