@@ -125,3 +125,75 @@ func appendVBI(dst []byte, n int) []byte {
 
 // AppendVBI appends n as a Variable Byte Integer (0 to 268,435,455).
 func AppendVBI(dst []byte, n int) []byte { return appendVBI(dst, n) }
+
+// AppendConnect appends a CONNECT with c's fields, and props as its
+// property section (MQTT 5.0; ignored for earlier versions). A proxy uses
+// it to pass a client's CONNECT on with other credentials or properties:
+// decode with a Reader, change the fields, append.
+func AppendConnect(dst []byte, c *Connect, props []byte) []byte {
+	str := func(b, s []byte) []byte { return append(binary.BigEndian.AppendUint16(b, uint16(len(s))), s...) }
+	var flags byte
+	if c.UsernameFlag {
+		flags |= 0x80
+	}
+	if c.PasswordFlag {
+		flags |= 0x40
+	}
+	if c.WillFlag {
+		flags |= 0x04 | c.WillQoS<<3
+		if c.WillRetain {
+			flags |= 0x20
+		}
+	}
+	if c.CleanStart {
+		flags |= 0x02
+	}
+	body := str(nil, c.ProtocolName)
+	body = append(body, byte(c.Level), flags, byte(c.KeepAlive>>8), byte(c.KeepAlive))
+	if c.Level == V5 {
+		body = append(appendVBI(body, len(props)), props...)
+	}
+	body = str(body, c.ClientID)
+	if c.WillFlag {
+		if c.Level == V5 {
+			body = append(appendVBI(body, len(c.WillProps.Raw)), c.WillProps.Raw...)
+		}
+		body = str(body, c.WillTopic)
+		body = str(body, c.WillPayload)
+	}
+	if c.UsernameFlag {
+		body = str(body, c.Username)
+	}
+	if c.PasswordFlag {
+		body = str(body, c.Password)
+	}
+	dst = append(dst, byte(CONNECT)<<4)
+	dst = appendVBI(dst, len(body))
+	return append(dst, body...)
+}
+
+// WithoutProperties returns a copy of a property section (Properties.Raw
+// of a packet that was read and validated) without the properties ids:
+// a proxy drops, say, a client's Topic Alias Maximum before passing its
+// CONNECT on, so that the server sends it no aliases the proxy would
+// have to follow.
+func WithoutProperties(raw []byte, ids ...PropertyID) []byte {
+	out := make([]byte, 0, len(raw))
+	c := cursor{b: raw, end: len(raw), lim: &lenient}
+	for c.pos < c.end {
+		start := c.pos
+		id, err := c.vbi("")
+		if err != nil || id > maxPropertyID {
+			return append(out, raw[start:]...) // not a section Parse accepted: leave the rest alone
+		}
+		skip(&c, propSpecs[id].kind)
+		drop := false
+		for _, d := range ids {
+			drop = drop || PropertyID(id) == d
+		}
+		if !drop {
+			out = append(out, raw[start:min(c.pos, len(raw))]...)
+		}
+	}
+	return out
+}

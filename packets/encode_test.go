@@ -89,3 +89,30 @@ func TestAppendVBI(t *testing.T) {
 		assert.Equal(t, len(b), size)
 	}
 }
+
+func TestAppendConnectRoundTrip(t *testing.T) {
+	for _, raw := range [][]byte{
+		connect311(0xee, "dev-1", func(b body) body { return b.str("status/dev-1").str("offline").str("alice").str("s3cret") }),
+		connect311(0x02, "c"),
+		connect5(0xc6, cat(prop(PropReceiveMaximum, 0, 10), prop(PropTopicAliasMaximum, 0, 5)), "c5", func(b body) body {
+			return b.props(prop(PropWillDelay, 0, 0, 0, 5)...).str("w").str("bye").str("u").str("p")
+		}),
+	} {
+		p, err := Parse(raw, 0, Limits{})
+		require.NoError(t, err)
+		again := AppendConnect(nil, &p.Connect, p.Props.Raw)
+		assert.Equal(t, raw, again, "an unchanged CONNECT encodes to the same bytes")
+
+		c := p.Connect
+		c.Username, c.UsernameFlag = []byte("upstream-user"), true
+		c.Password, c.PasswordFlag = []byte("upstream-pw"), true
+		q, err := Parse(AppendConnect(nil, &c, WithoutProperties(p.Props.Raw, PropTopicAliasMaximum)), 0, Limits{})
+		require.NoError(t, err)
+		assert.Equal(t, "upstream-user", string(q.Connect.Username))
+		assert.Equal(t, "upstream-pw", string(q.Connect.Password))
+		assert.Equal(t, string(p.Connect.ClientID), string(q.Connect.ClientID))
+		assert.Equal(t, string(p.Connect.WillTopic), string(q.Connect.WillTopic))
+		assert.False(t, q.Props.Has(PropTopicAliasMaximum))
+		assert.Equal(t, p.Props.ReceiveMaximum, q.Props.ReceiveMaximum)
+	}
+}

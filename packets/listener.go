@@ -99,26 +99,42 @@ type Conn struct {
 // read and validated all of it.
 func (c *Conn) Read(p []byte) (int, error) {
 	for len(c.pending) == 0 {
-		if c.err != nil {
-			return 0, c.err
-		}
-		pkt, err := c.r.Read()
+		pkt, err := c.ReadPacket()
 		if err != nil {
-			c.err = c.fail(err)
-			return 0, c.err
-		}
-		if pkt.Type == CONNECT {
-			c.clientID, c.username = string(pkt.Connect.ClientID), string(pkt.Connect.Username)
-			if !c.deadline.IsZero() {
-				c.deadline = time.Time{}
-				c.Conn.SetReadDeadline(time.Time{}) // the server's keep-alive takes over
-			}
+			return 0, err
 		}
 		c.pending = pkt.Raw
 	}
 	n := copy(p, c.pending)
 	c.pending = c.pending[n:]
 	return n, nil
+}
+
+// ReadPacket returns the next validated packet, for a server that works
+// with packets rather than bytes (a proxy): the same Reader, the same
+// rules, no copy. The packet is valid until the next ReadPacket or Read.
+// Use one or the other: ReadPacket refuses to run while Read has part of
+// a packet left to hand out.
+func (c *Conn) ReadPacket() (*Packet, error) {
+	if len(c.pending) > 0 {
+		return nil, errors.New("packets: ReadPacket called with part of a packet not yet Read")
+	}
+	if c.err != nil {
+		return nil, c.err
+	}
+	pkt, err := c.r.Read()
+	if err != nil {
+		c.err = c.fail(err)
+		return nil, c.err
+	}
+	if pkt.Type == CONNECT {
+		c.clientID, c.username = string(pkt.Connect.ClientID), string(pkt.Connect.Username)
+		if !c.deadline.IsZero() {
+			c.deadline = time.Time{}
+			c.Conn.SetReadDeadline(time.Time{}) // the server's keep-alive takes over
+		}
+	}
+	return pkt, nil
 }
 
 // fail ends the connection after the Reader's error and returns what
