@@ -1,13 +1,14 @@
 package main
 
 import (
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqttguard/mqttguard/examples/internal/stack"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -35,46 +36,46 @@ func TestAdminNeedsTheToken(t *testing.T) {
 
 func TestAdminClientsAndBans(t *testing.T) {
 	tb := startBroker(t, nil)
-	s1 := tb.login(t, "s1", "sensor1")
-	tb.login(t, "d1", "dashboard")
-	assert.Equal(t, "2", tb.metric(t, "mqttguard_connections"))
+	s1 := tb.Login(t, "s1", "sensor1")
+	tb.Login(t, "d1", "dashboard")
+	assert.Equal(t, "2", tb.Metric(t, "mqttguard_connections"))
 	var ids []string
-	for _, c := range tb.clients(t) {
+	for _, c := range tb.Clients(t) {
 		ids = append(ids, c.ID+":"+c.State)
 		assert.Equal(t, "127.0.0.1", c.Addr)
 		assert.Positive(t, c.Score)
 	}
 	assert.ElementsMatch(t, []string{"s1:normal", "d1:normal"}, ids)
 
-	code, body := tb.admin(t, "POST", "/bans", `{"kind": "username", "value": "sensor1", "reason": "stolen"}`)
+	code, body := tb.Admin(t, "POST", "/bans", `{"kind": "username", "value": "sensor1", "reason": "stolen"}`)
 	require.Equal(t, 201, code, body)
 	select {
-	case d := <-s1.kicks:
+	case d := <-s1.Kicks:
 		assert.Equal(t, byte(0x8A), d.ReasonCode, "a connected client the ban matches is kicked")
 	case <-time.After(5 * time.Second):
 		t.Fatal("not kicked")
 	}
-	_, ca, err := tb.dial5(t, dialOpts{id: "s1", user: "sensor1", pass: passwords["sensor1"]})
+	_, ca, err := tb.Dial5(t, dialOpts{ID: "s1", User: "sensor1", Pass: passwords["sensor1"]})
 	require.Error(t, err)
 	assert.Equal(t, byte(0x8A), ca.ReasonCode)
-	code, body = tb.admin(t, "GET", "/bans", "")
+	code, body = tb.Admin(t, "GET", "/bans", "")
 	require.Equal(t, 200, code)
 	assert.Contains(t, body, `"value": "sensor1"`)
-	saved, err := os.ReadFile(filepath.Join(tb.dir, "bans.jsonl"))
+	saved, err := os.ReadFile(filepath.Join(tb.Dir, "bans.jsonl"))
 	require.NoError(t, err)
 	assert.Contains(t, string(saved), `"reason":"stolen"`, "bans survive a restart")
 
-	code, body = tb.admin(t, "DELETE", "/bans/username/sensor1", "")
+	code, body = tb.Admin(t, "DELETE", "/bans/username/sensor1", "")
 	require.Equal(t, 200, code, body)
-	tb.login(t, "s1", "sensor1")
-	code, _ = tb.admin(t, "DELETE", "/bans/username/sensor1", "")
+	tb.Login(t, "s1", "sensor1")
+	code, _ = tb.Admin(t, "DELETE", "/bans/username/sensor1", "")
 	assert.Equal(t, 404, code)
-	code, body = tb.admin(t, "POST", "/bans", `{"kind": "planet", "value": "mars"}`)
+	code, body = tb.Admin(t, "POST", "/bans", `{"kind": "planet", "value": "mars"}`)
 	assert.Equal(t, 400, code, body)
-	code, body = tb.admin(t, "POST", "/bans", `{"kind": "ip", "value": "10.0.0.1", "for": "forever"}`)
+	code, body = tb.Admin(t, "POST", "/bans", `{"kind": "ip", "value": "10.0.0.1", "for": "forever"}`)
 	assert.Equal(t, 400, code, body)
 	assert.Contains(t, body, "not a positive duration")
-	code, _ = tb.admin(t, "POST", "/clients/nobody/kick", "")
+	code, _ = tb.Admin(t, "POST", "/clients/nobody/kick", "")
 	assert.Equal(t, 404, code)
 }
 
@@ -82,36 +83,36 @@ func TestAdminClientsAndBans(t *testing.T) {
 // keeps the old rules and says where the error is.
 func TestReloadKeepsConnections(t *testing.T) {
 	tb := startBroker(t, nil)
-	s1 := tb.login(t, "s1", "sensor1")
-	assert.Equal(t, byte(0x87), s1.publish(t, "extra/x", "1", 1))
-	aclPath := filepath.Join(tb.dir, "acl")
+	s1 := tb.Login(t, "s1", "sensor1")
+	assert.Equal(t, byte(0x87), s1.Pub(t, "extra/x", "1", 1))
+	aclPath := filepath.Join(tb.Dir, "acl")
 	require.NoError(t, os.WriteFile(aclPath, []byte(stack.DefaultACL+"\nuser sensor1\ntopic write extra/#\n"), 0o600))
-	code, body := tb.admin(t, "POST", "/reload", "")
+	code, body := tb.Admin(t, "POST", "/reload", "")
 	require.Equal(t, 200, code, body)
-	assert.Equal(t, byte(0), s1.publish(t, "extra/x", "2", 1), "same connection, new rules")
+	assert.Equal(t, byte(0), s1.Pub(t, "extra/x", "2", 1), "same connection, new rules")
 
 	require.NoError(t, os.WriteFile(aclPath, []byte("user sensor1\ntopic write extra/#\ntopic frobnicate x\n"), 0o600))
-	code, body = tb.admin(t, "POST", "/reload", "")
+	code, body = tb.Admin(t, "POST", "/reload", "")
 	assert.Equal(t, 422, code)
 	assert.Contains(t, body, "acl kept")
 	assert.Contains(t, body, ":3", "the line of the error")
-	assert.Equal(t, byte(0), s1.publish(t, "extra/x", "3", 1), "the old rules are still in force")
-	assert.Equal(t, byte(0), s1.publish(t, "sensors/sensor1/t", "4", 1))
+	assert.Equal(t, byte(0), s1.Pub(t, "extra/x", "3", 1), "the old rules are still in force")
+	assert.Equal(t, byte(0), s1.Pub(t, "sensors/sensor1/t", "4", 1))
 }
 
 func TestModeSwitch(t *testing.T) {
 	tb := startBroker(t, nil)
-	code, body := tb.admin(t, "POST", "/mode/observe", "")
+	code, body := tb.Admin(t, "POST", "/mode/observe", "")
 	require.Equal(t, 200, code, body)
-	s1 := tb.login(t, "s1", "sensor1")
+	s1 := tb.Login(t, "s1", "sensor1")
 	for i := 0; i < 30; i++ {
-		require.Equal(t, byte(0), s1.publish(t, "sensors/sensor1/t", "x", 1), "observe: nothing is refused for its rate")
+		require.Equal(t, byte(0), s1.Pub(t, "sensors/sensor1/t", "x", 1), "observe: nothing is refused for its rate")
 	}
-	assert.NotEqual(t, "0", tb.metric(t, `mqttguard_observed_total{component="rate-limit"}`))
-	assert.Contains(t, tb.logs.String(), `msg="mqttguard: would reject"`)
-	assert.Equal(t, byte(0x87), s1.publish(t, "sensors/sensor2/t", "x", 1), "the ACL is enforced in every mode")
-	code, _ = tb.admin(t, "POST", "/mode/reckless", "")
+	assert.NotEqual(t, "0", tb.Metric(t, `mqttguard_observed_total{component="rate-limit"}`))
+	assert.Contains(t, tb.Logs.String(), `msg="mqttguard: would reject"`)
+	assert.Equal(t, byte(0x87), s1.Pub(t, "sensors/sensor2/t", "x", 1), "the ACL is enforced in every mode")
+	code, _ = tb.Admin(t, "POST", "/mode/reckless", "")
 	assert.Equal(t, 400, code)
-	_, body = tb.admin(t, "GET", "/metrics", "")
+	_, body = tb.Admin(t, "GET", "/metrics", "")
 	assert.True(t, strings.Contains(body, "mqttguard_decisions_total"))
 }

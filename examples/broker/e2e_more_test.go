@@ -2,9 +2,7 @@ package main
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
 	"io"
 	"net"
 	"os"
@@ -13,6 +11,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqttguard/mqttguard/examples/internal/e2e"
+	"github.com/mqttguard/mqttguard/examples/internal/stack"
 
 	"github.com/mqttguard/mqttguard/internal/testenv"
 	"github.com/mqttguard/mqttguard/internal/wasmbuild"
@@ -29,82 +30,33 @@ func TestWasmPluginDeny(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "plugins", "denylist.wasm"), wasm, 0o600))
 		c.Plugins = []stack.PluginConfig{{Name: "denylist", Path: "plugins/denylist.wasm", Config: `{"deny": ["sensors/+/secret"]}`}}
 	})
-	s1 := tb.login(t, "s1", "sensor1")
-	assert.Equal(t, byte(0), s1.publish(t, "sensors/sensor1/t", "1", 1))
-	assert.Equal(t, byte(0x87), s1.publish(t, "sensors/sensor1/secret", "1", 1), "the plugin refuses")
-	assert.Equal(t, "1", tb.metric(t, `mqttguard_wasm_verdicts_total{plugin="denylist",verdict="deny"}`))
-	assert.Equal(t, "1", tb.metric(t, `mqttguard_refusals_total{component="plugin"}`))
-	assert.Contains(t, tb.logs.String(), `component=plugin verdict=reject code=135 rule=denylist`)
+	s1 := tb.Login(t, "s1", "sensor1")
+	assert.Equal(t, byte(0), s1.Pub(t, "sensors/sensor1/t", "1", 1))
+	assert.Equal(t, byte(0x87), s1.Pub(t, "sensors/sensor1/secret", "1", 1), "the plugin refuses")
+	assert.Equal(t, "1", tb.Metric(t, `mqttguard_wasm_verdicts_total{plugin="denylist",verdict="deny"}`))
+	assert.Equal(t, "1", tb.Metric(t, `mqttguard_refusals_total{component="plugin"}`))
+	assert.Contains(t, tb.Logs.String(), `component=plugin verdict=reject code=135 rule=denylist`)
 
 	// Disabled at run time, the plugin takes no part; enabled, it is back.
-	code, body := tb.admin(t, "POST", "/plugins/denylist/disable", "")
+	code, body := tb.Admin(t, "POST", "/plugins/denylist/disable", "")
 	require.Equal(t, 200, code, body)
-	assert.Equal(t, byte(0), s1.publish(t, "sensors/sensor1/secret", "2", 1))
-	assert.Equal(t, "1", tb.metric(t, `mqttguard_wasm_disabled{plugin="denylist"}`))
-	code, _ = tb.admin(t, "POST", "/plugins/denylist/enable", "")
+	assert.Equal(t, byte(0), s1.Pub(t, "sensors/sensor1/secret", "2", 1))
+	assert.Equal(t, "1", tb.Metric(t, `mqttguard_wasm_disabled{plugin="denylist"}`))
+	code, _ = tb.Admin(t, "POST", "/plugins/denylist/enable", "")
 	require.Equal(t, 200, code)
-	assert.Equal(t, byte(0x87), s1.publish(t, "sensors/sensor1/secret", "3", 1))
-	code, body = tb.admin(t, "GET", "/plugins", "")
+	assert.Equal(t, byte(0x87), s1.Pub(t, "sensors/sensor1/secret", "3", 1))
+	code, body = tb.Admin(t, "GET", "/plugins", "")
 	require.Equal(t, 200, code)
 	assert.Contains(t, body, `"name": "denylist"`)
-	code, _ = tb.admin(t, "POST", "/plugins/nope/disable", "")
+	code, _ = tb.Admin(t, "POST", "/plugins/nope/disable", "")
 	assert.Equal(t, 404, code)
-}
-
-// rawConnect is a CONNECT with credentials, by hand (the malformed
-// cases need to follow a CONNECT the broker accepts).
-func rawConnect(version byte, id, user, pass string) []byte {
-	str := func(b []byte, s string) []byte { return append(append(b, byte(len(s)>>8), byte(len(s))), s...) }
-	b := str(nil, "MQTT")
-	flags := byte(0x02) // clean start
-	if user != "" {
-		flags |= 0x80
-	}
-	if pass != "" {
-		flags |= 0x40
-	}
-	b = append(b, version, flags, 0, 30) // keep alive 30
-	if version == 5 {
-		b = append(b, 0) // no properties
-	}
-	b = str(b, id)
-	if user != "" {
-		b = str(b, user)
-	}
-	if pass != "" {
-		b = str(b, pass)
-	}
-	out := []byte{0x10}
-	for n := len(b); ; {
-		d := byte(n & 0x7f)
-		n >>= 7
-		if n > 0 {
-			d |= 0x80
-		}
-		out = append(out, d)
-		if n == 0 {
-			break
-		}
-	}
-	return append(out, b...)
-}
-
-type corpusCase struct {
-	Name    string `json:"name"`
-	Version byte   `json:"version"`
-	Hex     string `json:"hex"`
-	Code    byte   `json:"code"`
-	Rule    string `json:"rule"`
 }
 
 // Every malformed class in packets (one per conformance statement), over
 // TCP: the offending client is disconnected — told why if it speaks MQTT
 // 5 — and another client keeps working throughout.
 func TestEveryMalformedPacketClosesOnlyItsClient(t *testing.T) {
-	raw, err := os.ReadFile("../../packets/testdata/malformed.json")
-	require.NoError(t, err)
-	var cases []corpusCase
-	require.NoError(t, json.Unmarshal(raw, &cases))
+	cases := e2e.Corpus(t, "../..")
 	require.Greater(t, len(cases), 50)
 
 	tb := startBroker(t, func(c *stack.Config) {
@@ -114,9 +66,9 @@ func TestEveryMalformedPacketClosesOnlyItsClient(t *testing.T) {
 		c.Security.RateLimit.IPConnectionsPerSecond = 0
 		c.Security.Flapping.MaxConnects = 1000
 	})
-	dash := tb.login(t, "dash", "dashboard")
-	dash.subscribe(t, "sensors/#")
-	s2 := tb.login(t, "s2", "sensor2")
+	dash := tb.Login(t, "dash", "dashboard")
+	dash.Sub(t, "sensors/#")
+	s2 := tb.Login(t, "s2", "sensor2")
 	for i, c := range cases {
 		pkt, err := hex.DecodeString(c.Hex)
 		require.NoError(t, err)
@@ -129,7 +81,7 @@ func TestEveryMalformedPacketClosesOnlyItsClient(t *testing.T) {
 			if v == 3 {
 				v = 4
 			}
-			stream = rawConnect(v, fmt.Sprintf("bad-%d", i), "sensor1", passwords["sensor1"])
+			stream = e2e.RawConnect(v, fmt.Sprintf("bad-%d", i), "sensor1", passwords["sensor1"])
 		}
 		stream = append(stream, pkt...)
 		conn.Write(stream)
@@ -146,13 +98,13 @@ func TestEveryMalformedPacketClosesOnlyItsClient(t *testing.T) {
 				"%s: got %x, want a DISCONNECT 0x%02x at the end", c.Name, resp, c.Code)
 		}
 		if i%10 == 0 {
-			assert.Equal(t, byte(0), s2.publish(t, "sensors/sensor2/t", fmt.Sprint(i), 1), "after %s", c.Name)
+			assert.Equal(t, byte(0), s2.Pub(t, "sensors/sensor2/t", fmt.Sprint(i), 1), "after %s", c.Name)
 		}
 	}
-	assert.Equal(t, byte(0), s2.publish(t, "sensors/sensor2/t", "end", 1))
-	got := dash.received(time.Second)
+	assert.Equal(t, byte(0), s2.Pub(t, "sensors/sensor2/t", "end", 1))
+	got := dash.Received(time.Second)
 	assert.Contains(t, got, "sensors/sensor2/t end", "other clients kept working")
-	_, text := tb.admin(t, "GET", "/metrics", "")
+	_, text := tb.Admin(t, "GET", "/metrics", "")
 	n := 0
 	for _, l := range strings.Split(text, "\n") {
 		if strings.HasPrefix(l, "mqttguard_packet_rejections_total{") {
@@ -162,14 +114,8 @@ func TestEveryMalformedPacketClosesOnlyItsClient(t *testing.T) {
 		}
 	}
 	assert.Equal(t, len(cases), n, "the validator counted every one")
-	assert.NotEqual(t, "", tb.metric(t, `mqttguard_trust_violations_total{kind="malformed"}`))
+	assert.NotEqual(t, "", tb.Metric(t, `mqttguard_trust_violations_total{kind="malformed"}`))
 }
-
-// The SUBSCRIBE that kills a bare mochi-mqtt v2.7.9 (index out of range
-// in SubscribeDecode, on the client's read goroutine, where no hook can
-// recover it): MQTT 5, packet ID 1, no properties, filter "a", and no
-// subscription options byte.
-var crashSubscribe = []byte{0x82, 0x06, 0x00, 0x01, 0x00, 0x00, 0x01, 'a'}
 
 // TestMain runs a bare mochi-mqtt broker when asked, for the crash
 // regression test to kill in a child process.
@@ -196,7 +142,7 @@ func TestBareMochiCrashesAndTheGuardedBrokerDoesNot(t *testing.T) {
 
 	conn, err := net.Dial("tcp", addr)
 	require.NoError(t, err)
-	conn.Write(append(rawConnect(5, "attacker", "", ""), crashSubscribe...))
+	conn.Write(append(e2e.RawConnect(5, "attacker", "", ""), e2e.CrashSubscribe...))
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	select {
@@ -209,17 +155,17 @@ func TestBareMochiCrashesAndTheGuardedBrokerDoesNot(t *testing.T) {
 	conn.Close()
 
 	tb := startBroker(t, nil)
-	bystander := tb.login(t, "bystander", "sensor2")
+	bystander := tb.Login(t, "bystander", "sensor2")
 	c, err := net.Dial("tcp", tb.Addr("tcp"))
 	require.NoError(t, err)
 	defer c.Close()
-	c.Write(append(rawConnect(5, "attacker", "sensor1", passwords["sensor1"]), crashSubscribe...))
+	c.Write(append(e2e.RawConnect(5, "attacker", "sensor1", passwords["sensor1"]), e2e.CrashSubscribe...))
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	resp, err := io.ReadAll(c)
 	require.NoError(t, err)
 	assert.True(t, strings.HasSuffix(hex.EncodeToString(resp), "e00181"), "DISCONNECT 0x81 malformed: %x", resp)
-	assert.Equal(t, byte(0), bystander.publish(t, "sensors/sensor2/t", "still here", 1))
-	tb.login(t, "newcomer", "sensor2")
+	assert.Equal(t, byte(0), bystander.Pub(t, "sensors/sensor2/t", "still here", 1))
+	tb.Login(t, "newcomer", "sensor2")
 }
 
 // mosquitto_pub and mosquitto_sub speak MQTT 3.1.1: bad credentials are

@@ -4,12 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqttguard/mqttguard/examples/internal/stack"
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/mqttguard/mqttguard/tlsconf"
@@ -19,63 +20,63 @@ import (
 
 func TestCredentialsAndACL(t *testing.T) {
 	tb := startBroker(t, nil)
-	_, ca, err := tb.dial5(t, dialOpts{id: "s1", user: "sensor1", pass: "wrong"})
+	_, ca, err := tb.Dial5(t, dialOpts{ID: "s1", User: "sensor1", Pass: "wrong"})
 	require.Error(t, err)
 	require.NotNil(t, ca)
 	assert.Equal(t, byte(0x86), ca.ReasonCode, "bad user name or password")
 
-	_, ca, err = tb.dial5(t, dialOpts{id: "anon"})
+	_, ca, err = tb.Dial5(t, dialOpts{ID: "anon"})
 	require.Error(t, err)
 	assert.Equal(t, byte(0x87), ca.ReasonCode, "anonymous clients are refused")
 
-	s1 := tb.login(t, "s1", "sensor1")
-	assert.Equal(t, byte(0x00), s1.publish(t, "sensors/sensor1/temperature", "21.5", 1))
-	assert.Equal(t, byte(0x87), s1.publish(t, "sensors/sensor2/temperature", "99", 1), "not its own subtree")
-	assert.Equal(t, byte(0x87), s1.publish(t, "commands/sensor1/x", "1", 1))
+	s1 := tb.Login(t, "s1", "sensor1")
+	assert.Equal(t, byte(0x00), s1.Pub(t, "sensors/sensor1/temperature", "21.5", 1))
+	assert.Equal(t, byte(0x87), s1.Pub(t, "sensors/sensor2/temperature", "99", 1), "not its own subtree")
+	assert.Equal(t, byte(0x87), s1.Pub(t, "commands/sensor1/x", "1", 1))
 
-	assert.Equal(t, "2", tb.metric(t, `mqttguard_refusals_total{component="password"}`))
-	assert.Equal(t, "2", tb.metric(t, `mqttguard_refusals_total{component="acl"}`))
-	assert.Contains(t, tb.logs.String(), `component=acl verdict=reject code=135`)
+	assert.Equal(t, "2", tb.Metric(t, `mqttguard_refusals_total{component="password"}`))
+	assert.Equal(t, "2", tb.Metric(t, `mqttguard_refusals_total{component="acl"}`))
+	assert.Contains(t, tb.Logs.String(), `component=acl verdict=reject code=135`)
 }
 
 // A restricted user subscribed to '#' receives only what it may read.
 func TestSubscribeEverythingReceivesWhatItMayRead(t *testing.T) {
 	tb := startBroker(t, nil)
-	dash := tb.login(t, "dash", "dashboard")
-	assert.Less(t, dash.subscribe(t, "#"), byte(0x80), "mosquitto semantics: the subscription stands, deliveries are checked")
-	s1 := tb.login(t, "s1", "sensor1")
+	dash := tb.Login(t, "dash", "dashboard")
+	assert.Less(t, dash.Sub(t, "#"), byte(0x80), "mosquitto semantics: the subscription stands, deliveries are checked")
+	s1 := tb.Login(t, "s1", "sensor1")
 	// the sensor reads its commands; the dashboard may not
-	assert.Less(t, s1.subscribe(t, "commands/sensor1/#"), byte(0x80))
-	admin := tb.login(t, "adm", "admin")
-	admin.publish(t, "sensors/sensor1/temperature", "21.5", 1)
-	admin.publish(t, "commands/sensor1/reboot", "now", 1)
-	admin.publish(t, "billing/invoices", "secret", 1)
-	assert.Equal(t, []string{"sensors/sensor1/temperature 21.5"}, dash.received(500*time.Millisecond))
-	assert.Equal(t, []string{"commands/sensor1/reboot now"}, s1.received(200*time.Millisecond))
+	assert.Less(t, s1.Sub(t, "commands/sensor1/#"), byte(0x80))
+	admin := tb.Login(t, "adm", "admin")
+	admin.Pub(t, "sensors/sensor1/temperature", "21.5", 1)
+	admin.Pub(t, "commands/sensor1/reboot", "now", 1)
+	admin.Pub(t, "billing/invoices", "secret", 1)
+	assert.Equal(t, []string{"sensors/sensor1/temperature 21.5"}, dash.Received(500*time.Millisecond))
+	assert.Equal(t, []string{"commands/sensor1/reboot now"}, s1.Received(200*time.Millisecond))
 
 	// With subscribe_check = "covers" the same SUBSCRIBE is refused.
 	strict := startBroker(t, func(c *stack.Config) { c.Security.SubscribeCheck = "covers" })
-	d2 := strict.login(t, "dash", "dashboard")
-	assert.Equal(t, byte(0x87), d2.subscribe(t, "#"))
-	assert.Less(t, d2.subscribe(t, "sensors/+/temperature"), byte(0x80))
+	d2 := strict.Login(t, "dash", "dashboard")
+	assert.Equal(t, byte(0x87), d2.Sub(t, "#"))
+	assert.Less(t, d2.Sub(t, "sensors/+/temperature"), byte(0x80))
 }
 
 func TestTLS(t *testing.T) {
 	tb := startBroker(t, nil)
-	ca := filepath.Join(tb.dir, "tls", "ca.pem")
+	ca := filepath.Join(tb.Dir, "tls", "ca.pem")
 	plain, err := tlsconf.ClientConfig(tlsconf.ClientOptions{CAFile: ca, ServerName: "localhost"})
 	require.NoError(t, err)
-	c, _, err := tb.dial5(t, dialOpts{id: "tls1", user: "sensor1", pass: passwords["sensor1"], tls: plain})
+	c, _, err := tb.Dial5(t, dialOpts{ID: "tls1", User: "sensor1", Pass: passwords["sensor1"], TLS: plain})
 	require.NoError(t, err, "TLS without a client certificate (tls_client_auth = request)")
-	assert.Equal(t, byte(0), c.publish(t, "sensors/sensor1/t", "1", 1))
+	assert.Equal(t, byte(0), c.Pub(t, "sensors/sensor1/t", "1", 1))
 
 	withCert, err := tlsconf.ClientConfig(tlsconf.ClientOptions{CAFile: ca, ServerName: "localhost",
-		CertFile: filepath.Join(tb.dir, "tls", "client.pem"), KeyFile: filepath.Join(tb.dir, "tls", "client-key.pem")})
+		CertFile: filepath.Join(tb.Dir, "tls", "client.pem"), KeyFile: filepath.Join(tb.Dir, "tls", "client-key.pem")})
 	require.NoError(t, err)
-	_, _, err = tb.dial5(t, dialOpts{id: "tls2", user: "sensor1", pass: passwords["sensor1"], tls: withCert})
+	_, _, err = tb.Dial5(t, dialOpts{ID: "tls2", User: "sensor1", Pass: passwords["sensor1"], TLS: withCert})
 	require.NoError(t, err)
 	var names []string
-	for _, ci := range tb.clients(t) {
+	for _, ci := range tb.Clients(t) {
 		names = append(names, ci.ID+"="+ci.CertName)
 	}
 	assert.ElementsMatch(t, []string{"tls1=", "tls2=dev-client"}, names)
@@ -89,35 +90,35 @@ func TestCertificateIdentityAsUsername(t *testing.T) {
 		c.MQTT.TLSClientAuth = "require"
 		c.Security.UseIdentityAsUsername = true
 	})
-	require.NoError(t, os.WriteFile(filepath.Join(tb.dir, "acl"),
+	require.NoError(t, os.WriteFile(filepath.Join(tb.Dir, "acl"),
 		[]byte(stack.DefaultACL+"\nuser dev-client\ntopic write devices/#\n"), 0o600))
-	require.NoError(t, tb.Reload())
-	ca := filepath.Join(tb.dir, "tls", "ca.pem")
+	require.NoError(t, tb.b.Reload())
+	ca := filepath.Join(tb.Dir, "tls", "ca.pem")
 	withCert, err := tlsconf.ClientConfig(tlsconf.ClientOptions{CAFile: ca, ServerName: "localhost",
-		CertFile: filepath.Join(tb.dir, "tls", "client.pem"), KeyFile: filepath.Join(tb.dir, "tls", "client-key.pem")})
+		CertFile: filepath.Join(tb.Dir, "tls", "client.pem"), KeyFile: filepath.Join(tb.Dir, "tls", "client-key.pem")})
 	require.NoError(t, err)
-	c, _, err := tb.dial5(t, dialOpts{id: "dev", tls: withCert})
+	c, _, err := tb.Dial5(t, dialOpts{ID: "dev", TLS: withCert})
 	require.NoError(t, err, "the certificate is the credential")
-	assert.Equal(t, byte(0), c.publish(t, "devices/1", "x", 1))
-	assert.Equal(t, byte(0), c.publish(t, "sensors/dev-client/x", "x", 1), "pattern sensors/%u/# with the certificate's name")
-	assert.Equal(t, byte(0x87), c.publish(t, "sensors/sensor1/x", "x", 1), "the ACL applies to the certificate's name")
+	assert.Equal(t, byte(0), c.Pub(t, "devices/1", "x", 1))
+	assert.Equal(t, byte(0), c.Pub(t, "sensors/dev-client/x", "x", 1), "pattern sensors/%u/# with the certificate's name")
+	assert.Equal(t, byte(0x87), c.Pub(t, "sensors/sensor1/x", "x", 1), "the ACL applies to the certificate's name")
 	plain, _ := tlsconf.ClientConfig(tlsconf.ClientOptions{CAFile: ca, ServerName: "localhost"})
-	_, _, err = tb.dial5(t, dialOpts{id: "nocert", user: "sensor1", pass: passwords["sensor1"], tls: plain})
+	_, _, err = tb.Dial5(t, dialOpts{ID: "nocert", User: "sensor1", Pass: passwords["sensor1"], TLS: plain})
 	assert.Error(t, err, "tls_client_auth = require")
 }
 
 func TestRateLimitQuota(t *testing.T) {
 	tb := startBroker(t, nil)
-	s1 := tb.login(t, "s1", "sensor1")
+	s1 := tb.Login(t, "s1", "sensor1")
 	var codes []byte
 	for i := 0; i < 14; i++ {
-		codes = append(codes, s1.publish(t, "sensors/sensor1/t", fmt.Sprint(i), 1))
+		codes = append(codes, s1.Pub(t, "sensors/sensor1/t", fmt.Sprint(i), 1))
 	}
 	// channel_burst_capacity 10: the 11th message to one topic within the
 	// burst is refused with quota exceeded.
 	assert.Equal(t, byte(0), codes[0])
 	assert.Contains(t, codes, byte(0x97))
-	assert.NotEqual(t, "0", tb.metric(t, `mqttguard_refusals_total{component="rate-limit"}`))
+	assert.NotEqual(t, "0", tb.Metric(t, `mqttguard_refusals_total{component="rate-limit"}`))
 }
 
 // A flooding client climbs the trust states: refused for its rate, then
@@ -127,15 +128,15 @@ func TestFloodEscalatesToDisconnect(t *testing.T) {
 	tb := startBroker(t, func(c *stack.Config) {
 		c.Security.Trust.UsernameFactor, c.Security.Trust.IPFactor = 0, 0 // the rest of the test connects from here too
 	})
-	dash := tb.login(t, "dash", "dashboard")
-	dash.subscribe(t, "sensors/#")
-	flood := tb.login(t, "flooder", "sensor1")
+	dash := tb.Login(t, "dash", "dashboard")
+	dash.Sub(t, "sensors/#")
+	flood := tb.Login(t, "flooder", "sensor1")
 	var acks []byte
 	sent := map[string]byte{}
 	for i := 0; i < 400; i++ {
 		p := fmt.Sprint(i)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		r, err := flood.Publish(ctx, &paho.Publish{Topic: "sensors/sensor1/t", Payload: []byte(p), QoS: 1})
+		r, err := flood.Client.Publish(ctx, &paho.Publish{Topic: "sensors/sensor1/t", Payload: []byte(p), QoS: 1})
 		cancel()
 		if r == nil && err != nil {
 			break // disconnected
@@ -144,7 +145,7 @@ func TestFloodEscalatesToDisconnect(t *testing.T) {
 		sent[p] = r.ReasonCode
 	}
 	select {
-	case d := <-flood.kicks:
+	case d := <-flood.Kicks:
 		assert.Equal(t, byte(0x98), d.ReasonCode)
 	case <-time.After(5 * time.Second):
 		t.Fatalf("not disconnected; acks %x", acks)
@@ -156,7 +157,7 @@ func TestFloodEscalatesToDisconnect(t *testing.T) {
 	require.GreaterOrEqual(t, shadow, 0, "shadow-banned publishes are acknowledged as usual: %x", acks)
 
 	got := map[string]bool{}
-	for _, m := range dash.received(time.Second) {
+	for _, m := range dash.Received(time.Second) {
 		got[strings.TrimPrefix(m, "sensors/sensor1/t ")] = true
 	}
 	for p, code := range sent {
@@ -169,12 +170,12 @@ func TestFloodEscalatesToDisconnect(t *testing.T) {
 	}
 	assert.NotEmpty(t, got, "what passed before the flood was delivered")
 
-	_, ca, err := tb.dial5(t, dialOpts{id: "flooder", user: "sensor1", pass: passwords["sensor1"]})
+	_, ca, err := tb.Dial5(t, dialOpts{ID: "flooder", User: "sensor1", Pass: passwords["sensor1"]})
 	require.Error(t, err)
 	assert.Equal(t, byte(0x8A), ca.ReasonCode, "banned while Disconnected")
-	other := tb.login(t, "s1-other", "sensor1")
-	assert.Equal(t, byte(0), other.publish(t, "sensors/sensor1/t", "ok", 1), "another client of the same user is not punished")
-	assert.Equal(t, "1", tb.metric(t, `mqttguard_trust_clients{state="disconnected"}`))
+	other := tb.Login(t, "s1-other", "sensor1")
+	assert.Equal(t, byte(0), other.Pub(t, "sensors/sensor1/t", "ok", 1), "another client of the same user is not punished")
+	assert.Equal(t, "1", tb.Metric(t, `mqttguard_trust_clients{state="disconnected"}`))
 }
 
 func indexOf(b []byte, v byte) int {
@@ -190,43 +191,43 @@ func TestPushIntervalAnomaly(t *testing.T) {
 	tb := startBroker(t, func(c *stack.Config) {
 		c.Security.Devices = []stack.DeviceProfile{{Topic: "sensors/+/report", Interval: 2 * time.Second, Tolerance: 500 * time.Millisecond}}
 	})
-	dash := tb.login(t, "dash", "dashboard")
-	dash.subscribe(t, "sensors/#")
-	s1 := tb.login(t, "s1", "sensor1")
-	assert.Equal(t, byte(0), s1.publish(t, "sensors/sensor1/report", "first", 1))
-	assert.Equal(t, byte(0), s1.publish(t, "sensors/sensor1/report", "too-early", 1), "acknowledged")
-	assert.Equal(t, []string{"sensors/sensor1/report first"}, dash.received(500*time.Millisecond), "but not delivered")
-	assert.Equal(t, "1", tb.metric(t, `mqttguard_push_interval_reports_total{result="too-early"}`))
-	assert.Equal(t, "1", tb.metric(t, `mqttguard_refusals_total{component="anomaly"}`))
+	dash := tb.Login(t, "dash", "dashboard")
+	dash.Sub(t, "sensors/#")
+	s1 := tb.Login(t, "s1", "sensor1")
+	assert.Equal(t, byte(0), s1.Pub(t, "sensors/sensor1/report", "first", 1))
+	assert.Equal(t, byte(0), s1.Pub(t, "sensors/sensor1/report", "too-early", 1), "acknowledged")
+	assert.Equal(t, []string{"sensors/sensor1/report first"}, dash.Received(500*time.Millisecond), "but not delivered")
+	assert.Equal(t, "1", tb.Metric(t, `mqttguard_push_interval_reports_total{result="too-early"}`))
+	assert.Equal(t, "1", tb.Metric(t, `mqttguard_refusals_total{component="anomaly"}`))
 }
 
 func TestWills(t *testing.T) {
 	tb := startBroker(t, nil)
-	_, ca, err := tb.dial5(t, dialOpts{id: "w1", user: "sensor1", pass: passwords["sensor1"],
-		will: &paho.WillMessage{Topic: "commands/all", Payload: []byte("gone")}})
+	_, ca, err := tb.Dial5(t, dialOpts{ID: "w1", User: "sensor1", Pass: passwords["sensor1"],
+		Will: &paho.WillMessage{Topic: "commands/all", Payload: []byte("gone")}})
 	require.Error(t, err)
 	assert.Equal(t, byte(0x87), ca.ReasonCode, "a denied will topic refuses the connection")
 
-	dash := tb.login(t, "dash", "dashboard")
-	dash.subscribe(t, "sensors/#")
-	w, _, err := tb.dial5(t, dialOpts{id: "w2", user: "sensor1", pass: passwords["sensor1"],
-		will: &paho.WillMessage{Topic: "sensors/sensor1/status", Payload: []byte("offline"), QoS: 1}})
+	dash := tb.Login(t, "dash", "dashboard")
+	dash.Sub(t, "sensors/#")
+	w, _, err := tb.Dial5(t, dialOpts{ID: "w2", User: "sensor1", Pass: passwords["sensor1"],
+		Will: &paho.WillMessage{Topic: "sensors/sensor1/status", Payload: []byte("offline"), QoS: 1}})
 	require.NoError(t, err)
-	code, body := tb.admin(t, "POST", "/bans", `{"kind": "client", "value": "w2", "for": "1m", "reason": "test"}`)
+	code, body := tb.Admin(t, "POST", "/bans", `{"kind": "client", "value": "w2", "for": "1m", "reason": "test"}`)
 	require.Equal(t, 201, code, body)
 	select {
-	case d := <-w.kicks:
+	case d := <-w.Kicks:
 		assert.Equal(t, byte(0x8A), d.ReasonCode)
 	case <-time.After(5 * time.Second):
 		t.Fatal("the banned client was not kicked")
 	}
-	assert.Empty(t, dash.received(500*time.Millisecond), "a banned client's will is not sent")
+	assert.Empty(t, dash.Received(500*time.Millisecond), "a banned client's will is not sent")
 
-	w3, _, err := tb.dial5(t, dialOpts{id: "w3", user: "sensor1", pass: passwords["sensor1"],
-		will: &paho.WillMessage{Topic: "sensors/sensor1/status", Payload: []byte("offline"), QoS: 1}})
+	w3, _, err := tb.Dial5(t, dialOpts{ID: "w3", User: "sensor1", Pass: passwords["sensor1"],
+		Will: &paho.WillMessage{Topic: "sensors/sensor1/status", Payload: []byte("offline"), QoS: 1}})
 	require.NoError(t, err)
-	code, body = tb.admin(t, "POST", "/clients/w3/kick", "")
+	code, body = tb.Admin(t, "POST", "/clients/w3/kick", "")
 	require.Equal(t, 200, code, body)
-	<-w3.kicks
-	assert.Equal(t, []string{"sensors/sensor1/status offline"}, dash.received(time.Second), "a kicked client's will goes out")
+	<-w3.Kicks
+	assert.Equal(t, []string{"sensors/sensor1/status offline"}, dash.Received(time.Second), "a kicked client's will goes out")
 }

@@ -2,14 +2,14 @@ package main
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"log/slog"
 	"net"
-	"os"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mqttguard/mqttguard/examples/internal/e2e"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -62,19 +62,17 @@ const fuzzMaxPacket = 64 << 10
 // and must not allocate by a packet's claim: a connection costs a bounded
 // amount however many bytes it declares.
 func FuzzBrokerStream(f *testing.F) {
-	f.Add(append(rawConnect(5, "c", "", ""), crashSubscribe...))
-	f.Add(append(rawConnect(4, "c", "u", "p"), 0x82, 0x06, 0x00, 0x01, 0x00, 0x01, 'a', 0x00))
-	f.Add(append(rawConnect(5, "c", "", ""), 0x30, 0xff, 0xff, 0xff, 0x7f)) // claims 256 MB
-	if raw, err := os.ReadFile("../../packets/testdata/malformed.json"); err == nil {
-		var cases []corpusCase
-		json.Unmarshal(raw, &cases)
-		for _, c := range cases {
+	f.Add(append(e2e.RawConnect(5, "c", "", ""), e2e.CrashSubscribe...))
+	f.Add(append(e2e.RawConnect(4, "c", "u", "p"), 0x82, 0x06, 0x00, 0x01, 0x00, 0x01, 'a', 0x00))
+	f.Add(append(e2e.RawConnect(5, "c", "", ""), 0x30, 0xff, 0xff, 0xff, 0x7f)) // claims 256 MB
+	{
+		for _, c := range e2e.Corpus(f, "../..") {
 			pkt, _ := hex.DecodeString(c.Hex)
 			v := c.Version
 			if v == 3 {
 				v = 4
 			}
-			f.Add(append(rawConnect(v, "c", "", ""), pkt...))
+			f.Add(append(e2e.RawConnect(v, "c", "", ""), pkt...))
 		}
 	}
 
