@@ -147,11 +147,19 @@ func (c *Conn) fail(err error) error {
 		err = ErrConnectTimeout
 	}
 	var perr *Error
-	if errors.As(err, &perr) && c.r.Session().Version() == V5 {
+	tell := ReasonCode(0)
+	switch {
+	case errors.As(err, &perr):
+		tell = perr.Code
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// A deadline the server set after CONNECT is its keep-alive.
+		tell = KeepAliveTimeout
+	}
+	if tell != 0 && c.r.Session().Version() == V5 {
 		c.wmu.Lock()
 		if !c.closed {
 			c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
-			c.Conn.Write(AppendDisconnect(nil, V5, perr.Code))
+			c.Conn.Write(AppendDisconnect(nil, V5, tell))
 			c.closed = true
 		}
 		c.wmu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -240,4 +241,22 @@ func selfSigned(t *testing.T) tls.Certificate {
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	require.NoError(t, err)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// A read deadline the server sets after CONNECT is its keep-alive: an
+// MQTT 5 client is told 0x8D when it passes.
+func TestListenerKeepAliveDeadline(t *testing.T) {
+	l, accept := serve(t, ListenerConfig{})
+	client := dial(t, l)
+	server := accept()
+	connect := connect5(0x02, nil, "sleepy")
+	client.Write(connect)
+	_, err := io.ReadFull(server, make([]byte, len(connect)))
+	require.NoError(t, err)
+	server.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	_, err = server.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, os.ErrDeadlineExceeded)
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, _ := io.ReadAll(client)
+	assert.Equal(t, []byte{0xe0, 0x01, 0x8d}, resp)
 }

@@ -8,6 +8,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -17,6 +18,49 @@ import (
 // acl_file, …), waits until it listens and stops it when the test ends.
 // It returns the broker's address.
 func StartMosquitto(t testing.TB, bin, dir string, extra ...string) string {
+	t.Helper()
+	return RunMosquitto(t, bin, dir, extra...).Addr
+}
+
+// Mosquitto is a running mosquitto.
+type Mosquitto struct {
+	Addr   string
+	cmd    *exec.Cmd
+	stderr *syncBuilder
+	once   sync.Once
+}
+
+// Stop kills it (the test's cleanup does too).
+func (m *Mosquitto) Stop() {
+	m.once.Do(func() {
+		m.cmd.Process.Kill()
+		m.cmd.Wait()
+	})
+}
+
+// Log is what it wrote to stderr (extra lines such as "log_type all"
+// make it say more).
+func (m *Mosquitto) Log() string { return m.stderr.String() }
+
+type syncBuilder struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuilder) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuilder) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// RunMosquitto is StartMosquitto with a handle on the process.
+func RunMosquitto(t testing.TB, bin, dir string, extra ...string) *Mosquitto {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -37,23 +81,22 @@ func StartMosquitto(t testing.TB, bin, dir string, extra ...string) string {
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var stderr strings.Builder
+	stderr := &syncBuilder{}
 	cmd := exec.Command(bin, "-c", confPath)
-	cmd.Stderr = &stderr
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	m := &Mosquitto{cmd: cmd, stderr: stderr}
+	t.Cleanup(m.Stop)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return addr
+			m.Addr = addr
+			return m
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("mosquitto did not listen on %s: %v\n%s", addr, err, stderr.String())

@@ -1,0 +1,134 @@
+// Command proxy is the mqttguard security gateway: the Guard in front of
+// a broker that cannot import a Go library (mosquitto, EMQX, …). It
+// terminates the clients' connections (TLS included), reads every packet
+// through the packet validator and the Guard — credentials, ACL, rate
+// limits, trust states, bans, anomaly detection, Wasm plugins — and
+// relays what passes to the upstream broker, one upstream connection per
+// client. Broker-to-client messages pass the Guard's delivery check, so a
+// '#' subscriber gets only what it may read whatever the upstream would
+// send.
+//
+//	mosquitto -p 1884 &                        # the upstream, on loopback
+//	go run ./examples/proxy                    # first run: ./mqttguard-proxy-data, accounts printed
+//	go run ./examples/proxy -upstream host:port
+//	go run ./examples/proxy -config my.toml
+//
+// The configuration is the example broker's plus [upstream]; see
+// -print-config. SIGHUP reloads; SIGINT and SIGTERM shut down.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/mqttguard/mqttguard/examples/internal/stack"
+)
+
+// defaultConfig is the broker's, with the proxy's admin port and an
+// upstream section.
+var defaultConfig = append(bytes.Replace(stack.DefaultConfig,
+	[]byte(`listen = "127.0.0.1:8080"`), []byte(`listen = "127.0.0.1:8081"`), 1),
+	[]byte(`
+[upstream]                  # the broker the proxy guards
+addr = "127.0.0.1:1884"     # e.g. mosquitto -p 1884 (loopback: only the proxy reaches it)
+tls = false
+tls_ca_cert_path = ""       # with tls: "" trusts the system roots
+tls_server_name = ""
+tls_cert_path = ""          # a client certificate for the upstream, if it asks for one
+tls_key_path = ""
+# When set, every client is connected upstream as this account: the
+# proxy authenticated it already, and the upstream trusts the proxy.
+# Empty: each client's own credentials go upstream.
+username = ""
+password = ""
+connect_timeout = "5s"
+`)...)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "proxy:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data", "mqttguard-proxy-data", "the data directory")
+	configPath := fs.String("config", "", "a configuration file (default: mqttguard.toml in the data directory, created on the first run)")
+	upstream := fs.String("upstream", "", "the upstream broker's host:port (overrides upstream.addr)")
+	printConfig := fs.Bool("print-config", false, "print the embedded default configuration and exit")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *printConfig {
+		_, err := stdout.Write(defaultConfig)
+		return err
+	}
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(*level)); err != nil {
+		return fmt.Errorf("-log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
+	var first stack.FirstRun
+	path := *configPath
+	if path == "" {
+		var err error
+		if first, err = stack.Setup(*dataDir, defaultConfig); err != nil {
+			return err
+		}
+		path = filepath.Join(*dataDir, stack.ConfigFile)
+	}
+	cfg, err := stack.LoadConfig(path)
+	if err != nil {
+		return err
+	}
+	if *upstream != "" {
+		cfg.Upstream.Addr = *upstream
+	}
+	p, err := Start(cfg, log)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "mqttguard proxy")
+	for _, id := range []string{"tcp", "tls"} {
+		if a := p.Addr(id); a != "" {
+			fmt.Fprintf(stdout, "  MQTT %-4s %s → upstream %s\n", id, a, cfg.Upstream.Addr)
+		}
+	}
+	if a := p.Addr("admin"); a != "" {
+		fmt.Fprintf(stdout, "  admin     http://%s   token in %s\n", a, cfg.Path(cfg.Admin.TokenFile))
+	}
+	if len(first.Accounts) > 0 {
+		fmt.Fprintln(stdout, "\nFirst run: these accounts were created in the proxy's password file (shown only now):")
+		for _, a := range first.Accounts {
+			fmt.Fprintf(stdout, "  %-10s %s   %s\n", a.User, a.Password, a.Can)
+		}
+		fmt.Fprintln(stdout, "The upstream must accept them too (or set upstream.username): the proxy passes credentials on.")
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	for {
+		select {
+		case <-hup:
+			p.Reload()
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return p.Close(sctx)
+		}
+	}
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/mqttguard/mqttguard"
+	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/packets"
+	"github.com/mqttguard/mqttguard/tlsconf"
+	"github.com/mqttguard/mqttguard/trust"
+)
+
+// Proxy is an MQTT security gateway: it terminates the clients'
+// connections (TLS included), reads every packet through the packet
+// validator and the Guard, and relays what passes to the upstream broker
+// over one upstream connection per client.
+type Proxy struct {
+	*stack.Stack
+	upTLS *tls.Config // nil: plain TCP upstream
+
+	lns []stack.Listener
+	wg  sync.WaitGroup
+
+	mu       sync.Mutex
+	sessions map[*session]struct{}
+	closing  bool
+}
+
+// Start builds the stack from cfg, opens the listeners and starts
+// relaying. Close stops it.
+func Start(cfg *stack.Config, log *slog.Logger) (_ *Proxy, err error) {
+	u := cfg.Upstream
+	if u.Addr == "" {
+		return nil, &stack.ConfigError{File: cfg.Source, Key: "upstream.addr", Msg: "the proxy needs the upstream broker's host:port"}
+	}
+	st, err := stack.New(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{Stack: st, sessions: map[*session]struct{}{}}
+	defer func() {
+		if err != nil {
+			p.Close(context.Background())
+		}
+	}()
+	if u.TLS {
+		host, _, _ := net.SplitHostPort(u.Addr)
+		name := u.TLSServerName
+		if name == "" {
+			name = host
+		}
+		if p.upTLS, err = tlsconf.ClientConfig(tlsconf.ClientOptions{CAFile: cfg.Path(u.TLSCACertPath), ServerName: name,
+			CertFile: cfg.Path(u.TLSCertPath), KeyFile: cfg.Path(u.TLSKeyPath)}); err != nil {
+			return nil, fmt.Errorf("upstream TLS: %w", err)
+		}
+	}
+	st.SetSessions(p)
+	// TopicAliasMaximum 0: the proxy takes aliases away both ways (see
+	// session), so a client that uses one breaks the protocol.
+	if p.lns, err = st.Listen(0); err != nil {
+		return nil, err
+	}
+	for _, l := range p.lns {
+		p.wg.Add(1)
+		go p.accept(l)
+	}
+	if err := st.StartAdmin(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Proxy) accept(l stack.Listener) {
+	defer p.wg.Done()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				p.Log.Error("accept", "listener", l.ID, "error", err)
+			}
+			return
+		}
+		p.mu.Lock()
+		if p.closing {
+			p.mu.Unlock()
+			c.Close()
+			return
+		}
+		p.wg.Add(1)
+		p.mu.Unlock()
+		go func() {
+			defer p.wg.Done()
+			p.serve(c.(*packets.Conn), l.ID)
+		}()
+	}
+}
+
+// dialUpstream opens a connection to the upstream broker.
+func (p *Proxy) dialUpstream(ctx context.Context) (net.Conn, error) {
+	timeout := p.Cfg.Upstream.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	d := &net.Dialer{Timeout: timeout}
+	if p.upTLS != nil {
+		return (&tls.Dialer{NetDialer: d, Config: p.upTLS}).DialContext(ctx, "tcp", p.Cfg.Upstream.Addr)
+	}
+	return d.DialContext(ctx, "tcp", p.Cfg.Upstream.Addr)
+}
+
+func (p *Proxy) add(s *session) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closing {
+		return false
+	}
+	p.sessions[s] = struct{}{}
+	return true
+}
+
+func (p *Proxy) remove(s *session) {
+	p.mu.Lock()
+	delete(p.sessions, s)
+	p.mu.Unlock()
+}
+
+func (p *Proxy) each(f func(*session)) {
+	p.mu.Lock()
+	all := make([]*session, 0, len(p.sessions))
+	for s := range p.sessions {
+		all = append(all, s)
+	}
+	p.mu.Unlock()
+	for _, s := range all {
+		f(s)
+	}
+}
+
+// Clients lists the connected clients (stack.Sessions).
+func (p *Proxy) Clients() []mqttguard.Client {
+	var out []mqttguard.Client
+	p.each(func(s *session) { out = append(out, s.gc) })
+	return out
+}
+
+// Kick disconnects the clients with a client ID.
+func (p *Proxy) Kick(id string, code byte) int {
+	n := 0
+	p.each(func(s *session) {
+		if s.gc.ID == id {
+			s.kick(code)
+			n++
+		}
+	})
+	return n
+}
+
+// KickBan disconnects the clients a ban matches.
+func (p *Proxy) KickBan(b trust.Ban) int {
+	n := 0
+	p.each(func(s *session) {
+		match := false
+		switch b.Kind {
+		case trust.BanClientID:
+			match = s.gc.ID == b.Value
+		case trust.BanUsername:
+			match = s.gc.Username == b.Value
+		case trust.BanIP:
+			a, err := netip.ParseAddr(b.Value)
+			match = err == nil && a == s.gc.Addr
+		case trust.BanCIDR:
+			pf, err := netip.ParsePrefix(b.Value)
+			match = err == nil && pf.Contains(s.gc.Addr)
+		}
+		if match {
+			s.kick(0x8A)
+			n++
+		}
+	})
+	return n
+}
+
+// Close stops accepting, tells every client the server is going away
+// (0x8B), waits for the relays to end, then stops the stack.
+func (p *Proxy) Close(ctx context.Context) error {
+	p.mu.Lock()
+	p.closing = true
+	p.mu.Unlock()
+	for _, l := range p.lns {
+		l.Close()
+	}
+	p.each(func(s *session) { s.kick(0x8B) })
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	return p.Stack.Close(ctx)
+}

@@ -1,0 +1,291 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/mqttguard/mqttguard/examples/internal/e2e"
+	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/internal/mqtttest"
+	"github.com/mqttguard/mqttguard/internal/testenv"
+	"github.com/mqttguard/mqttguard/internal/wasmbuild"
+	"github.com/mqttguard/mqttguard/passwd"
+	"github.com/mqttguard/mqttguard/tlsconf"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestProxyTLSAndUpstreamAccount(t *testing.T) {
+	// mosquitto knows one account, the proxy's; the clients authenticate
+	// at the proxy with their own.
+	bin := testenv.Program(t, "mosquitto", "mosquitto")
+	mdir := t.TempDir()
+	pf := passwd.New()
+	require.NoError(t, pf.Add("gateway", "gw-secret"))
+	require.NoError(t, pf.WriteFile(filepath.Join(mdir, "passwd")))
+	mq := mqtttest.RunMosquitto(t, bin, mdir, "allow_anonymous false", "password_file "+filepath.Join(mdir, "passwd"))
+
+	dir := e2e.PrepareDir(t)
+	_, err := stack.Setup(dir, defaultConfig)
+	require.NoError(t, err)
+	cfg, err := stack.LoadConfig(filepath.Join(dir, stack.ConfigFile))
+	require.NoError(t, err)
+	cfg.MQTT.Port, cfg.MQTT.TLSPort, cfg.Admin.Listen = 0, 0, "127.0.0.1:0"
+	cfg.Upstream.Addr, cfg.Upstream.Username, cfg.Upstream.Password = mq.Addr, "gateway", "gw-secret"
+	p, err := Start(cfg, nil)
+	require.NoError(t, err)
+	defer p.Close(context.Background())
+	n := &e2e.Node{Addr: p.Addr, Dir: dir}
+
+	ca := filepath.Join(dir, "tls", "ca.pem")
+	withCert, err := tlsconf.ClientConfig(tlsconf.ClientOptions{CAFile: ca, ServerName: "localhost",
+		CertFile: filepath.Join(dir, "tls", "client.pem"), KeyFile: filepath.Join(dir, "tls", "client-key.pem")})
+	require.NoError(t, err)
+	c, _, err := n.Dial5(t, dialOpts{ID: "tls1", User: "sensor1", Pass: passwords["sensor1"], TLS: withCert})
+	require.NoError(t, err, "TLS at the proxy, the gateway account at mosquitto")
+	assert.Less(t, c.Pub(t, "sensors/sensor1/t", "1", 1), byte(0x80), "mosquitto says 0x10: no subscribers")
+	var names []string
+	for _, ci := range n.Clients(t) {
+		names = append(names, ci.ID+"="+ci.CertName)
+	}
+	assert.Equal(t, []string{"tls1=dev-client"}, names)
+	plain, _ := tlsconf.ClientConfig(tlsconf.ClientOptions{CAFile: ca, ServerName: "localhost"})
+	_, _, err = n.Dial5(t, dialOpts{ID: "tls2", User: "dashboard", Pass: passwords["dashboard"], TLS: plain})
+	require.NoError(t, err, "without a client certificate (request)")
+}
+
+func TestProxyRateLimitAndFlood(t *testing.T) {
+	tp := startProxy(t, func(c *stack.Config) { c.Security.Trust.UsernameFactor, c.Security.Trust.IPFactor = 0, 0 })
+	watcher := tp.raw(t, "watcher")
+	watcher.Sub(t, "sensors/#")
+	flood := tp.Login(t, "flooder", "sensor1")
+	var acks []byte
+	for i := 0; i < 400; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		r, err := flood.Client.Publish(ctx, &paho.Publish{Topic: "sensors/sensor1/t", Payload: []byte(fmt.Sprint(i)), QoS: 1})
+		cancel()
+		if r == nil && err != nil {
+			break
+		}
+		acks = append(acks, r.ReasonCode)
+	}
+	select {
+	case d := <-flood.Kicks:
+		assert.Equal(t, byte(0x98), d.ReasonCode)
+	case <-time.After(5 * time.Second):
+		t.Fatalf("not disconnected: %x", acks)
+	}
+	assert.Contains(t, acks, byte(0x97))
+	i87 := strings.IndexByte(string(acks), 0x87)
+	require.GreaterOrEqual(t, i87, 0)
+	shadow := strings.IndexByte(string(acks[i87:]), 0x00)
+	require.GreaterOrEqual(t, shadow, 0, "shadow-banned: acknowledged")
+	got := map[string]bool{}
+	for _, m := range watcher.Received(time.Second) {
+		got[strings.TrimPrefix(m, "sensors/sensor1/t ")] = true
+	}
+	for i := i87 + shadow; i < len(acks); i++ {
+		assert.False(t, got[fmt.Sprint(i)], "shadow-banned message %d reached mosquitto", i)
+	}
+	assert.True(t, got["0"], "what passed reached mosquitto")
+	_, ca, err := tp.Dial5(t, dialOpts{ID: "flooder", User: "sensor1", Pass: passwords["sensor1"]})
+	require.Error(t, err)
+	assert.Equal(t, byte(0x8A), ca.ReasonCode)
+}
+
+func TestProxyAnomalyAndPlugin(t *testing.T) {
+	wasm := wasmbuild.Build(t, "../plugins/denylist")
+	tp := startProxy(t, func(c *stack.Config) {
+		c.Security.Devices = []stack.DeviceProfile{{Topic: "sensors/+/report", Interval: 2 * time.Second, Tolerance: 500 * time.Millisecond}}
+		require.NoError(t, os.MkdirAll(filepath.Join(c.Dir, "plugins"), 0o700))
+		require.NoError(t, os.WriteFile(filepath.Join(c.Dir, "plugins", "denylist.wasm"), wasm, 0o600))
+		c.Plugins = []stack.PluginConfig{{Name: "denylist", Path: "plugins/denylist.wasm", Config: `{"deny": ["sensors/+/secret"]}`}}
+	})
+	watcher := tp.raw(t, "watcher")
+	watcher.Sub(t, "sensors/#")
+	s1 := tp.Login(t, "s1", "sensor1")
+	assert.Equal(t, byte(0), s1.Pub(t, "sensors/sensor1/report", "first", 1))
+	assert.Equal(t, byte(0), s1.Pub(t, "sensors/sensor1/report", "early", 1), "acknowledged by the proxy")
+	assert.Equal(t, byte(0), s1.Pub(t, "sensors/sensor1/report", "early2", 2), "QoS 2: PUBREC and PUBCOMP by the proxy")
+	assert.Equal(t, byte(0x87), s1.Pub(t, "sensors/sensor1/secret", "x", 1), "the plugin refuses")
+	assert.Equal(t, byte(0), s1.Pub(t, "sensors/sensor1/ok", "after", 2), "packet identifiers stay straight")
+	assert.Equal(t, []string{"sensors/sensor1/report first", "sensors/sensor1/ok after"}, watcher.Received(time.Second))
+}
+
+func TestProxySubscribeMerge(t *testing.T) {
+	tp := startProxy(t, func(c *stack.Config) { c.Security.SubscribeCheck = "covers" })
+	dash := tp.Login(t, "dash", "dashboard")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	sa, err := dash.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{
+		{Topic: "sensors/#", QoS: 1}, {Topic: "billing/#", QoS: 1}, {Topic: "sensors/+/t", QoS: 0}, {Topic: "#", QoS: 2}}})
+	require.NotNil(t, sa, "%v", err)
+	assert.Equal(t, []byte{0x01, 0x87, 0x00, 0x87}, sa.Reasons, "the upstream's codes where it decided, the proxy's refusals between")
+	sa, _ = dash.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "billing/x", QoS: 1}}})
+	require.NotNil(t, sa)
+	assert.Equal(t, []byte{0x87}, sa.Reasons, "all refused: answered by the proxy")
+	feeder := tp.raw(t, "feeder")
+	feeder.Pub(t, "sensors/sensor1/t", "1", 1)
+	got := dash.Received(500 * time.Millisecond)
+	assert.Contains(t, got, "sensors/sensor1/t 1")
+}
+
+func TestProxyWills(t *testing.T) {
+	tp := startProxy(t, nil)
+	_, ca, err := tp.Dial5(t, dialOpts{ID: "w1", User: "sensor1", Pass: passwords["sensor1"],
+		Will: &paho.WillMessage{Topic: "commands/all", Payload: []byte("gone")}})
+	require.Error(t, err)
+	assert.Equal(t, byte(0x87), ca.ReasonCode)
+
+	watcher := tp.raw(t, "watcher")
+	watcher.Sub(t, "sensors/#")
+	w, _, err := tp.Dial5(t, dialOpts{ID: "w2", User: "sensor1", Pass: passwords["sensor1"],
+		Will: &paho.WillMessage{Topic: "sensors/sensor1/status", Payload: []byte("offline"), QoS: 1}})
+	require.NoError(t, err)
+	code, body := tp.Admin(t, "POST", "/bans", `{"kind": "client", "value": "w2", "for": "1m"}`)
+	require.Equal(t, 201, code, body)
+	select {
+	case d := <-w.Kicks:
+		assert.Equal(t, byte(0x8A), d.ReasonCode)
+	case <-time.After(5 * time.Second):
+		t.Fatal("not kicked")
+	}
+	assert.Empty(t, watcher.Received(500*time.Millisecond), "a banned client's will is discarded upstream")
+
+	w3, _, err := tp.Dial5(t, dialOpts{ID: "w3", User: "sensor1", Pass: passwords["sensor1"],
+		Will: &paho.WillMessage{Topic: "sensors/sensor1/status", Payload: []byte("offline"), QoS: 1}})
+	require.NoError(t, err)
+	code, body = tp.Admin(t, "POST", "/clients/w3/kick", "")
+	require.Equal(t, 200, code, body)
+	<-w3.Kicks
+	assert.Equal(t, []string{"sensors/sensor1/status offline"}, watcher.Received(time.Second), "a kicked client's will goes out")
+}
+
+// Malformed and oversized packets from a raw TCP client never reach
+// mosquitto: a subscriber there sees nothing, and mosquitto logs no
+// protocol error.
+func TestProxyMalformedNeverReachesMosquitto(t *testing.T) {
+	tp := startProxy(t, func(c *stack.Config) {
+		c.Security.Trust.UsernameFactor, c.Security.Trust.IPFactor = 0, 0
+		c.Security.RateLimit.IPConnectionsPerSecond = 0
+		c.Security.Flapping.MaxConnects = 1000
+		c.MQTT.MaxPacketSize = 4096
+	})
+	watcher := tp.raw(t, "watcher")
+	watcher.Sub(t, "#")
+	bystander := tp.Login(t, "bystander", "sensor2")
+	cases := e2e.Corpus(t, "../..")
+	oversized := e2e.CorpusCase{Name: "oversized PUBLISH", Version: 5, Hex: "30" + "ffff03" + strings.Repeat("00", 8), Code: 0x95}
+	for i, c := range append(cases, oversized) {
+		pkt, err := hex.DecodeString(c.Hex)
+		require.NoError(t, err)
+		conn, err := net.Dial("tcp", tp.Addr("tcp"))
+		require.NoError(t, err)
+		var stream []byte
+		if pkt[0]>>4 != 1 {
+			v := max(c.Version, 4)
+			stream = e2e.RawConnect(v, fmt.Sprintf("bad-%d", i), "sensor1", passwords["sensor1"])
+		}
+		conn.Write(append(stream, pkt...))
+		conn.(*net.TCPConn).CloseWrite()
+		_, err = e2e.Closed(conn)
+		conn.Close()
+		require.NoError(t, err, "%s: not closed", c.Name)
+	}
+	assert.Equal(t, byte(0), bystander.Pub(t, "sensors/sensor2/t", "still here", 1))
+	assert.Equal(t, []string{"sensors/sensor2/t still here"}, watcher.Received(time.Second), "nothing else reached mosquitto")
+	log := tp.mq.Log()
+	assert.NotContains(t, log, "protocol error")
+	assert.NotContains(t, log, "malformed")
+	assert.Contains(t, log, "bystander", "mosquitto's log is being read")
+}
+
+func TestProxyThousandClients(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,000 connections")
+	}
+	tp := startProxy(t, func(c *stack.Config) {
+		c.Security.RateLimit.IPConnectionsPerSecond = 0
+		c.Security.Trust.IPFactor = 0
+	})
+	runtime.GC()
+	before := runtime.NumGoroutine()
+	const n = 1000
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	sem := make(chan struct{}, 100)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			conn, err := net.Dial("tcp", tp.Addr("tcp"))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer conn.Close()
+			conn.Write(e2e.RawConnect(4, fmt.Sprintf("c%d", i), "sensor2", passwords["sensor2"]))
+			ack := make([]byte, 4)
+			conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if _, err := conn.Read(ack); err != nil || ack[3] != 0 {
+				errs <- fmt.Errorf("client %d: connack %x %v", i, ack, err)
+				return
+			}
+			conn.Write([]byte{0xe0, 0}) // DISCONNECT
+			conn.Read(ack)              // until the proxy closes
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	assert.Eventually(t, func() bool {
+		return len(tp.Clients(t)) == 0 && runtime.NumGoroutine() <= before+5
+	}, 10*time.Second, 50*time.Millisecond, "sessions and goroutines return to where they were (%d before, %d now)", before, runtime.NumGoroutine())
+}
+
+func TestProxyUpstreamGoesAway(t *testing.T) {
+	tp := startProxy(t, nil)
+	c := tp.Login(t, "s1", "sensor1")
+	tp.mq.Stop()
+	select {
+	case d := <-c.Kicks:
+		assert.Equal(t, byte(0x8B), d.ReasonCode, "server shutting down")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the client was not told")
+	}
+	_, ca, err := tp.Dial5(t, dialOpts{ID: "s2", User: "sensor1", Pass: passwords["sensor1"]})
+	require.Error(t, err)
+	assert.Equal(t, byte(0x88), ca.ReasonCode, "server unavailable")
+}
+
+func TestProxyKeepAlive(t *testing.T) {
+	tp := startProxy(t, nil)
+	conn, err := net.Dial("tcp", tp.Addr("tcp"))
+	require.NoError(t, err)
+	defer conn.Close()
+	connect := e2e.RawConnect(5, "sleepy", "sensor1", passwords["sensor1"])
+	// fixed header (2), protocol name (6), level, flags, keep alive (2)
+	connect[10], connect[11] = 0, 1 // keep alive 1 s
+	conn.Write(connect)
+	start := time.Now()
+	out, err := e2e.Closed(conn)
+	require.NoError(t, err)
+	took := time.Since(start)
+	assert.GreaterOrEqual(t, took, time.Second, "not before the keep-alive")
+	assert.Less(t, took, 4*time.Second, "closed after 1.5 × keep-alive")
+	assert.True(t, strings.HasSuffix(hex.EncodeToString(out), "e0018d"), "DISCONNECT 0x8D keep alive timeout: %x", out)
+}

@@ -1,0 +1,488 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqttguard/mqttguard"
+	"github.com/mqttguard/mqttguard/packets"
+)
+
+// session relays one client connection to its upstream connection.
+//
+// Client → upstream, every packet has passed the packet validator; a
+// PUBLISH passes the Guard too, and what it refuses or drops the proxy
+// answers itself (PUBACK, or PUBREC and later PUBCOMP for QoS 2) with the
+// client's own packet identifier, without forwarding: the upstream never
+// sees the identifier, so nothing collides. A SUBSCRIBE is decided per
+// filter; the proxy forwards the allowed filters under the same packet
+// identifier and merges the upstream's SUBACK with its own refusals.
+//
+// Upstream → client, every PUBLISH passes the Guard's delivery check; one
+// the client may not read is acknowledged to the upstream by the proxy
+// and never reaches the client.
+//
+// Topic aliases are taken away both ways (the client's Topic Alias
+// Maximum is not passed upstream, the upstream's is not passed to the
+// client): a message the proxy refuses would otherwise take an alias
+// mapping with it that the other side then lacks.
+type session struct {
+	p       *Proxy
+	client  *packets.Conn
+	version packets.Version
+	gc      mqttguard.Client
+	will    *mqttguard.Message
+
+	up   net.Conn
+	upR  *upReader
+	upMu sync.Mutex // upstream writes come from both relays
+	ka   uint16     // the CONNECT's keep-alive, seconds
+
+	mu        sync.Mutex
+	subs      map[uint16]*pendingSub // SUBSCRIBEs with refused filters, by packet ID
+	localRel  map[uint16]bool        // client QoS 2 flows the proxy answered: their PUBREL stays here
+	upDropped map[uint16]bool        // upstream QoS 2 deliveries the proxy dropped: their PUBREL stays here
+
+	graceful  atomic.Bool // the client sent DISCONNECT
+	kickCode  atomic.Int32
+	closeOnce sync.Once
+	buf       []byte // for what the client relay writes
+}
+
+// pendingSub is a SUBACK to merge: codes holds the proxy's refusals, and
+// forwarded the positions the upstream's codes go to.
+type pendingSub struct {
+	codes     []packets.ReasonCode
+	forwarded []int
+}
+
+// upstreamLimits read what the upstream sends: it is trusted to speak
+// MQTT, so only the structure is checked, not the proxy's client limits.
+var upstreamLimits = packets.Limits{MaxPacketSize: 256 << 20, MaxTopicLength: 65535, MaxTopicLevels: 1 << 16,
+	MaxSubscriptions: 1 << 16, MaxProperties: 1 << 16, MaxUserProperties: 1 << 16, AllowControlChars: true}
+
+// serve runs one client connection to its end.
+func (p *Proxy) serve(c *packets.Conn, listener string) {
+	defer c.Close()
+	pkt, err := c.ReadPacket()
+	if err != nil {
+		return // the validator closed it (and counted it), or the client left
+	}
+	s := &session{p: p, client: c, version: pkt.Connect.Level, subs: map[uint16]*pendingSub{},
+		localRel: map[uint16]bool{}, upDropped: map[uint16]bool{}}
+	ctx := context.Background()
+	if !s.connect(ctx, pkt, listener) {
+		return
+	}
+	if !p.add(s) {
+		s.closeBoth(0x8B)
+		return
+	}
+	defer p.remove(s)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.upstreamToClient()
+	}()
+	s.clientToUpstream()
+	<-done
+}
+
+// connect decides the CONNECT, opens the upstream connection, passes the
+// CONNECT on and the CONNACK back. It reports whether the relay starts.
+func (s *session) connect(ctx context.Context, pkt *packets.Packet, listener string) bool {
+	p, cn := s.p, &pkt.Connect
+	now := time.Now()
+	req := &mqttguard.ConnectRequest{ClientID: string(cn.ClientID), Username: string(cn.Username),
+		Password: cn.Password, HasPassword: cn.PasswordFlag, Listener: listener, ProtocolVersion: byte(cn.Level),
+		CleanStart: cn.CleanStart, KeepAlive: cn.KeepAlive}
+	req.Addr, _ = netip.ParseAddrPort(s.client.RemoteAddr().String())
+	if cs := s.client.ConnectionState(); cs.HandshakeComplete {
+		req.TLS = &cs
+	}
+	if req.ClientID == "" {
+		// The upstream assigns the real one; the Guard needs a key.
+		req.ClientID = "anonymous-" + req.Addr.String()
+	}
+	if cn.WillFlag {
+		s.will = &mqttguard.Message{Topic: string(cn.WillTopic), Payload: append([]byte(nil), cn.WillPayload...),
+			QoS: cn.WillQoS, Retain: cn.WillRetain}
+		req.Will = s.will
+	}
+	s.ka = cn.KeepAlive
+	gc, d := p.Guard.Connect(ctx, req, now)
+	s.gc = gc
+	if d.Verdict != mqttguard.Allow {
+		code := d.Code
+		if code == 0 {
+			code = 0x87
+		}
+		s.client.Write(packets.AppendConnack(nil, s.version, false, packets.ReasonCode(code)))
+		return false
+	}
+
+	up, err := p.dialUpstream(ctx)
+	if err != nil {
+		p.Log.Error("upstream unreachable", "addr", p.Cfg.Upstream.Addr, "error", err)
+		s.client.Write(packets.AppendConnack(nil, s.version, false, packets.ServerUnavailable))
+		return false
+	}
+	s.up = up
+	fwd := *cn
+	if u := p.Cfg.Upstream; u.Username != "" {
+		fwd.Username, fwd.UsernameFlag = []byte(u.Username), true
+		fwd.Password, fwd.PasswordFlag = []byte(u.Password), u.Password != ""
+	} else if p.Cfg.Security.UseIdentityAsUsername && gc.CertIdentity != "" {
+		fwd.Username, fwd.UsernameFlag = []byte(gc.CertIdentity), true
+	}
+	props := packets.WithoutProperties(pkt.Props.Raw, packets.PropTopicAliasMaximum)
+	up.SetDeadline(now.Add(10 * time.Second))
+	if _, err := up.Write(packets.AppendConnect(nil, &fwd, props)); err != nil {
+		s.client.Write(packets.AppendConnack(nil, s.version, false, packets.ServerUnavailable))
+		up.Close()
+		return false
+	}
+	ur := &upReader{br: bufio.NewReaderSize(up, 16<<10)}
+	ack, err := ur.read(s.version)
+	up.SetDeadline(time.Time{})
+	if err != nil || ack.Type != packets.CONNACK {
+		p.Log.Error("upstream did not answer the CONNECT", "error", err)
+		s.client.Write(packets.AppendConnack(nil, s.version, false, packets.ServerUnavailable))
+		up.Close()
+		return false
+	}
+	if _, err := s.client.Write(stripConnack(ack)); err != nil || ack.ReasonCode != 0 {
+		up.Close()
+		return false
+	}
+	if s.version == packets.V5 && len(ack.Props.AssignedClientID) > 0 {
+		s.gc.ID = string(ack.Props.AssignedClientID)
+	}
+	s.upR = ur
+	return true
+}
+
+// stripConnack passes the upstream's CONNACK on without its Topic Alias
+// Maximum.
+func stripConnack(ack *packets.Packet) []byte {
+	if ack.Version != packets.V5 || !ack.Props.Has(packets.PropTopicAliasMaximum) {
+		return ack.Raw
+	}
+	props := packets.WithoutProperties(ack.Props.Raw, packets.PropTopicAliasMaximum)
+	body := []byte{ack.Raw[len(ack.Raw)-ack.Remaining], byte(ack.ReasonCode)}
+	body = append(packets.AppendVBI(body, len(props)), props...)
+	out := packets.AppendVBI([]byte{byte(packets.CONNACK) << 4}, len(body))
+	return append(out, body...)
+}
+
+// clientToUpstream relays the client's packets until either side ends.
+func (s *session) clientToUpstream() {
+	defer s.closeBoth(0)
+	keepAlive := time.Duration(s.ka) * time.Second * 3 / 2 // [MQTT-3.1.2-24]
+	for {
+		if keepAlive > 0 {
+			s.client.SetReadDeadline(time.Now().Add(keepAlive))
+		}
+		pkt, err := s.client.ReadPacket()
+		if err != nil {
+			if errors.Is(err, packets.ErrConnectTimeout) || isTimeout(err) {
+				s.kickCode.CompareAndSwap(0, 0x8D) // keep alive timeout
+			}
+			return
+		}
+		switch pkt.Type {
+		case packets.PUBLISH:
+			if !s.publish(pkt) {
+				return
+			}
+		case packets.SUBSCRIBE:
+			if !s.subscribe(pkt) {
+				return
+			}
+		case packets.PUBREL:
+			s.mu.Lock()
+			local := s.localRel[pkt.PacketID]
+			delete(s.localRel, pkt.PacketID)
+			s.mu.Unlock()
+			if local {
+				s.toClient(packets.AppendAck(s.buf[:0], packets.PUBCOMP, s.version, pkt.PacketID, 0))
+				continue
+			}
+			if !s.toUpstream(pkt.Raw) {
+				return
+			}
+		case packets.DISCONNECT:
+			s.graceful.Store(true)
+			s.toUpstream(pkt.Raw)
+			return
+		default: // PUBACK, PUBREC, PUBCOMP, UNSUBSCRIBE, PINGREQ, AUTH
+			if !s.toUpstream(pkt.Raw) {
+				return
+			}
+		}
+	}
+}
+
+// publish decides a client's PUBLISH and forwards or answers it. It
+// reports whether the relay goes on.
+func (s *session) publish(pkt *packets.Packet) bool {
+	pub := &pkt.Publish
+	m := mqttguard.Message{Topic: string(pub.Topic), Payload: pub.Payload, QoS: pub.QoS, Retain: pub.Retain, Subscribers: -1}
+	d := s.p.Guard.Publish(context.Background(), &s.gc, &m, time.Now())
+	switch d.Verdict {
+	case mqttguard.Allow:
+		if d.Delay > 0 {
+			time.Sleep(d.Delay)
+		}
+		return s.toUpstream(pkt.Raw)
+	case mqttguard.Disconnect:
+		s.closeBoth(d.Code)
+		return false
+	case mqttguard.Reject:
+		if s.version == packets.V5 && pub.QoS > 0 {
+			t := packets.PUBACK
+			if pub.QoS == 2 {
+				t = packets.PUBREC // a failure code ends the flow: no PUBREL follows
+			}
+			s.toClient(packets.AppendAck(s.buf[:0], t, s.version, pkt.PacketID, packets.ReasonCode(d.Code)))
+			return true
+		}
+	}
+	// Dropped (a shadow ban, an anomaly), or refused where the protocol
+	// cannot say so: acknowledged as if accepted.
+	switch pub.QoS {
+	case 1:
+		s.toClient(packets.AppendAck(s.buf[:0], packets.PUBACK, s.version, pkt.PacketID, 0))
+	case 2:
+		s.mu.Lock()
+		s.localRel[pkt.PacketID] = true
+		s.mu.Unlock()
+		s.toClient(packets.AppendAck(s.buf[:0], packets.PUBREC, s.version, pkt.PacketID, 0))
+	}
+	return true
+}
+
+// subscribe decides each filter; all allowed, the SUBSCRIBE goes as it
+// came; some refused, the allowed ones go under the same packet ID and
+// the SUBACK is merged; none allowed, the proxy answers.
+func (s *session) subscribe(pkt *packets.Packet) bool {
+	subs := pkt.Subscriptions
+	codes := make([]packets.ReasonCode, len(subs))
+	var allowed []int
+	now := time.Now()
+	for i, sub := range subs {
+		d := s.p.Guard.Subscribe(context.Background(), &s.gc, string(sub.Filter), sub.QoS, now)
+		switch d.Verdict {
+		case mqttguard.Allow:
+			allowed = append(allowed, i)
+		case mqttguard.Disconnect:
+			s.closeBoth(d.Code)
+			return false
+		default:
+			codes[i] = packets.ReasonCode(d.Code)
+			if codes[i] < 0x80 {
+				codes[i] = packets.NotAuthorized
+			}
+		}
+	}
+	if len(allowed) == len(subs) {
+		return s.toUpstream(pkt.Raw)
+	}
+	if len(allowed) == 0 {
+		s.toClient(packets.AppendSuback(s.buf[:0], s.version, pkt.PacketID, codes))
+		return true
+	}
+	s.mu.Lock()
+	s.subs[pkt.PacketID] = &pendingSub{codes: codes, forwarded: allowed}
+	s.mu.Unlock()
+	return s.toUpstream(subsetSubscribe(pkt, allowed))
+}
+
+// subsetSubscribe re-encodes a SUBSCRIBE with only some of its filters.
+// Each subscription runs from its Offset to the next one's (or the end).
+func subsetSubscribe(pkt *packets.Packet, keep []int) []byte {
+	raw, subs := pkt.Raw, pkt.Subscriptions
+	head := len(raw) - pkt.Remaining // the fixed header
+	body := append([]byte(nil), raw[head:subs[0].Offset]...)
+	for _, i := range keep {
+		end := len(raw)
+		if i+1 < len(subs) {
+			end = subs[i+1].Offset
+		}
+		body = append(body, raw[subs[i].Offset:end]...)
+	}
+	out := packets.AppendVBI([]byte{raw[0]}, len(body))
+	return append(out, body...)
+}
+
+// upstreamToClient relays the upstream's packets until either side ends.
+func (s *session) upstreamToClient() {
+	defer s.closeBoth(0)
+	var buf []byte
+	for {
+		pkt, err := s.upR.read(s.version)
+		if err != nil {
+			s.kickCode.CompareAndSwap(0, 0x8B) // the upstream went away
+			return
+		}
+		switch pkt.Type {
+		case packets.PUBLISH:
+			pub := &pkt.Publish
+			d := s.p.Guard.Deliver(&s.gc, &mqttguard.Message{Topic: string(pub.Topic), QoS: pub.QoS, Retain: pub.Retain})
+			if d.Verdict == mqttguard.Allow {
+				if !s.toClient(pkt.Raw) {
+					return
+				}
+				continue
+			}
+			switch pub.QoS { // the client may not read it: the proxy takes it
+			case 1:
+				s.toUpstream(packets.AppendAck(buf[:0], packets.PUBACK, s.version, pkt.PacketID, 0))
+			case 2:
+				s.mu.Lock()
+				s.upDropped[pkt.PacketID] = true
+				s.mu.Unlock()
+				s.toUpstream(packets.AppendAck(buf[:0], packets.PUBREC, s.version, pkt.PacketID, 0))
+			}
+		case packets.PUBREL:
+			s.mu.Lock()
+			mine := s.upDropped[pkt.PacketID]
+			delete(s.upDropped, pkt.PacketID)
+			s.mu.Unlock()
+			if mine {
+				s.toUpstream(packets.AppendAck(buf[:0], packets.PUBCOMP, s.version, pkt.PacketID, 0))
+				continue
+			}
+			if !s.toClient(pkt.Raw) {
+				return
+			}
+		case packets.SUBACK:
+			s.mu.Lock()
+			ps := s.subs[pkt.PacketID]
+			delete(s.subs, pkt.PacketID)
+			s.mu.Unlock()
+			out := pkt.Raw
+			if ps != nil {
+				codes := ps.codes
+				for j, i := range ps.forwarded {
+					if j < len(pkt.ReasonCodes) {
+						codes[i] = packets.ReasonCode(pkt.ReasonCodes[j])
+					}
+				}
+				out = packets.AppendSuback(buf[:0], s.version, pkt.PacketID, codes)
+			}
+			if !s.toClient(out) {
+				return
+			}
+		case packets.DISCONNECT:
+			s.kickCode.CompareAndSwap(0, -1) // passed on as the upstream sent it
+			s.toClient(pkt.Raw)
+			return
+		case packets.CONNACK:
+			return // a second CONNACK: the upstream is confused
+		default:
+			if !s.toClient(pkt.Raw) {
+				return
+			}
+		}
+	}
+}
+
+func (s *session) toClient(b []byte) bool {
+	_, err := s.client.Write(b)
+	return err == nil
+}
+
+func (s *session) toUpstream(b []byte) bool {
+	s.upMu.Lock()
+	defer s.upMu.Unlock()
+	s.up.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, err := s.up.Write(b)
+	return err == nil
+}
+
+// kick ends the session with a DISCONNECT code for an MQTT 5 client.
+func (s *session) kick(code byte) {
+	s.p.Kicks.Add(1)
+	s.closeBoth(code)
+}
+
+// closeBoth ends both connections, once. The client is told why (MQTT
+// 5). The will: a client that did not DISCONNECT left abnormally, and
+// its will goes out — the upstream publishes it when its connection
+// drops — if the Guard still allows it; if not, the proxy ends the
+// upstream session with a normal DISCONNECT, which discards the will.
+func (s *session) closeBoth(code byte) {
+	s.kickCode.CompareAndSwap(0, int32(code))
+	s.closeOnce.Do(func() {
+		if c := s.kickCode.Load(); c > 0 && s.version == packets.V5 {
+			s.client.Write(packets.AppendDisconnect(nil, s.version, packets.ReasonCode(c)))
+		}
+		s.client.Close()
+		if s.up == nil {
+			return
+		}
+		if !s.graceful.Load() && s.will != nil {
+			if d := s.p.Guard.Disconnect(&s.gc, s.will, time.Now()); d.Verdict != mqttguard.Allow {
+				s.toUpstream([]byte{0xe0, 0}) // a normal DISCONNECT, in every version: the will is discarded
+			}
+		}
+		s.up.Close()
+	})
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// upReader reads the upstream's packets.
+type upReader struct {
+	br  *bufio.Reader
+	buf []byte
+}
+
+func (r *upReader) read(v packets.Version) (*packets.Packet, error) {
+	first, err := r.br.ReadByte()
+	if err != nil {
+		return nil, err
+	}
+	hdr := []byte{first}
+	rem, mult := 0, 1
+	for i := 0; ; i++ {
+		b, err := r.br.ReadByte()
+		if err != nil {
+			return nil, err
+		}
+		hdr = append(hdr, b)
+		rem += int(b&0x7f) * mult
+		if b&0x80 == 0 {
+			break
+		}
+		if i == 3 {
+			return nil, fmt.Errorf("upstream: remaining length longer than 4 bytes")
+		}
+		mult <<= 7
+	}
+	total := len(hdr) + rem
+	if total > upstreamLimits.MaxPacketSize {
+		return nil, fmt.Errorf("upstream: a packet of %d bytes", total)
+	}
+	if cap(r.buf) < total {
+		r.buf = make([]byte, total)
+	}
+	buf := r.buf[:total]
+	copy(buf, hdr)
+	if _, err := io.ReadFull(r.br, buf[len(hdr):]); err != nil {
+		return nil, err
+	}
+	return packets.Parse(buf, v, upstreamLimits)
+}
