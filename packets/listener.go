@@ -183,6 +183,12 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// Buffered is how many bytes the Conn has read from the client and not
+// yet handed out: more packets are (at least partly) in. A relay flushes
+// its writes when there is nothing buffered, and batches them when there
+// is.
+func (c *Conn) Buffered() int { return len(c.pending) + c.r.Buffered() }
+
 // ClientID and Username are the CONNECT's, once it has been read ("" before).
 func (c *Conn) ClientID() string { return c.clientID }
 

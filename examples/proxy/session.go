@@ -43,7 +43,10 @@ type session struct {
 
 	up   net.Conn
 	upR  *upReader
-	upMu sync.Mutex // upstream writes come from both relays
+	upMu sync.Mutex    // upstream writes come from both relays
+	upW  *bufio.Writer // under upMu
+	cMu  sync.Mutex    // client writes too
+	cW   *bufio.Writer // under cMu
 	ka   uint16     // the CONNECT's keep-alive, seconds
 
 	mu        sync.Mutex
@@ -80,10 +83,6 @@ func (p *Proxy) serve(c *packets.Conn, listener string) {
 		localRel: map[uint16]bool{}, upDropped: map[uint16]bool{}}
 	ctx := context.Background()
 	if !s.connect(ctx, pkt, listener) {
-		return
-	}
-	if !p.add(s) {
-		s.closeBoth(0x8B)
 		return
 	}
 	defer p.remove(s)
@@ -159,7 +158,8 @@ func (s *session) connect(ctx context.Context, pkt *packets.Packet, listener str
 		up.Close()
 		return false
 	}
-	if _, err := s.client.Write(stripConnack(ack)); err != nil || ack.ReasonCode != 0 {
+	if ack.ReasonCode != 0 {
+		s.client.Write(stripConnack(ack))
 		up.Close()
 		return false
 	}
@@ -167,6 +167,29 @@ func (s *session) connect(ctx context.Context, pkt *packets.Packet, listener str
 		s.gc.ID = string(ack.Props.AssignedClientID)
 	}
 	s.upR = ur
+	s.upW = bufio.NewWriterSize(up, 32<<10)
+	s.cW = bufio.NewWriterSize(s.client, 32<<10)
+	// The session is registered before the client sees its CONNACK, so
+	// a kick or a ban that follows the CONNACK finds it; the CONNACK goes
+	// out under cMu, so a kick that races it writes its DISCONNECT after.
+	s.cMu.Lock()
+	added := p.add(s)
+	err = nil
+	if added {
+		s.cW.Write(stripConnack(ack))
+		err = s.flushOne(s.client, s.cW)
+	}
+	s.cMu.Unlock()
+	if !added {
+		s.client.Write(packets.AppendConnack(nil, s.version, false, packets.ServerUnavailable))
+		up.Close()
+		return false
+	}
+	if err != nil {
+		p.remove(s)
+		up.Close()
+		return false
+	}
 	return true
 }
 
@@ -188,6 +211,9 @@ func (s *session) clientToUpstream() {
 	defer s.closeBoth(0)
 	keepAlive := time.Duration(s.ka) * time.Second * 3 / 2 // [MQTT-3.1.2-24]
 	for {
+		if s.client.Buffered() == 0 && !s.flush() {
+			return
+		}
 		if keepAlive > 0 {
 			s.client.SetReadDeadline(time.Now().Add(keepAlive))
 		}
@@ -222,6 +248,7 @@ func (s *session) clientToUpstream() {
 		case packets.DISCONNECT:
 			s.graceful.Store(true)
 			s.toUpstream(pkt.Raw)
+			s.flush()
 			return
 		default: // PUBACK, PUBREC, PUBCOMP, UNSUBSCRIBE, PINGREQ, AUTH
 			if !s.toUpstream(pkt.Raw) {
@@ -328,6 +355,9 @@ func (s *session) upstreamToClient() {
 	defer s.closeBoth(0)
 	var buf []byte
 	for {
+		if s.upR.br.Buffered() == 0 && !s.flush() {
+			return
+		}
 		pkt, err := s.upR.read(s.version)
 		if err != nil {
 			s.kickCode.CompareAndSwap(0, 0x8B) // the upstream went away
@@ -385,6 +415,7 @@ func (s *session) upstreamToClient() {
 		case packets.DISCONNECT:
 			s.kickCode.CompareAndSwap(0, -1) // passed on as the upstream sent it
 			s.toClient(pkt.Raw)
+			s.flush()
 			return
 		case packets.CONNACK:
 			return // a second CONNACK: the upstream is confused
@@ -396,17 +427,40 @@ func (s *session) upstreamToClient() {
 	}
 }
 
+// toClient and toUpstream write, buffered. Each relay flushes both sides
+// before it waits for more to read (flush): under load many packets go
+// out in one system call; alone, each goes at once.
 func (s *session) toClient(b []byte) bool {
-	_, err := s.client.Write(b)
+	s.cMu.Lock()
+	defer s.cMu.Unlock()
+	_, err := s.cW.Write(b)
 	return err == nil
 }
 
 func (s *session) toUpstream(b []byte) bool {
 	s.upMu.Lock()
 	defer s.upMu.Unlock()
-	s.up.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	_, err := s.up.Write(b)
+	_, err := s.upW.Write(b)
 	return err == nil
+}
+
+// flush sends what is buffered, both ways.
+func (s *session) flush() bool {
+	s.cMu.Lock()
+	cerr := s.flushOne(s.client, s.cW)
+	s.cMu.Unlock()
+	s.upMu.Lock()
+	uerr := s.flushOne(s.up, s.upW)
+	s.upMu.Unlock()
+	return cerr == nil && uerr == nil
+}
+
+func (s *session) flushOne(c net.Conn, w *bufio.Writer) error {
+	if w.Buffered() == 0 {
+		return nil
+	}
+	c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	return w.Flush()
 }
 
 // kick ends the session with a DISCONNECT code for an MQTT 5 client.
@@ -424,7 +478,12 @@ func (s *session) closeBoth(code byte) {
 	s.kickCode.CompareAndSwap(0, int32(code))
 	s.closeOnce.Do(func() {
 		if c := s.kickCode.Load(); c > 0 && s.version == packets.V5 {
-			s.client.Write(packets.AppendDisconnect(nil, s.version, packets.ReasonCode(c)))
+			if s.cW != nil {
+				s.toClient(packets.AppendDisconnect(nil, s.version, packets.ReasonCode(c)))
+				s.flush()
+			} else {
+				s.client.Write(packets.AppendDisconnect(nil, s.version, packets.ReasonCode(c)))
+			}
 		}
 		s.client.Close()
 		if s.up == nil {
@@ -433,6 +492,7 @@ func (s *session) closeBoth(code byte) {
 		if !s.graceful.Load() && s.will != nil {
 			if d := s.p.Guard.Disconnect(&s.gc, s.will, time.Now()); d.Verdict != mqttguard.Allow {
 				s.toUpstream([]byte{0xe0, 0}) // a normal DISCONNECT, in every version: the will is discarded
+				s.flush()
 			}
 		}
 		s.up.Close()
