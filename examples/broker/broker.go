@@ -40,7 +40,8 @@ func Start(cfg *stack.Config, log *slog.Logger) (_ *Broker, err error) {
 		caps.MaximumClients = int64(cfg.MQTT.MaxClients)
 	}
 	b.srv = mqtt.New(&mqtt.Options{Capabilities: caps, Logger: st.Log.With("component", "mochi")})
-	b.hook = &guardHook{g: st.Guard, srv: b.srv, kicks: &st.Kicks}
+	b.hook = &guardHook{g: st.Guard, srv: b.srv, kicks: &st.Kicks,
+		countFanout: st.Guard.Config().RateLimits.MessagesPerTopic.PerSecond > 0}
 	if err := b.srv.AddHook(b.hook, nil); err != nil {
 		return nil, err
 	}

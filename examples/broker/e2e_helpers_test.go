@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -36,7 +37,7 @@ func startBroker(t *testing.T, edit func(*stack.Config)) *testBroker {
 		edit(cfg)
 	}
 	logs := &e2e.LogBuffer{}
-	b, err := Start(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	b, err := Start(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: logLevel()})))
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -50,4 +51,14 @@ func TestPrintConfig(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run([]string{"-print-config"}, &out, &out))
 	require.Equal(t, string(stack.DefaultConfig), out.String())
+}
+
+// logLevel is debug, or what MQTTGUARD_TEST_LOG says (PROF runs want
+// less).
+func logLevel() slog.Level {
+	var l slog.Level
+	if l.UnmarshalText([]byte(os.Getenv("MQTTGUARD_TEST_LOG"))) != nil {
+		return slog.LevelDebug
+	}
+	return l
 }

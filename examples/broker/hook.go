@@ -1,10 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,9 +41,47 @@ type guardHook struct {
 	mqtt.HookBase
 	g   *mqttguard.Guard
 	srv *mqtt.Server
+	// countFanout: the topic limit is on, and it prices a message by its
+	// audience.
+	countFanout bool
 
 	sessions sync.Map // *mqtt.Client → *session
 	kicks    *atomic.Uint64
+	fanout   fanoutCache
+}
+
+// fanoutCache remembers how many subscribers a topic has, for a second:
+// counting them walks mochi's topic index and allocates four maps, as
+// much work as delivering the message, and the fan-out cost only needs
+// the order of magnitude (1–10, 11–100, …).
+type fanoutCache struct {
+	mu sync.Mutex
+	m  map[string]fanoutEntry
+}
+
+type fanoutEntry struct {
+	n  int
+	at time.Time
+}
+
+const fanoutCacheMax = 1 << 16
+
+func (f *fanoutCache) subscribers(srv *mqtt.Server, topic string, now time.Time) int {
+	f.mu.Lock()
+	e, ok := f.m[topic]
+	f.mu.Unlock()
+	if ok && now.Sub(e.at) < time.Second {
+		return e.n
+	}
+	subs := srv.Topics.Subscribers(topic)
+	n := len(subs.Subscriptions) + len(subs.Shared)
+	f.mu.Lock()
+	if f.m == nil || len(f.m) >= fanoutCacheMax {
+		f.m = make(map[string]fanoutEntry) // a flood of topics: start over rather than grow
+	}
+	f.m[topic] = fanoutEntry{n: n, at: now}
+	f.mu.Unlock()
+	return n
 }
 
 type session struct {
@@ -135,7 +173,7 @@ func (h *guardHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if pending {
 		return d.Verdict == mqttguard.Allow
 	}
-	if bytes.ContainsAny([]byte(topic), "+#") {
+	if strings.ContainsAny(topic, "+#") {
 		return false // a filter OnSubscribe did not see
 	}
 	return h.g.Deliver(&s.c, &mqttguard.Message{Topic: topic}).Verdict == mqttguard.Allow
@@ -179,13 +217,13 @@ func (h *guardHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packe
 	if s == nil {
 		return pk, packets.ErrRejectPacket
 	}
+	now := time.Now()
 	m := mqttguard.Message{Topic: pk.TopicName, Payload: pk.Payload, QoS: pk.FixedHeader.Qos,
 		Retain: pk.FixedHeader.Retain, Subscribers: -1}
-	if h.g.Mode() == trust.EnforceFull && h.g.Config().RateLimits.MessagesPerTopic.PerSecond > 0 {
-		subs := h.srv.Topics.Subscribers(pk.TopicName)
-		m.Subscribers = len(subs.Subscriptions) + len(subs.Shared)
+	if h.countFanout && h.g.Mode() == trust.EnforceFull {
+		m.Subscribers = h.fanout.subscribers(h.srv, pk.TopicName, now)
 	}
-	d := h.g.Publish(context.Background(), &s.c, &m, time.Now())
+	d := h.g.Publish(context.Background(), &s.c, &m, now)
 	switch d.Verdict {
 	case mqttguard.Allow:
 		if d.Delay > 0 {
