@@ -47,7 +47,7 @@ type session struct {
 	upW  *bufio.Writer // under upMu
 	cMu  sync.Mutex    // client writes too
 	cW   *bufio.Writer // under cMu
-	ka   uint16     // the CONNECT's keep-alive, seconds
+	ka   uint16        // the CONNECT's keep-alive, seconds
 
 	mu        sync.Mutex
 	subs      map[uint16]*pendingSub // SUBSCRIBEs with refused filters, by packet ID
