@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mqttguard/mqttguard/examples/internal/e2e"
+	"github.com/mqttguard/mqttguard/examples/internal/mochibroker"
 	"github.com/mqttguard/mqttguard/examples/internal/stack"
 	"github.com/stretchr/testify/require"
 )
@@ -20,7 +21,7 @@ type dialOpts = e2e.DialOpts
 
 type testBroker struct {
 	*e2e.Node
-	b *Broker
+	b *mochibroker.Broker
 }
 
 // startBroker runs the example broker from a fresh data directory made
@@ -37,7 +38,7 @@ func startBroker(t *testing.T, edit func(*stack.Config)) *testBroker {
 		edit(cfg)
 	}
 	logs := &e2e.LogBuffer{}
-	b, err := Start(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: logLevel()})))
+	b, err := mochibroker.Start(cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: logLevel()})))
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

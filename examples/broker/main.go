@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mqttguard/mqttguard/examples/internal/mochibroker"
 	"github.com/mqttguard/mqttguard/examples/internal/stack"
 )
 
@@ -69,7 +70,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	b, err := Start(cfg, log)
+	b, err := mochibroker.Start(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -93,7 +94,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 }
 
 // banner prints where everything is and commands that work as pasted.
-func banner(w io.Writer, b *Broker, first stack.FirstRun) {
+func banner(w io.Writer, b *mochibroker.Broker, first stack.FirstRun) {
 	cfg := b.Cfg
 	fmt.Fprintln(w, "mqttguard example broker")
 	if a := b.Addr("tcp"); a != "" {
