@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -70,4 +71,27 @@ func lineOf(text, s string) int {
 		}
 	}
 	return 0
+}
+
+// Whatever the file holds, ParseConfig returns a configuration or a
+// *ConfigError that names the file: never a panic, never an error an
+// operator cannot place.
+func FuzzParseConfig(f *testing.F) {
+	f.Add(DefaultConfig)
+	f.Add([]byte("[mqtt]\nport = \"x\"\n"))
+	f.Add([]byte("[security]\nmode = \"full\"\n[[security.devices]]\ntopic = \"a/#\"\ninterval = \"1s\"\n"))
+	f.Add([]byte("[[plugins]]\nname = \"p\"\npath = \"p.wasm\"\ntimeout = \"-1s\"\n"))
+	f.Fuzz(func(t *testing.T, text []byte) {
+		c, err := ParseConfig(text, "fuzz.toml", "/data")
+		if err != nil {
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.File != "fuzz.toml" || !strings.HasPrefix(err.Error(), "fuzz.toml") {
+				t.Fatalf("%T %v: not a ConfigError naming the file", err, err)
+			}
+			return
+		}
+		if c == nil {
+			t.Fatal("no configuration and no error")
+		}
+	})
 }
