@@ -1,5 +1,5 @@
 // Package testenv finds the external programs some tests drive (mosquitto,
-// mosquitto_passwd, openssl, redis-server) and decides what to do when one
+// mosquitto_passwd, openssl) and decides what to do when one
 // is missing.
 //
 // Under a plain `go test ./...` a missing program skips the test with a loud
@@ -20,7 +20,7 @@ import (
 const RequireEnv = "MQTTGUARD_REQUIRE_TOOLS"
 
 // extraDirs are searched after $PATH: Debian installs the mosquitto broker
-// and redis-server in /usr/sbin, which is not on every user's PATH.
+// in /usr/sbin, which is not on every user's PATH.
 var extraDirs = []string{"/usr/sbin", "/usr/local/sbin", "/sbin"}
 
 // Find returns the absolute path of program, or "" when it is not installed.
