@@ -25,10 +25,12 @@ type Aggregator struct {
 	latest   map[string]Reading
 	seen     map[string]time.Time // when the latest arrived
 	counts   map[string]int       // readings per device
-	alerting map[string]bool
+	raised   map[string]bool      // the device's alert condition holds
 	alerts   []string
 	bad      int // payloads that were not readings
 	c        *client
+	closed   bool           // under mu: no more alerts
+	alerting sync.WaitGroup // the alerts being published
 }
 
 // Alert is what the aggregator publishes on alerts/critical.
@@ -40,7 +42,7 @@ type Alert struct {
 
 // connect subscribes to sensors/# as the aggregator account.
 func (g *Aggregator) connect(ctx context.Context, addr string, tc *tls.Config, a account) error {
-	g.latest, g.seen, g.counts, g.alerting = map[string]Reading{}, map[string]time.Time{}, map[string]int{}, map[string]bool{}
+	g.latest, g.seen, g.counts, g.raised = map[string]Reading{}, map[string]time.Time{}, map[string]int{}, map[string]bool{}
 	c, err := dial(ctx, addr, tc, "aggregator", a, g.receive)
 	if err != nil {
 		return fmt.Errorf("aggregator: %w", err)
@@ -56,7 +58,12 @@ func (g *Aggregator) connect(ctx context.Context, addr string, tc *tls.Config, a
 	return nil
 }
 
+// close waits for the alerts in flight, then disconnects.
 func (g *Aggregator) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
+	g.alerting.Wait()
 	if g.c != nil {
 		g.c.Disconnect(&paho.Disconnect{})
 	}
@@ -85,14 +92,19 @@ func (g *Aggregator) receive(p *paho.Publish) {
 	case r.Open != nil:
 		cond, what = *r.Open, "door open"
 	}
-	was := g.alerting[r.Device]
-	g.alerting[r.Device] = cond
+	was := g.raised[r.Device]
+	g.raised[r.Device] = cond
 	if !cond || was {
 		return
 	}
 	g.alerts = append(g.alerts, r.Device+": "+what)
+	if g.closed {
+		return
+	}
 	payload, _ := json.Marshal(Alert{Device: r.Device, Alert: what, At: r.At})
+	g.alerting.Add(1)
 	go func() {
+		defer g.alerting.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		g.c.Publish(ctx, &paho.Publish{Topic: "alerts/critical", QoS: 1, Payload: payload})
@@ -125,7 +137,7 @@ func (g *Aggregator) summary(w io.Writer, now time.Time) {
 	for _, id := range ids {
 		r := g.latest[id]
 		flag := ""
-		if g.alerting[id] {
+		if g.raised[id] {
 			flag = "  ALERT"
 		}
 		fmt.Fprintf(w, "  %-9s %-12s %-10s %3.0fs ago  %4d readings%s\n", id, r.Kind, r.Value(), now.Sub(g.seen[id]).Seconds(), g.counts[id], flag)
