@@ -476,25 +476,37 @@ func (p *Packet) reasonAndProps(c *cursor) error {
 }
 
 func (p *Packet) decodeSubscribe(c *cursor) error {
+	return p.decodeFilters(c, SUBSCRIBE, "[MQTT-3.8.3-2]")
+}
+
+func (p *Packet) decodeUnsubscribe(c *cursor) error {
+	return p.decodeFilters(c, UNSUBSCRIBE, "[MQTT-3.10.3-2]")
+}
+
+// decodeFilters reads what SUBSCRIBE and UNSUBSCRIBE share — a packet
+// identifier, the properties (MQTT 5) and a list of at least one topic
+// filter (the rule noFilter says so) — and, for SUBSCRIBE, each filter's
+// options byte.
+func (p *Packet) decodeFilters(c *cursor, t Type, noFilter string) error {
 	at := c.pos
 	var err error
 	if p.PacketID, err = c.u16("packet identifier"); err != nil {
 		return err
 	}
 	if p.PacketID == 0 {
-		return malformed(SUBSCRIBE, at, "[MQTT-2.2.1-3]", "packet identifier 0")
+		return malformed(t, at, "[MQTT-2.2.1-3]", "packet identifier 0")
 	}
 	if p.Version == V5 {
-		if err := c.properties(&p.Props, SUBSCRIBE); err != nil {
+		if err := c.properties(&p.Props, t); err != nil {
 			return err
 		}
 	}
 	if c.left() == 0 {
-		return protocolErr(SUBSCRIBE, c.pos, "[MQTT-3.8.3-2]", "no topic filter")
+		return protocolErr(t, c.pos, noFilter, "no topic filter")
 	}
 	for c.left() > 0 {
 		if len(p.Subscriptions) == c.lim.MaxSubscriptions {
-			return &Error{Code: MalformedPacket, Type: SUBSCRIBE, Offset: c.pos, Msg: "more than the limit of " + itoa(c.lim.MaxSubscriptions) + " filters"}
+			return &Error{Code: MalformedPacket, Type: t, Offset: c.pos, Msg: "more than the limit of " + itoa(c.lim.MaxSubscriptions) + " filters"}
 		}
 		s := Subscription{Offset: c.pos}
 		filterAt := c.pos + 2
@@ -502,79 +514,54 @@ func (p *Packet) decodeSubscribe(c *cursor) error {
 			return err
 		}
 		if len(s.Filter) == 0 {
-			return malformed(SUBSCRIBE, filterAt, "[MQTT-4.7.3-1]", "empty topic filter")
+			return malformed(t, filterAt, "[MQTT-4.7.3-1]", "empty topic filter")
 		}
 		if err := c.topicFilter(s.Filter, filterAt); err != nil {
 			return err
 		}
-		optAt := c.pos
-		opts, err := c.byte1("subscription options")
-		if err != nil {
-			return err
-		}
-		s.QoS = opts & 3
-		if s.QoS == 3 {
-			return malformed(SUBSCRIBE, optAt, "[MQTT-3.8.3-5]", "requested QoS 3")
-		}
-		if p.Version == V5 {
-			if opts&0xc0 != 0 {
-				return malformed(SUBSCRIBE, optAt, "[MQTT-3.8.3-5]", "reserved subscription option bits are set")
+		if t == SUBSCRIBE {
+			if err := p.subscriptionOptions(c, &s); err != nil {
+				return err
 			}
-			s.NoLocal = opts&0x04 != 0
-			s.RetainAsPublished = opts&0x08 != 0
-			s.RetainHandling = opts >> 4 & 3
-			if s.RetainHandling == 3 {
-				return malformed(SUBSCRIBE, optAt, "§3.8.3.1", "retain handling 3 is not allowed")
-			}
-			if s.NoLocal && bytes.HasPrefix(s.Filter, sharePrefix) {
-				return protocolErr(SUBSCRIBE, optAt, "[MQTT-3.8.3-4]", "No Local on a shared subscription")
-			}
-		} else if opts&0xfc != 0 {
-			return malformed(SUBSCRIBE, optAt, "[MQTT-3.8.3-4]", "reserved subscription option bits are set (MQTT 3.1.1)")
 		}
 		p.Subscriptions = append(p.Subscriptions, s)
+	}
+	return nil
+}
+
+// subscriptionOptions reads the options byte after a SUBSCRIBE's filter.
+func (p *Packet) subscriptionOptions(c *cursor, s *Subscription) error {
+	optAt := c.pos
+	opts, err := c.byte1("subscription options")
+	if err != nil {
+		return err
+	}
+	s.QoS = opts & 3
+	if s.QoS == 3 {
+		return malformed(SUBSCRIBE, optAt, "[MQTT-3.8.3-5]", "requested QoS 3")
+	}
+	if p.Version != V5 {
+		if opts&0xfc != 0 {
+			return malformed(SUBSCRIBE, optAt, "[MQTT-3.8.3-4]", "reserved subscription option bits are set (MQTT 3.1.1)")
+		}
+		return nil
+	}
+	if opts&0xc0 != 0 {
+		return malformed(SUBSCRIBE, optAt, "[MQTT-3.8.3-5]", "reserved subscription option bits are set")
+	}
+	s.NoLocal = opts&0x04 != 0
+	s.RetainAsPublished = opts&0x08 != 0
+	s.RetainHandling = opts >> 4 & 3
+	if s.RetainHandling == 3 {
+		return malformed(SUBSCRIBE, optAt, "§3.8.3.1", "retain handling 3 is not allowed")
+	}
+	if s.NoLocal && bytes.HasPrefix(s.Filter, sharePrefix) {
+		return protocolErr(SUBSCRIBE, optAt, "[MQTT-3.8.3-4]", "No Local on a shared subscription")
 	}
 	return nil
 }
 
 var sharePrefix = []byte(topic.SharePrefix)
-
-func (p *Packet) decodeUnsubscribe(c *cursor) error {
-	at := c.pos
-	var err error
-	if p.PacketID, err = c.u16("packet identifier"); err != nil {
-		return err
-	}
-	if p.PacketID == 0 {
-		return malformed(UNSUBSCRIBE, at, "[MQTT-2.2.1-3]", "packet identifier 0")
-	}
-	if p.Version == V5 {
-		if err := c.properties(&p.Props, UNSUBSCRIBE); err != nil {
-			return err
-		}
-	}
-	if c.left() == 0 {
-		return protocolErr(UNSUBSCRIBE, c.pos, "[MQTT-3.10.3-2]", "no topic filter")
-	}
-	for c.left() > 0 {
-		if len(p.Subscriptions) == c.lim.MaxSubscriptions {
-			return &Error{Code: MalformedPacket, Type: UNSUBSCRIBE, Offset: c.pos, Msg: "more than the limit of " + itoa(c.lim.MaxSubscriptions) + " filters"}
-		}
-		s := Subscription{Offset: c.pos}
-		filterAt := c.pos + 2
-		if s.Filter, err = c.binary("topic filter"); err != nil {
-			return err
-		}
-		if len(s.Filter) == 0 {
-			return malformed(UNSUBSCRIBE, filterAt, "[MQTT-4.7.3-1]", "empty topic filter")
-		}
-		if err := c.topicFilter(s.Filter, filterAt); err != nil {
-			return err
-		}
-		p.Subscriptions = append(p.Subscriptions, s)
-	}
-	return nil
-}
 
 func (p *Packet) decodeDisconnect(c *cursor) error {
 	if p.Version != V5 {
