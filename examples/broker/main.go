@@ -19,7 +19,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -51,22 +50,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		_, err := stdout.Write(stack.DefaultConfig)
 		return err
 	}
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(*level)); err != nil {
-		return fmt.Errorf("-log-level: %w", err)
+	log, err := stack.NewLogger(stderr, *level)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
 
-	var first stack.FirstRun
-	path := *configPath
-	if path == "" {
-		var err error
-		if first, err = stack.Setup(*dataDir, stack.DefaultConfig); err != nil {
-			return err
-		}
-		path = filepath.Join(*dataDir, stack.ConfigFile)
-	}
-	cfg, err := stack.LoadConfig(path)
+	cfg, first, err := stack.Open(*dataDir, *configPath, stack.DefaultConfig)
 	if err != nil {
 		return err
 	}

@@ -23,10 +23,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -75,21 +73,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		_, err := stdout.Write(defaultConfig)
 		return err
 	}
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(*level)); err != nil {
-		return fmt.Errorf("-log-level: %w", err)
+	log, err := stack.NewLogger(stderr, *level)
+	if err != nil {
+		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv}))
-	var first stack.FirstRun
-	path := *configPath
-	if path == "" {
-		var err error
-		if first, err = stack.Setup(*dataDir, defaultConfig); err != nil {
-			return err
-		}
-		path = filepath.Join(*dataDir, stack.ConfigFile)
-	}
-	cfg, err := stack.LoadConfig(path)
+	cfg, first, err := stack.Open(*dataDir, *configPath, defaultConfig)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -61,7 +60,8 @@ func (d *Demo) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := stack.Setup(d.Dir, text); err != nil {
+	cfg, _, err := stack.Open(d.Dir, "", text)
+	if err != nil {
 		return err
 	}
 	accounts, err := provision(d.Dir)
@@ -70,11 +70,7 @@ func (d *Demo) Run(ctx context.Context) error {
 	}
 	// Each run starts with no bans: the last run's rogue stays banned
 	// otherwise, which is the point of bans, and spoils a demo.
-	if err := os.Remove(filepath.Join(d.Dir, "bans.jsonl")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	cfg, err := stack.LoadConfig(filepath.Join(d.Dir, stack.ConfigFile))
-	if err != nil {
+	if err := os.Remove(cfg.Path(cfg.Security.BanFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	b, err := mochibroker.Start(cfg, d.Log)

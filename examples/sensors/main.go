@@ -24,11 +24,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/mqttguard/mqttguard/examples/internal/stack"
 )
 
 func main() {
@@ -50,9 +51,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(*level)); err != nil {
-		return fmt.Errorf("-log-level: %w", err)
+	log, err := stack.NewLogger(stderr, *level)
+	if err != nil {
+		return err
 	}
 	if *every <= 0 {
 		return fmt.Errorf("-every %v: want a positive duration", *every)
@@ -66,7 +67,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		*dir = tmp
 	}
 	d := &Demo{Dir: *dir, Devices: defaultDevices(), AlertAbove: *above, Every: *every, Out: stdout,
-		Log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lv})), RogueAfter: 5 * time.Second}
+		Log: log, RogueAfter: 5 * time.Second}
 	if *rogue {
 		d.Rogue = &Rogue{TooOften: 30, FloodFor: 5 * time.Second}
 	}
