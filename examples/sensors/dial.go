@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"time"
 
@@ -95,6 +96,15 @@ type refusedError struct{ Code byte }
 
 func (e *refusedError) Error() string {
 	return fmt.Sprintf("CONNECT refused: %s", reason(e.Code))
+}
+
+// refusedCode is the CONNACK's code if err is a refused CONNECT, else 0.
+func refusedCode(err error) byte {
+	var refused *refusedError
+	if errors.As(err, &refused) {
+		return refused.Code
+	}
+	return 0
 }
 
 // reason names an MQTT 5 reason code.

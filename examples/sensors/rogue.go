@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -79,10 +78,7 @@ func (r *Rogue) run(ctx context.Context, addr string, tc *tls.Config) {
 func (r *Rogue) comeback(ctx context.Context, addr string, tc *tls.Config) {
 	c, err := dial(ctx, addr, tc, "rogue-1", r.Account, nil)
 	if err != nil {
-		var refused *refusedError
-		if errors.As(err, &refused) {
-			r.Comeback = refused.Code
-		}
+		r.Comeback = refusedCode(err)
 		r.say("come back as rogue-1: %v", err)
 		return
 	}
@@ -113,13 +109,8 @@ func ending(code byte) string {
 func (r *Rogue) wildcard(ctx context.Context, addr string, tc *tls.Config, id string) byte {
 	c, err := dial(ctx, addr, tc, id, r.Account, nil)
 	if err != nil {
-		var refused *refusedError
-		if errors.As(err, &refused) {
-			r.say("client ID %q: %v", id, err)
-			return refused.Code
-		}
 		r.say("client ID %q: %v", id, err)
-		return 0
+		return refusedCode(err)
 	}
 	defer c.Disconnect(&paho.Disconnect{})
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -161,11 +152,7 @@ func (r *Rogue) publishLoop(ctx context.Context, addr string, tc *tls.Config, id
 	c, err := dial(ctx, addr, tc, id, r.Account, nil)
 	if err != nil {
 		r.say("%s: %v", id, err)
-		var refused *refusedError
-		if errors.As(err, &refused) {
-			return 0, refused.Code
-		}
-		return 0, 0
+		return 0, refusedCode(err)
 	}
 	defer c.Disconnect(&paho.Disconnect{})
 	deadline := time.Now().Add(r.FloodFor)
