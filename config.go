@@ -8,6 +8,7 @@ import (
 	"github.com/mqttguard/mqttguard/acl"
 	"github.com/mqttguard/mqttguard/anomaly"
 	"github.com/mqttguard/mqttguard/passwd"
+	"github.com/mqttguard/mqttguard/ratelimit"
 	"github.com/mqttguard/mqttguard/tlsconf"
 	"github.com/mqttguard/mqttguard/trust"
 	"github.com/mqttguard/mqttguard/wasmguard"
@@ -109,8 +110,26 @@ type RateLimits struct {
 	// in EnforceFull when the broker says how many subscribers a message
 	// has.
 	MessagesPerTopic Rate
+	// MessagesTotal is PUBLISHes of all clients together: what one
+	// broker (or, with Store, the whole fleet) accepts a second.
+	MessagesTotal Rate
 	// MaxKeys bounds each limiter's memory (default ratelimit's).
 	MaxKeys int
+
+	// Store, when set, makes MessagesPerUser, ConnectionsPerAddr and
+	// MessagesTotal hold across every broker that shares it (package
+	// redisstore): a user allowed 50 messages a second gets 50 in all,
+	// wherever its devices connect. Tokens are leased from the store and
+	// spent locally (see ratelimit.Shared for what that trades), so a
+	// check waits on the store only when a lease runs out, and never
+	// longer than StoreTimeout (default 50 ms). The other limits stay
+	// per broker: a client ID is connected to one broker at a time.
+	Store ratelimit.Store
+	// WhenStoreDown is what the shared limits do while the store is
+	// unreachable (default ratelimit.DownLocal: each broker enforces
+	// them alone).
+	WhenStoreDown ratelimit.DownPolicy
+	StoreTimeout  time.Duration
 }
 
 // ConfigError names the Config field that is wrong.
@@ -126,10 +145,14 @@ func (c *Config) validate() error {
 		"ConnectionsPerAddr": c.RateLimits.ConnectionsPerAddr, "ConnectionsPerListener": c.RateLimits.ConnectionsPerListener,
 		"MessagesPerClient": c.RateLimits.MessagesPerClient, "BytesPerClient": c.RateLimits.BytesPerClient,
 		"MessagesPerUser": c.RateLimits.MessagesPerUser, "MessagesPerTopic": c.RateLimits.MessagesPerTopic,
+		"MessagesTotal": c.RateLimits.MessagesTotal,
 	} {
 		if r.PerSecond < 0 || r.Burst < 0 {
 			return &ConfigError{Field: "RateLimits." + name, Msg: fmt.Sprintf("%v/s burst %d: must not be negative (zero is no limit)", r.PerSecond, r.Burst)}
 		}
+	}
+	if c.RateLimits.WhenStoreDown > ratelimit.DownRefuse {
+		return &ConfigError{Field: "RateLimits.WhenStoreDown", Msg: fmt.Sprintf("unknown policy %d", c.RateLimits.WhenStoreDown)}
 	}
 	if c.Mode > trust.EnforceFull {
 		return &ConfigError{Field: "Mode", Msg: fmt.Sprintf("unknown mode %d", c.Mode)}

@@ -99,9 +99,15 @@ func (g *Guard) connect(ctx context.Context, r *ConnectRequest, c *Client, now t
 			}
 		}
 	}
-	if l := g.connAddr; l != nil && c.Addr.IsValid() {
-		key := c.Addr.As16()
-		if !l.AllowBytes(key[:], now, 1) {
+	if c.Addr.IsValid() && (g.connAddr != nil || g.sharedAddr != nil) {
+		var ok bool
+		if g.sharedAddr != nil {
+			ok = g.sharedAddr.AllowN(c.Addr.String(), now, 1)
+		} else {
+			key := c.Addr.As16()
+			ok = g.connAddr.AllowBytes(key[:], now, 1)
+		}
+		if !ok {
 			g.violation(id, trust.RateLimited, now)
 			if d, stop := g.refuse(PointConnect, Decision{Verdict: Reject, Code: 0x9F, Cause: Cause{Component: ByConnRate, Rule: "connections per address"}}, c, now, &obs); stop {
 				return d

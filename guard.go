@@ -16,8 +16,11 @@ type Guard struct {
 	cfg  Config
 	mode atomic.Uint32
 
-	connAddr, connListener                    *ratelimit.Limiter
-	msgClient, bytesClient, msgUser, msgTopic *ratelimit.Limiter
+	connAddr, connListener                              *ratelimit.Limiter
+	msgClient, bytesClient, msgUser, msgTopic, msgTotal *ratelimit.Limiter
+	// The fleet-wide limits, with RateLimits.Store; the Limiter of the
+	// same name is nil then.
+	sharedAddr, sharedUser, sharedTotal *ratelimit.Shared
 
 	plugins atomic.Pointer[[]*wasmguard.Plugin]
 	audit   *auditor
@@ -48,12 +51,34 @@ func New(cfg Config) (*Guard, error) {
 		}
 		return ratelimit.New(rate.Limit(r.PerSecond), r.burst(), opts...)
 	}
-	g.connAddr = limiter(rl.ConnectionsPerAddr)
 	g.connListener = limiter(rl.ConnectionsPerListener)
 	g.msgClient = limiter(rl.MessagesPerClient)
 	g.bytesClient = limiter(rl.BytesPerClient)
-	g.msgUser = limiter(rl.MessagesPerUser)
 	g.msgTopic = limiter(rl.MessagesPerTopic)
+	if rl.Store == nil {
+		g.connAddr = limiter(rl.ConnectionsPerAddr)
+		g.msgUser = limiter(rl.MessagesPerUser)
+		g.msgTotal = limiter(rl.MessagesTotal)
+	} else {
+		shared := func(prefix string, r Rate) (*ratelimit.Shared, error) {
+			if !r.on() {
+				return nil, nil
+			}
+			return ratelimit.NewShared(ratelimit.SharedConfig{Store: rl.Store, Prefix: prefix,
+				Limit: rate.Limit(r.PerSecond), Burst: r.burst(), MaxKeys: rl.MaxKeys,
+				Timeout: rl.StoreTimeout, WhenDown: rl.WhenStoreDown, Logger: cfg.Logger})
+		}
+		var err error
+		if g.sharedAddr, err = shared("ip:", rl.ConnectionsPerAddr); err != nil {
+			return nil, &ConfigError{Field: "RateLimits.ConnectionsPerAddr", Msg: err.Error()}
+		}
+		if g.sharedUser, err = shared("user:", rl.MessagesPerUser); err != nil {
+			return nil, &ConfigError{Field: "RateLimits.MessagesPerUser", Msg: err.Error()}
+		}
+		if g.sharedTotal, err = shared("total:", rl.MessagesTotal); err != nil {
+			return nil, &ConfigError{Field: "RateLimits.MessagesTotal", Msg: err.Error()}
+		}
+	}
 	plugins := append([]*wasmguard.Plugin(nil), cfg.Plugins...)
 	g.plugins.Store(&plugins)
 	g.audit = newAuditor(cfg.Logger, cfg.AuditPerSecond)
@@ -91,9 +116,14 @@ func (g *Guard) Config() Config { return g.cfg }
 // Nothing in the Guard needs it to be correct; a broker calls it every
 // minute or so to return memory sooner.
 func (g *Guard) Sweep(now time.Time) {
-	for _, l := range []*ratelimit.Limiter{g.connAddr, g.connListener, g.msgClient, g.bytesClient, g.msgUser, g.msgTopic} {
+	for _, l := range []*ratelimit.Limiter{g.connAddr, g.connListener, g.msgClient, g.bytesClient, g.msgUser, g.msgTopic, g.msgTotal} {
 		if l != nil {
 			l.Sweep(now)
+		}
+	}
+	for _, s := range []*ratelimit.Shared{g.sharedAddr, g.sharedUser, g.sharedTotal} {
+		if s != nil {
+			s.Sweep(now)
 		}
 	}
 	if g.cfg.Trust != nil {

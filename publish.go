@@ -125,7 +125,37 @@ func (g *Guard) publish(ctx context.Context, c *Client, m *Message, now time.Tim
 // rateLimit takes the publish's tokens from every configured limiter at
 // once, or from none.
 func (g *Guard) rateLimit(c *Client, m *Message, mult float64, full bool, now time.Time) (Decision, bool) {
-	var checks [4]ratelimit.Check
+	// The fleet-wide limits first: a refusal by a local one below gives
+	// their tokens back to this broker's lease.
+	user := g.sharedUser != nil && c.Username != ""
+	if user && !g.sharedUser.AllowScaled(c.Username, now, 1, mult) {
+		return g.rateRefusal("messages per user", 0x97, c.Username), true
+	}
+	if g.sharedTotal != nil && !g.sharedTotal.AllowN("", now, 1) {
+		if user {
+			g.sharedUser.Refund(c.Username, 1, mult)
+		}
+		return g.rateRefusal("messages in total", 0x97, ""), true
+	}
+	d, refused := g.localRateLimit(c, m, mult, full, now)
+	if refused {
+		if user {
+			g.sharedUser.Refund(c.Username, 1, mult)
+		}
+		if g.sharedTotal != nil {
+			g.sharedTotal.Refund("", 1, 1)
+		}
+	}
+	return d, refused
+}
+
+func (g *Guard) rateRefusal(rule string, code byte, key string) Decision {
+	return Decision{Verdict: Reject, Code: code, Cause: Cause{Component: ByRateLimit, Rule: rule, Detail: key}}
+}
+
+// localRateLimit checks this broker's own buckets as one.
+func (g *Guard) localRateLimit(c *Client, m *Message, mult float64, full bool, now time.Time) (Decision, bool) {
+	var checks [5]ratelimit.Check
 	n := 0
 	if g.msgClient != nil {
 		checks[n] = ratelimit.Check{Limiter: g.msgClient, Key: c.ID, N: 1, Mult: mult}
@@ -147,6 +177,10 @@ func (g *Guard) rateLimit(c *Client, m *Message, mult float64, full bool, now ti
 		checks[n] = ratelimit.Check{Limiter: g.msgTopic, Key: m.Topic, N: cost, Mult: mult}
 		n++
 	}
+	if g.msgTotal != nil {
+		checks[n] = ratelimit.Check{Limiter: g.msgTotal, Key: "", N: 1}
+		n++
+	}
 	if n == 0 {
 		return Decision{}, false
 	}
@@ -164,10 +198,12 @@ func (g *Guard) rateLimit(c *Client, m *Message, mult float64, full bool, now ti
 		rule = "bytes per client"
 	case g.msgUser:
 		rule = "messages per user"
+	case g.msgTotal:
+		rule = "messages in total"
 	default:
 		rule = "messages per topic"
 	}
-	return Decision{Verdict: Reject, Code: code, Cause: Cause{Component: ByRateLimit, Rule: rule, Detail: ch.Key}}, true
+	return g.rateRefusal(rule, code, ch.Key), true
 }
 
 // anomaly acts on the push-interval detector's verdict.

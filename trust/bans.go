@@ -101,8 +101,16 @@ type Bans struct {
 	nets    []banGroup // CIDR and IP bans grouped by family and prefix length
 
 	// OnAdd, if set, is called (without locks held) after a ban is added,
-	// so a broker can disconnect live sessions it matches.
+	// by Add or by a change from elsewhere (Apply, Replace), so a broker
+	// can disconnect live sessions it matches.
 	OnAdd func(Ban)
+
+	// OnChange, if set, is called (without locks held) after Add or
+	// Remove changed the list, and never for Apply or Replace: it is how
+	// a change made on this broker reaches a shared BanStore without the
+	// store's own notifications echoing back. It must not block: Add is
+	// called from the publish path (automatic bans).
+	OnChange func(BanChange)
 }
 
 type banGroup struct {
@@ -118,6 +126,20 @@ func (b *Bans) Add(ban Ban) error {
 		return err
 	}
 	b.mu.Lock()
+	b.putLocked(ban, pfx)
+	onAdd, onChange := b.OnAdd, b.OnChange
+	b.mu.Unlock()
+	if onAdd != nil {
+		onAdd(ban)
+	}
+	if onChange != nil {
+		onChange(BanChange{Ban: ban})
+	}
+	return nil
+}
+
+// putLocked stores a normalized ban (under mu).
+func (b *Bans) putLocked(ban Ban, pfx netip.Prefix) {
 	switch ban.Kind {
 	case BanClientID:
 		if b.clients == nil {
@@ -132,12 +154,6 @@ func (b *Bans) Add(ban Ban) error {
 	default:
 		b.group(pfx, true).m[pfx] = ban
 	}
-	onAdd := b.OnAdd
-	b.mu.Unlock()
-	if onAdd != nil {
-		onAdd(ban)
-	}
-	return nil
 }
 
 // group returns the group for pfx's family and length (under mu).
@@ -165,9 +181,19 @@ func (b *Bans) Remove(kind BanKind, value string) bool {
 		return false
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	ok := b.deleteLocked(key, pfx)
+	onChange := b.OnChange
+	b.mu.Unlock()
+	if ok && onChange != nil {
+		onChange(BanChange{Ban: key, Lifted: true})
+	}
+	return ok
+}
+
+// deleteLocked removes the ban of key's kind and value (under mu).
+func (b *Bans) deleteLocked(key Ban, pfx netip.Prefix) bool {
 	var ok bool
-	switch kind {
+	switch key.Kind {
 	case BanClientID:
 		_, ok = b.clients[key.Value]
 		delete(b.clients, key.Value)

@@ -75,12 +75,15 @@ type step struct {
 	from, to State
 	kind     Kind
 	escalate bool
+	adopted  bool // taken from another broker's Record
 	dim      Dimension
 }
 
 // reason explains a step for the audit log.
 func (s step) reason() string {
 	switch {
+	case s.adopted:
+		return "adopted from another broker"
 	case s.escalate:
 		return "violations reached the threshold"
 	case s.from == Disconnected:

@@ -53,6 +53,9 @@ type Transition struct {
 	Kind       Kind
 	Reason     string
 	Score      int
+	// Adopted is true for a change taken from another broker (Adopt):
+	// a shared store does not send it back.
+	Adopted bool
 }
 
 const trackerShards = 64
@@ -388,13 +391,14 @@ func (t *Tracker) report(st step, key string) {
 	tr := Transition{
 		Dimension: st.dim, Key: key, From: st.from, To: st.to, At: time.Unix(0, st.at),
 		Escalation: st.escalate, Kind: st.kind, Reason: st.reason(), Score: int(st.score + 0.5),
+		Adopted: st.adopted,
 	}
 	if l := t.cfg.Logger; l != nil {
 		attrs := []slog.Attr{
 			slog.String(st.dim.String(), key), slog.String("from", st.from.String()), slog.String("to", st.to.String()),
 			slog.String("reason", tr.Reason), slog.Int("score", tr.Score), slog.String("mode", t.Mode().String()),
 		}
-		if st.escalate {
+		if st.escalate && !st.adopted {
 			attrs = append(attrs, slog.String("violation", st.kind.String()))
 		}
 		l.LogAttrs(context.Background(), slog.LevelWarn, "trust: state change", attrs...)

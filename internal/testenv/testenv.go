@@ -1,6 +1,6 @@
 // Package testenv finds the external programs some tests drive (mosquitto,
-// mosquitto_passwd, openssl) and decides what to do when one
-// is missing.
+// mosquitto_passwd, openssl, redis-server) and decides what to do when one
+// is missing; StartRedis runs a private redis-server for a test.
 //
 // Under a plain `go test ./...` a missing program skips the test with a loud
 // message that says how to install it. Under `.ci/run`, which installs those

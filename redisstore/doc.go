@@ -1,0 +1,50 @@
+// Package redisstore shares a fleet's bans, trust records and rate limits
+// through Redis, so that a device banned on one broker is refused by all,
+// a client shadow-banned on one is shadow-banned on the next, and a user
+// allowed 50 messages a second gets 50 in all rather than 50 per broker.
+// It builds on Redis (keys with expiry, one Lua script, pub/sub), not on
+// a replication protocol of its own.
+//
+// # The model
+//
+// A broker never waits on Redis to decide. It checks its own trust.Bans
+// and trust.Tracker, as a broker without a fleet does; a Fleet keeps them
+// current. Every change a broker makes (Bans.Add, Bans.Remove, a trust
+// transition to ShadowBanned or Disconnected) goes to Redis from a queue,
+// as a key with an expiry and an event on one channel; every other
+// broker applies the event as it arrives (within a millisecond or two on
+// one host) and kicks the live sessions a new ban or Disconnected record
+// matches. On every (re)connection a broker flushes its queue, then
+// reads the whole list back (SCAN, never KEYS) and makes its copy
+// exactly Redis's: Redis is the fleet's list. A ban made while Redis is
+// down holds locally at once and reaches the fleet when Redis is back.
+//
+// Rate limits are different: a shared limit must be counted in one place.
+// Client.Take runs GCRA (the token bucket of package ratelimit, as one
+// theoretical arrival time per key) in a Lua script on Redis's clock, one
+// round trip and atomic; ratelimit.Shared leases tokens from it and
+// spends them locally. The accuracy that trades is in ratelimit.Shared's
+// documentation.
+//
+// # Keys
+//
+// With the default prefix "mqttguard:":
+//
+//	mqttguard:ban:<kind>:<value>      a trust.Ban as JSON; expires at Until
+//	mqttguard:trust:<dim>:<key>       a trust.Record as JSON; expires when
+//	                                  the client would be Normal again
+//	mqttguard:rl:<limit>:<key>        a GCRA TAT; expires when the bucket
+//	                                  is full again
+//	mqttguard:events                  the channel: {"node", "ban"|"record"}
+//
+// # Faults
+//
+// Redis down or slow: decisions go on from local state. Bans keep the
+// last known list; local changes queue (bounded, FleetConfig.MaxPending);
+// shared limits decide by their DownPolicy (by default each broker
+// enforces the limit alone) after one call of at most their timeout, and
+// try Redis again after a backoff. Each part logs once when Redis goes
+// and once when it is back. Redis restarted empty (no persistence): the
+// resync makes every broker's list empty too, since Redis is the fleet's
+// list; run Redis with persistence (appendonly) if bans must outlive it.
+package redisstore

@@ -1,0 +1,430 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqttguard/mqttguard/trust"
+	"github.com/redis/go-redis/v9"
+)
+
+// FleetConfig says what a broker shares with its fleet. Bans is
+// required; every zero field means its documented default.
+type FleetConfig struct {
+	// Bans is the broker's ban list. NewFleet sets its OnChange (calling any
+	// OnChange already set first); set Bans.OnAdd to kick sessions, and
+	// it hears the fleet's bans too.
+	Bans *trust.Bans
+	// Trust, if set, receives the records other brokers share (Adopt).
+	// The broker shares its own by calling Fleet.Transition from
+	// trust.Config.OnTransition.
+	Trust *trust.Tracker
+	// ShareFrom is the least severe state a transition must reach to be
+	// shared (default ShadowBanned: the states that must follow a client
+	// across brokers; Throttled and WriteDisabled are local, evidence of
+	// a moment on one broker).
+	ShareFrom trust.State
+	// SeedBans, at the first sync, adds the broker's bans that Redis does
+	// not have to Redis (a ban file from before fleet mode joins the
+	// fleet) instead of dropping them. Later syncs make the local list
+	// exactly Redis's.
+	SeedBans bool
+	// MaxPending bounds the changes queued while Redis is unreachable
+	// (default 10 000); beyond it the oldest are dropped and counted.
+	MaxPending int
+	// RetryAfter is the first reconnect delay (default 100 ms), doubling
+	// to MaxRetryAfter (default 5 s).
+	RetryAfter    time.Duration
+	MaxRetryAfter time.Duration
+}
+
+// Fleet keeps one broker's ban list and trust records in step with the
+// fleet's, through Redis. Decisions never wait on it: the broker checks
+// its local Bans and Tracker, which Fleet updates from a Redis channel as
+// changes happen, and in full on every (re)connection. Local changes go
+// to Redis from a queue. Start starts its two goroutines, Close stops
+// them.
+type Fleet struct {
+	c     *Client
+	cfg   FleetConfig
+	bans  *trust.Bans
+	trust *trust.Tracker
+
+	mu      sync.Mutex
+	queue   []op
+	seq     uint64
+	wake    chan struct{}
+	flushMu sync.Mutex // one flush at a time; held through a resync
+
+	state     atomic.Int32 // 0 connecting, 1 up, 2 down
+	synced    chan struct{}
+	syncOnce  sync.Once
+	resyncs   atomic.Uint64
+	received  atomic.Uint64
+	pushed    atomic.Uint64
+	dropped   atomic.Uint64
+	badEvents atomic.Uint64
+
+	startOnce sync.Once
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+type op struct {
+	seq uint64
+	ban *trust.BanChange
+	rec *trust.Record
+	ttl time.Duration
+}
+
+const (
+	stateConnecting = iota
+	stateUp
+	stateDown
+)
+
+// NewFleet prepares to keep cfg.Bans (and cfg.Trust) in step with the
+// fleet; Start starts it. The two steps let trust.Config.OnTransition
+// refer to the Fleet before the first record arrives.
+func (c *Client) NewFleet(cfg FleetConfig) (*Fleet, error) {
+	if cfg.Bans == nil {
+		return nil, errors.New("redisstore: FleetConfig.Bans is nil")
+	}
+	if cfg.ShareFrom == trust.Normal {
+		cfg.ShareFrom = trust.ShadowBanned
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = 10_000
+	}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = 100 * time.Millisecond
+	}
+	if cfg.MaxRetryAfter <= 0 {
+		cfg.MaxRetryAfter = 5 * time.Second
+	}
+	f := &Fleet{c: c, cfg: cfg, bans: cfg.Bans, trust: cfg.Trust, wake: make(chan struct{}, 1), synced: make(chan struct{})}
+	prev := cfg.Bans.OnChange
+	cfg.Bans.OnChange = func(ch trust.BanChange) {
+		if prev != nil {
+			prev(ch)
+		}
+		f.enqueue(op{ban: &ch})
+	}
+	return f, nil
+}
+
+// Start starts syncing and returns at once: the first sync happens in
+// the background (WaitSynced waits for it), and while Redis is
+// unreachable the broker serves from what it has. Close stops it.
+func (f *Fleet) Start() {
+	f.startOnce.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		f.stop = cancel
+		f.wg.Add(2)
+		go f.watch(ctx)
+		go f.write(ctx)
+	})
+}
+
+// Transition shares a trust transition with the fleet when it reaches
+// FleetConfig.ShareFrom; call it from trust.Config.OnTransition. It
+// never blocks: the record is queued.
+func (f *Fleet) Transition(tr trust.Transition) {
+	if tr.Adopted || !tr.Escalation || tr.To < f.cfg.ShareFrom || f.trust == nil {
+		return
+	}
+	r := trust.Record{Dimension: tr.Dimension, Key: tr.Key, State: tr.To, Since: tr.At, Score: tr.Score, At: tr.At}
+	f.enqueue(op{rec: &r, ttl: f.trust.TTL(r, tr.At)})
+}
+
+func (f *Fleet) enqueue(o op) {
+	f.mu.Lock()
+	f.seq++
+	o.seq = f.seq
+	if len(f.queue) >= f.cfg.MaxPending {
+		f.queue = f.queue[1:]
+		f.dropped.Add(1)
+	}
+	f.queue = append(f.queue, o)
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// flush sends the queued changes to Redis in order and stops at the
+// first failure, which stays queued.
+func (f *Fleet) flush(ctx context.Context) error {
+	f.flushMu.Lock()
+	defer f.flushMu.Unlock()
+	for {
+		f.mu.Lock()
+		if len(f.queue) == 0 {
+			f.mu.Unlock()
+			return nil
+		}
+		o := f.queue[0]
+		f.mu.Unlock()
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		var err error
+		switch {
+		case o.ban != nil && o.ban.Lifted:
+			err = f.c.DeleteBan(cctx, o.ban.Ban.Kind, o.ban.Ban.Value)
+		case o.ban != nil:
+			err = f.c.PutBan(cctx, o.ban.Ban)
+		default:
+			err = f.c.PutRecord(cctx, *o.rec, o.ttl)
+		}
+		cancel()
+		if err != nil {
+			return err
+		}
+		f.pushed.Add(1)
+		f.mu.Lock()
+		if len(f.queue) > 0 && f.queue[0].seq == o.seq {
+			f.queue = f.queue[1:]
+		}
+		f.mu.Unlock()
+	}
+}
+
+// write drains the queue, retrying with backoff while Redis is away.
+func (f *Fleet) write(ctx context.Context) {
+	defer f.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-f.wake:
+		}
+		backoff := f.cfg.RetryAfter
+		for f.flush(ctx) != nil {
+			if !sleep(ctx, backoff) {
+				return
+			}
+			backoff = min(2*backoff, f.cfg.MaxRetryAfter)
+		}
+	}
+}
+
+// watch holds the subscription, reconnecting with backoff.
+func (f *Fleet) watch(ctx context.Context) {
+	defer f.wg.Done()
+	backoff := f.cfg.RetryAfter
+	first := true
+	for {
+		synced, err := f.session(ctx, &first)
+		if ctx.Err() != nil {
+			return
+		}
+		if synced {
+			backoff = f.cfg.RetryAfter
+		}
+		if f.state.Swap(stateDown) != stateDown {
+			f.c.log.Warn("fleet: Redis unreachable; serving from local state (last known bans kept), reconnecting",
+				"node", f.c.node, "error", err)
+		}
+		if !sleep(ctx, backoff) {
+			return
+		}
+		backoff = min(2*backoff, f.cfg.MaxRetryAfter)
+	}
+}
+
+// session subscribes, syncs and applies the fleet's changes until the
+// connection fails; synced reports whether it got as far as a sync.
+func (f *Fleet) session(ctx context.Context, first *bool) (synced bool, err error) {
+	ps := f.c.rdb.Subscribe(ctx)
+	defer ps.Close()
+	// A blocked Receive does not watch ctx; closing the subscription
+	// ends it at once when the Fleet closes.
+	defer context.AfterFunc(ctx, func() { ps.Close() })()
+	if err := ps.Subscribe(ctx, f.c.channel); err != nil {
+		return false, err
+	}
+	// The confirmation means the subscription is live: every change made
+	// after the list below is read arrives on it.
+	if _, err := ps.ReceiveTimeout(ctx, 5*time.Second); err != nil {
+		return false, err
+	}
+	nb, nr, err := f.resync(ctx, *first)
+	if err != nil {
+		return false, err
+	}
+	*first = false
+	f.resyncs.Add(1)
+	f.syncOnce.Do(func() { close(f.synced) })
+	if f.state.Swap(stateUp) != stateUp {
+		f.c.log.Info("fleet: in sync with Redis", "node", f.c.node, "bans", nb, "records", nr)
+	}
+	idle := 0
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, 2*time.Second)
+		if err != nil {
+			if ctx.Err() != nil {
+				return true, nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Quiet: make sure Redis is still there.
+				if idle++; idle > 2 {
+					return true, errors.New("no answer to PING")
+				}
+				if err := ps.Ping(ctx); err != nil {
+					return true, err
+				}
+				continue
+			}
+			return true, err
+		}
+		idle = 0
+		if m, ok := msg.(*redis.Message); ok {
+			f.handle(m.Payload)
+		}
+	}
+}
+
+// resync flushes what is queued, then makes the local ban list Redis's
+// and adopts every shared trust record.
+func (f *Fleet) resync(ctx context.Context, first bool) (bans, records int, err error) {
+	if err := f.flush(ctx); err != nil {
+		return 0, 0, err
+	}
+	f.flushMu.Lock()
+	defer f.flushMu.Unlock()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	now := time.Now()
+	list, err := f.c.ListBans(cctx, now)
+	if err != nil {
+		return 0, 0, err
+	}
+	if first && f.cfg.SeedBans {
+		have := map[string]bool{}
+		for _, b := range list {
+			have[b.Kind.String()+":"+b.Value] = true
+		}
+		for _, b := range f.bans.List(now) {
+			if !have[b.Kind.String()+":"+b.Value] {
+				if err := f.c.PutBan(cctx, b); err != nil {
+					return 0, 0, err
+				}
+				list = append(list, b)
+			}
+		}
+	}
+	f.bans.Replace(list, now)
+	// Changes made here since the flush are not in Redis yet: keep them.
+	f.mu.Lock()
+	var pending []trust.BanChange
+	for _, o := range f.queue {
+		if o.ban != nil {
+			pending = append(pending, *o.ban)
+		}
+	}
+	f.mu.Unlock()
+	for _, ch := range pending {
+		f.bans.Apply(ch)
+	}
+	if f.trust != nil {
+		recs, err := f.c.ListRecords(cctx)
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, r := range recs {
+			if err := f.trust.Adopt(r, now); err != nil {
+				f.badEvents.Add(1)
+			}
+		}
+		records = len(recs)
+	}
+	return len(list), records, nil
+}
+
+// handle applies one change announced by another broker.
+func (f *Fleet) handle(payload string) {
+	var ev event
+	if err := json.Unmarshal([]byte(payload), &ev); err != nil {
+		f.bad(fmt.Errorf("not an event: %v", err))
+		return
+	}
+	if ev.Node == f.c.node {
+		return
+	}
+	f.received.Add(1)
+	switch {
+	case ev.Ban != nil:
+		if err := f.bans.Apply(*ev.Ban); err != nil {
+			f.bad(fmt.Errorf("ban from %s: %v", ev.Node, err))
+		}
+	case ev.Record != nil && f.trust != nil:
+		if err := f.trust.Adopt(*ev.Record, time.Now()); err != nil {
+			f.bad(fmt.Errorf("trust record from %s: %v", ev.Node, err))
+		}
+	}
+}
+
+// bad counts an event that could not be applied and logs the first few.
+func (f *Fleet) bad(err error) {
+	if f.badEvents.Add(1) <= 10 {
+		f.c.log.Warn("fleet: ignoring an event", "error", err)
+	}
+}
+
+// WaitSynced waits until the first sync with Redis is done, or ctx ends.
+func (f *Fleet) WaitSynced(ctx context.Context) error {
+	select {
+	case <-f.synced:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("redisstore: not in sync with Redis yet: %w", ctx.Err())
+	}
+}
+
+// FleetStats count a Fleet's work.
+type FleetStats struct {
+	Connected bool   // subscribed and synced now
+	Resyncs   uint64 // full syncs, one per (re)connection
+	Received  uint64 // changes from other brokers
+	Pushed    uint64 // local changes written to Redis
+	Pending   int    // local changes waiting for Redis
+	Dropped   uint64 // local changes dropped from a full queue
+	Bad       uint64 // events that could not be applied
+}
+
+// Stats returns the counters.
+func (f *Fleet) Stats() FleetStats {
+	f.mu.Lock()
+	pending := len(f.queue)
+	f.mu.Unlock()
+	return FleetStats{Connected: f.state.Load() == stateUp, Resyncs: f.resyncs.Load(), Received: f.received.Load(),
+		Pushed: f.pushed.Load(), Pending: pending, Dropped: f.dropped.Load(), Bad: f.badEvents.Load()}
+}
+
+// Close stops syncing and waits for the goroutines. Changes still queued
+// are lost: Redis was unreachable, or the broker is going away.
+func (f *Fleet) Close() {
+	f.startOnce.Do(func() {}) // a Fleet never started stays stopped
+	if f.stop != nil {
+		f.stop()
+	}
+	f.wg.Wait()
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,62 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mqttguard/mqttguard/trust"
+	"github.com/redis/go-redis/v9"
+)
+
+func (c *Client) recordKey(r trust.Record) string {
+	return c.prefix + "trust:" + r.Dimension.String() + ":" + r.Key
+}
+
+// PutRecord stores a trust record for ttl and announces it to the fleet,
+// in one transaction.
+func (c *Client) PutRecord(ctx context.Context, r trust.Record, ttl time.Duration) error {
+	if ttl <= 0 {
+		return nil
+	}
+	val, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	msg, err := json.Marshal(event{Node: c.node, Record: &r})
+	if err != nil {
+		return err
+	}
+	_, err = c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Set(ctx, c.recordKey(r), val, ttl)
+		p.Publish(ctx, c.channel, msg)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redisstore: put trust record %s %s: %w", r.Dimension, r.Key, err)
+	}
+	return nil
+}
+
+// ListRecords returns every trust record kept.
+func (c *Client) ListRecords(ctx context.Context) ([]trust.Record, error) {
+	keys, err := c.scan(ctx, c.prefix+"trust:")
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: list trust records: %w", err)
+	}
+	var out []trust.Record
+	err = c.values(ctx, keys, func(key, val string) {
+		var r trust.Record
+		if err := json.NewDecoder(strings.NewReader(val)).Decode(&r); err != nil {
+			c.log.Warn("redisstore: skipping a trust record that does not parse", "key", key, "error", err)
+			return
+		}
+		out = append(out, r)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: list trust records: %w", err)
+	}
+	return out, nil
+}
