@@ -17,8 +17,8 @@ type memStore struct {
 	mu    sync.Mutex
 	now   time.Time
 	tat   map[string]time.Time
-	err   error         // returned by every call while set
-	block bool          // wait for the context instead of answering
+	err   error // returned by every call while set
+	block bool  // wait for the context instead of answering
 	calls int
 }
 
