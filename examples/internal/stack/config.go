@@ -13,6 +13,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/mqttguard/mqttguard/acl"
+	"github.com/mqttguard/mqttguard/ratelimit"
 	"github.com/mqttguard/mqttguard/tlsconf"
 	"github.com/mqttguard/mqttguard/trust"
 )
@@ -29,6 +30,7 @@ type Config struct {
 	Security SecurityConfig `toml:"security"`
 	Plugins  []PluginConfig `toml:"plugins"`
 	Admin    AdminConfig    `toml:"admin"`
+	Cluster  ClusterConfig  `toml:"cluster"`
 	// Upstream is the proxy's broker; the example broker refuses it.
 	Upstream UpstreamConfig `toml:"upstream"`
 
@@ -81,6 +83,7 @@ type RateLimitConfig struct {
 	ClientMessagesPerSecond  float64 `toml:"client_messages_per_second"`
 	ClientBurstCapacity      float64 `toml:"client_burst_capacity"`
 	ClientBytesPerSecond     float64 `toml:"client_bytes_per_second"`
+	TotalMessagesPerSecond   float64 `toml:"total_messages_per_second"`
 }
 
 type TrustConfig struct {
@@ -129,6 +132,16 @@ type UpstreamConfig struct {
 	Username       string        `toml:"username"`
 	Password       string        `toml:"password"`
 	ConnectTimeout time.Duration `toml:"connect_timeout"`
+}
+
+// ClusterConfig is fleet mode: brokers that share bans, trust records and
+// the per-user, per-IP and total limits through one Redis.
+type ClusterConfig struct {
+	RedisURL string `toml:"redis_url"` // "": this broker alone
+	Prefix   string `toml:"prefix"`
+	Node     string `toml:"node"`
+	WhenDown string `toml:"when_down"` // shared limits while Redis is away
+	SeedBans bool   `toml:"seed_bans"`
 }
 
 type AdminConfig struct {
@@ -245,6 +258,7 @@ func (c *Config) validate() error {
 		"channel_messages_per_second": r.ChannelMessagesPerSecond, "channel_burst_capacity": r.ChannelBurstCapacity,
 		"ip_connections_per_second": r.IPConnectionsPerSecond, "client_messages_per_second": r.ClientMessagesPerSecond,
 		"client_burst_capacity": r.ClientBurstCapacity, "client_bytes_per_second": r.ClientBytesPerSecond,
+		"total_messages_per_second": r.TotalMessagesPerSecond,
 	} {
 		if v < 0 {
 			return c.errorf("security.rate_limit."+key, "%v must not be negative (0: no limit)", v)
@@ -301,6 +315,16 @@ func (c *Config) validate() error {
 		}
 		if u.ConnectTimeout < 0 {
 			return c.errorf("upstream.connect_timeout", "must not be negative")
+		}
+	}
+	if cl := c.Cluster; cl.RedisURL != "" {
+		if !strings.HasPrefix(cl.RedisURL, "redis://") && !strings.HasPrefix(cl.RedisURL, "rediss://") && !strings.HasPrefix(cl.RedisURL, "unix://") {
+			return c.errorf("cluster.redis_url", "want redis://host:port/db, rediss://… (TLS) or unix:///path/to/redis.sock")
+		}
+	}
+	if w := c.Cluster.WhenDown; w != "" {
+		if _, err := ratelimit.ParseDownPolicy(w); err != nil {
+			return c.errorf("cluster.when_down", "%v", err)
 		}
 	}
 	if c.Admin.Listen != "" && c.Admin.TokenFile == "" {

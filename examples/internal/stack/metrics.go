@@ -42,6 +42,10 @@ var (
 	descWasmMemory    = desc("wasm_memory_bytes", "Linear memory of a plugin's live instances.", "plugin")
 	descWasmPeak      = desc("wasm_memory_peak_bytes", "The most linear memory any instance of a plugin reached.", "plugin")
 	descWasmDisabled  = desc("wasm_disabled", "1 when a plugin is disabled, 2 when quarantined.", "plugin")
+	descFleetUp       = desc("fleet_connected", "1 while subscribed to Redis and in sync (fleet mode).")
+	descFleetPending  = desc("fleet_pending", "Local ban and trust changes waiting for Redis.")
+	descFleetEvents   = desc("fleet_events_total", "Fleet changes by direction: received from other brokers, pushed to Redis, dropped from a full queue.", "direction")
+	descFleetResyncs  = desc("fleet_resyncs_total", "Full syncs with Redis, one per (re)connection.")
 )
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -54,6 +58,19 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if sess := st.sessionsOrNil(); sess != nil {
 		gauge(descConnections, float64(len(sess.Clients())))
+	}
+	if st.Fleet != nil {
+		fs := st.Fleet.Stats()
+		up := 0.0
+		if fs.Connected {
+			up = 1
+		}
+		gauge(descFleetUp, up)
+		gauge(descFleetPending, float64(fs.Pending))
+		counter(descFleetEvents, fs.Received, "received")
+		counter(descFleetEvents, fs.Pushed, "pushed")
+		counter(descFleetEvents, fs.Dropped, "dropped")
+		counter(descFleetResyncs, fs.Resyncs)
 	}
 	gs := st.Guard.Stats()
 	for _, p := range mqttguard.Points() {

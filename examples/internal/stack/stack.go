@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -21,6 +22,8 @@ import (
 	"github.com/mqttguard/mqttguard/anomaly"
 	"github.com/mqttguard/mqttguard/packets"
 	"github.com/mqttguard/mqttguard/passwd"
+	"github.com/mqttguard/mqttguard/ratelimit"
+	"github.com/mqttguard/mqttguard/redisstore"
 	"github.com/mqttguard/mqttguard/tlsconf"
 	"github.com/mqttguard/mqttguard/trust"
 	"github.com/mqttguard/mqttguard/wasmguard"
@@ -50,6 +53,9 @@ type Stack struct {
 	Flapping  *anomaly.FlappingDetector
 	Intervals *anomaly.IntervalDetector
 	TLS       *tlsconf.Reloader // nil without TLS
+	// Redis and Fleet are fleet mode ([cluster] redis_url), nil without.
+	Redis *redisstore.Client
+	Fleet *redisstore.Fleet
 	// Kicks counts clients the program disconnected (for the metrics).
 	Kicks atomic.Uint64
 
@@ -137,6 +143,9 @@ func New(cfg *Config, log *slog.Logger) (_ *Stack, err error) {
 		st.Intervals = anomaly.NewIntervalDetector(anomaly.Config{Resolver: res})
 		gcfg.Intervals = st.Intervals
 	}
+	if err := st.joinFleet(&gcfg); err != nil {
+		return nil, err
+	}
 	r := s.RateLimit
 	gcfg.RateLimits = mqttguard.RateLimits{
 		ConnectionsPerAddr: mqttguard.Rate{PerSecond: r.IPConnectionsPerSecond},
@@ -144,6 +153,11 @@ func New(cfg *Config, log *slog.Logger) (_ *Stack, err error) {
 		BytesPerClient:     mqttguard.Rate{PerSecond: r.ClientBytesPerSecond, Burst: int(r.ClientBytesPerSecond)},
 		MessagesPerUser:    mqttguard.Rate{PerSecond: r.UserTokensPerSecond, Burst: int(r.UserBurstCapacity)},
 		MessagesPerTopic:   mqttguard.Rate{PerSecond: r.ChannelMessagesPerSecond, Burst: int(r.ChannelBurstCapacity)},
+		MessagesTotal:      mqttguard.Rate{PerSecond: r.TotalMessagesPerSecond},
+	}
+	if st.Redis != nil {
+		gcfg.RateLimits.Store = st.Redis
+		gcfg.RateLimits.WhenStoreDown, _ = ratelimit.ParseDownPolicy(cmp.Or(cfg.Cluster.WhenDown, "local"))
 	}
 	if gcfg.Plugins, err = st.loadPlugins(ctx, cfg); err != nil {
 		return nil, err
@@ -175,7 +189,34 @@ func New(cfg *Config, log *slog.Logger) (_ *Stack, err error) {
 	}
 	st.workers.Add(1)
 	go st.sweeper(ctx)
+	if st.Fleet != nil {
+		st.Fleet.Start()
+		// Start with the fleet's bans if Redis answers soon; serve from
+		// the ban file if it does not (the Fleet keeps trying).
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		if err := st.Fleet.WaitSynced(wctx); err != nil {
+			log.Warn("fleet: serving before the first sync with Redis", "error", err)
+		}
+		cancel()
+	}
 	return st, nil
+}
+
+// joinFleet connects the bans and the trust tracker to Redis when
+// [cluster] redis_url is set. Nothing is started yet: Start waits until
+// the Guard exists.
+func (st *Stack) joinFleet(gcfg *mqttguard.Config) error {
+	cl := st.Cfg.Cluster
+	if cl.RedisURL == "" {
+		return nil
+	}
+	var err error
+	st.Redis, err = redisstore.New(redisstore.Options{URL: cl.RedisURL, Prefix: cl.Prefix, Node: cl.Node, Logger: st.Log})
+	if err != nil {
+		return st.Cfg.errorf("cluster.redis_url", "%v", err)
+	}
+	st.Fleet, err = st.Redis.NewFleet(redisstore.FleetConfig{Bans: st.Bans, Trust: st.Tracker, SeedBans: cl.SeedBans})
+	return err
 }
 
 // SetSessions tells the stack where the connected clients are.
@@ -284,6 +325,9 @@ func (st *Stack) OnReject(c *packets.Conn, err error) {
 }
 
 func (st *Stack) onTransition(t trust.Transition) {
+	if st.Fleet != nil {
+		st.Fleet.Transition(t)
+	}
 	if t.To == trust.Disconnected && t.Escalation && t.Dimension == trust.ByClientID {
 		if s := st.sessionsOrNil(); s != nil {
 			s.Kick(t.Key, 0x98)
@@ -430,6 +474,12 @@ func (st *Stack) Close(ctx context.Context) error {
 	}
 	st.stop()
 	st.workers.Wait()
+	if st.Fleet != nil {
+		st.Fleet.Close()
+	}
+	if st.Redis != nil {
+		st.Redis.Close()
+	}
 	if st.Guard != nil {
 		for _, p := range st.Guard.SetPlugins(nil) {
 			p.Close(ctx)

@@ -1,0 +1,127 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/mqttguard/mqttguard/examples/internal/e2e"
+	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/internal/testenv"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// startFleet runs two example brokers sharing one Redis, as two nodes of
+// a fleet behind a load balancer would.
+func startFleet(t *testing.T, redis *testenv.Redis, edit func(*stack.Config)) (a, b *testBroker) {
+	t.Helper()
+	node := func(name string) *testBroker {
+		return startBroker(t, func(c *stack.Config) {
+			c.Cluster.RedisURL, c.Cluster.Node = redis.URL(), name
+			if edit != nil {
+				edit(c)
+			}
+		})
+	}
+	return node("a"), node("b")
+}
+
+func kicked(t *testing.T, c *e2e.V5, within time.Duration) (*paho.Disconnect, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	select {
+	case d := <-c.Kicks:
+		return d, time.Since(start)
+	case <-time.After(within):
+		t.Fatalf("not disconnected within %v", within)
+		return nil, 0
+	}
+}
+
+func TestFleetBanOnOneBrokerKicksOnTheOther(t *testing.T) {
+	redis := testenv.StartRedis(t)
+	a, b := startFleet(t, redis, nil)
+	dev := b.Login(t, "dev-1", "sensor1")
+	require.Equal(t, byte(0), dev.Pub(t, "sensors/sensor1/temp", "21.5", 1))
+
+	code, body := a.Admin(t, "POST", "/bans", `{"kind": "client", "value": "dev-1", "for": "1h", "reason": "stolen"}`)
+	require.Equal(t, 201, code, body)
+	d, took := kicked(t, dev, 100*time.Millisecond)
+	assert.Equal(t, byte(0x8A), d.ReasonCode, "banned")
+	t.Logf("ban on broker a kicked the client on broker b after %v", took)
+
+	_, ca, err := b.Dial5(t, e2e.DialOpts{ID: "dev-1", User: "sensor1", Pass: passwords["sensor1"]})
+	require.Error(t, err)
+	assert.Equal(t, byte(0x8A), ca.ReasonCode, "and refuses it there")
+	assert.Equal(t, "1", b.Metric(t, "mqttguard_fleet_connected"))
+
+	// Lifted on b, the client may come back to a.
+	code, body = b.Admin(t, "DELETE", "/bans/client/dev-1", "")
+	require.Equal(t, 200, code, body)
+	require.Eventually(t, func() bool {
+		c, _, err := a.Dial5(t, e2e.DialOpts{ID: "dev-1", User: "sensor1", Pass: passwords["sensor1"]})
+		if err == nil {
+			c.Disconnect(&paho.Disconnect{})
+		}
+		return err == nil
+	}, time.Second, 20*time.Millisecond)
+}
+
+func TestFleetSharesTheUserLimit(t *testing.T) {
+	redis := testenv.StartRedis(t)
+	a, b := startFleet(t, redis, func(c *stack.Config) {
+		r := &c.Security.RateLimit
+		r.UserTokensPerSecond, r.UserBurstCapacity = 1, 6 // a lease of 1
+		r.ChannelMessagesPerSecond = 0
+		c.Security.Devices = nil
+	})
+	// One user, one device on each broker, ten readings each at once.
+	var subs []*e2e.V5
+	for _, n := range []*testBroker{a, b} {
+		s := n.Login(t, "dash-"+n.Addr("tcp"), "dashboard")
+		require.Equal(t, byte(1), s.Sub(t, "sensors/#"))
+		subs = append(subs, s)
+	}
+	devA, devB := a.Login(t, "s2-a", "sensor2"), b.Login(t, "s2-b", "sensor2")
+	start := time.Now()
+	for i := 0; i < 10; i++ {
+		devA.Pub(t, "sensors/sensor2/a", "x", 1)
+		devB.Pub(t, "sensors/sensor2/b", "x", 1)
+	}
+	elapsed := time.Since(start)
+	delivered := len(subs[0].Received(300*time.Millisecond)) + len(subs[1].Received(10*time.Millisecond))
+	// The burst (6) plus what refilled at 1/s, less at most one lease
+	// (1 message) stranded on each broker. Alone, each broker would have
+	// let 6 through: 12.
+	most := 6 + int(elapsed.Seconds()) + 1
+	assert.LessOrEqual(t, delivered, most, "the fleet holds one user to one limit (elapsed %v)", elapsed)
+	assert.GreaterOrEqual(t, delivered, 6-2)
+	t.Logf("delivered %d of 20 in %v (limit %d)", delivered, elapsed, most)
+}
+
+func TestFleetRidesOutARedisOutage(t *testing.T) {
+	redis := testenv.StartRedis(t)
+	a, b := startFleet(t, redis, nil)
+	devB := b.Login(t, "dev-2", "sensor1")
+
+	redis.Stop()
+	require.Eventually(t, func() bool { return a.Metric(t, "mqttguard_fleet_connected") == "0" }, 5*time.Second, 20*time.Millisecond)
+	// Traffic goes on, and a ban still holds where it was made.
+	assert.Equal(t, byte(0), devB.Pub(t, "sensors/sensor1/temp", "20", 1))
+	code, body := a.Admin(t, "POST", "/bans", `{"kind": "client", "value": "dev-2", "for": "1h"}`)
+	require.Equal(t, 201, code, body)
+	_, ca, err := a.Dial5(t, e2e.DialOpts{ID: "dev-2", User: "sensor1", Pass: passwords["sensor1"]})
+	require.Error(t, err)
+	assert.Equal(t, byte(0x8A), ca.ReasonCode)
+	assert.Equal(t, "1", a.Metric(t, "mqttguard_fleet_pending"))
+	assert.Equal(t, byte(0), devB.Pub(t, "sensors/sensor1/temp", "20.5", 1), "b has not heard of it")
+
+	// Redis back: a flushes its queue, b hears the ban and kicks.
+	redis.Start()
+	d, took := kicked(t, devB, 10*time.Second)
+	assert.Equal(t, byte(0x8A), d.ReasonCode)
+	t.Logf("converged %v after the restart", took)
+	assert.Equal(t, "0", a.Metric(t, "mqttguard_fleet_pending"))
+	assert.Contains(t, a.Logs.String(), "fleet: Redis unreachable")
+}
