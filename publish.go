@@ -16,7 +16,7 @@ import (
 // (WriteDisabled refuses with 0x87, ShadowBanned drops, Disconnected
 // disconnects with 0x98, Throttled delays), the ACL (0x87; an invalid
 // topic 0x90), the rate limits (0x96 for the client's message rate,
-// 0x97 for its bytes, its user's tokens and the topic), the push
+// 0x97 for its bytes, its user's tokens, the topic and the total), the push
 // interval (anomalous readings are dropped; repeated anomalies flag and
 // then ban the device), and the plugins' on_publish. Every refusal counts
 // against the client's trust; a publish that passes counts for it. The

@@ -194,7 +194,7 @@ func mosquittoServer(b testing.TB, anonymous bool) *process {
 // not use), rate limits — with limits either far above the load
 // (limits=false: what the Guard costs) or the seed's production values
 // (limits=true: the noisy-neighbour benchmark).
-func guardConfig(port int, limits bool, upstream string) string {
+func guardConfig(port int, limits bool, upstream string, extra ...string) string {
 	rl := `user_tokens_per_second = 1e9
 user_burst_capacity = 1e9
 channel_messages_per_second = 1e9
@@ -252,16 +252,19 @@ token_file = ""
 	if upstream != "" {
 		cfg += fmt.Sprintf("\n[upstream]\naddr = %q\n", upstream)
 	}
+	for _, e := range extra {
+		cfg += "\n" + e + "\n"
+	}
 	return cfg
 }
 
 // guardServer runs the example broker (or, with upstream, the example
 // proxy) from a data directory of its own.
-func guardServer(b testing.TB, limits bool, upstream string) *process {
+func guardServer(b testing.TB, limits bool, upstream string, extra ...string) *process {
 	dir := b.TempDir()
 	writeAuthFiles(b, dir)
 	port := freePort(b)
-	if err := os.WriteFile(filepath.Join(dir, "mqttguard.toml"), []byte(guardConfig(port, limits, upstream)), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "mqttguard.toml"), []byte(guardConfig(port, limits, upstream, extra...)), 0o600); err != nil {
 		b.Fatal(err)
 	}
 	pkg := "../examples/broker"

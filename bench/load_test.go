@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mqttguard/mqttguard/internal/loadgen"
+	"github.com/mqttguard/mqttguard/internal/testenv"
 )
 
 // loadScenario is one shape of traffic; b.N counts deliveries.
@@ -74,6 +75,36 @@ func BenchmarkBrokerLoad(b *testing.B) {
 			b.Run(sc.name+"/impl="+s.impl, func(b *testing.B) {
 				p := s.start(b)
 				runLoad(b, p.addr, sc, s.auth)
+			})
+		}
+	}
+}
+
+// BenchmarkFleetLoad: the example broker with fleet mode on (bans,
+// trust records and the per-user and per-IP limits shared through a
+// redis-server on a Unix socket) against the same broker alone, at
+// guardConfig's far-away limits. The load's clients share one user whose
+// leases are large, so this measures what fleet mode adds to every
+// publish (a lease spent instead of a local bucket, the fleet's
+// goroutines); the round trips a lease costs when it runs out are
+// BenchmarkSharedLimit's.
+func BenchmarkFleetLoad(b *testing.B) {
+	for _, sc := range loadScenarios {
+		if sc.qos == 0 && sc.rate == 0 {
+			continue // QoS 0 throughput measures mochi's drops more than the Guard
+		}
+		for _, fleet := range []bool{false, true} {
+			name := "off"
+			if fleet {
+				name = "on"
+			}
+			b.Run(sc.name+"/fleet="+name, func(b *testing.B) {
+				extra := []string{"[cluster]\nredis_url = \"\""}
+				if fleet {
+					extra[0] = fmt.Sprintf("[cluster]\nredis_url = %q", testenv.StartRedis(b).URL())
+				}
+				p := guardServer(b, false, "", extra...)
+				runLoad(b, p.addr, sc, true)
 			})
 		}
 	}
