@@ -44,7 +44,7 @@
 //	           listener → credentials or certificate identity → trust
 //	           state → will topic → plugins
 //	PUBLISH:   trust state → ACL → rate limits (client messages and bytes,
-//	           user, topic × fan-out) → push interval → plugins
+//	           user, topic × fan-out, total) → push interval → plugins
 //	SUBSCRIBE: filter validity → trust state → ACL → plugins
 //
 // The allow path of a publish allocates nothing.
@@ -56,7 +56,7 @@
 //	not authorized (connect/publish/subscribe)    0x87                    CONNACK 5 / SUBACK 0x80 / dropped
 //	banned (ban list, flapping, Disconnected)     CONNACK 0x8A            CONNACK 5
 //	message rate too high (client)                PUBACK 0x96             dropped
-//	quota exceeded (bytes, user, topic)           PUBACK 0x97             dropped
+//	quota exceeded (bytes, user, topic, total)    PUBACK 0x97             dropped
 //	connection rate exceeded                      CONNACK 0x9F            CONNACK 5
 //	invalid topic name / filter                   0x90 / 0x8F             dropped / SUBACK 0x80
 //	shadow-banned or anomalous publish            acknowledged normally, never delivered
@@ -90,4 +90,14 @@
 // does not load; SetPlugins swaps the plugin set; trust.Bans is edited in
 // place; tlsconf.Reloader rotates certificates under live connections.
 // Nothing needs the connections dropped.
+//
+// # Fleets
+//
+// Several brokers share what must follow a client from one to the next
+// through interfaces the leaves define and package redisstore implements
+// on Redis: the ban list (trust.BanStore, kept current in every broker's
+// trust.Bans), shadow-ban and disconnect states (trust.RecordStore), and
+// the per-user, per-address and total limits (RateLimits.Store, a
+// ratelimit.Store). The Guard still decides from local state: the ban
+// check and every per-client limit never wait on the network.
 package mqttguard

@@ -61,4 +61,12 @@
 // client's allowance without this package knowing about trust. Multi
 // checks several buckets (user, client, IP, topic) as one: when one
 // refuses, none is charged.
+//
+// # Across brokers
+//
+// A Limiter counts for one process. Shared holds a limit across a fleet
+// of brokers: its buckets live in a Store (package redisstore keeps them
+// in Redis, as the same GCRA), and each broker leases tokens and spends
+// them locally, so a check waits on the store only when a lease runs out,
+// and not at all while the store is down (DownPolicy).
 package ratelimit

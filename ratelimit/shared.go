@@ -92,7 +92,11 @@ type SharedConfig struct {
 // key, a client that needs the whole burst can be refused up to N×Lease
 // events early; with traffic on one broker only, nothing is lost. A
 // smaller Lease is more exact and asks the store more often; Lease -1
-// asks it for every event.
+// asks it for every event. Under the limit a key costs one round trip per
+// Lease+1 events; at the limit the bucket refills a token at a time, so
+// about one per admitted event. A refusal is remembered until the store
+// says a token is back, so a client flooding over its limit costs the
+// store nothing more.
 //
 // While the store is down (see DownPolicy) the limit holds per broker.
 //
