@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/mqttguard/mqttguard/trust"
@@ -71,23 +70,5 @@ func (c *Client) DeleteBan(ctx context.Context, kind trust.BanKind, value string
 // ListBans returns the bans in force at t. An entry that does not parse
 // (written by something else) is logged and skipped.
 func (c *Client) ListBans(ctx context.Context, t time.Time) ([]trust.Ban, error) {
-	keys, err := c.scan(ctx, c.prefix+"ban:")
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: list bans: %w", err)
-	}
-	var out []trust.Ban
-	err = c.values(ctx, keys, func(key, val string) {
-		var b trust.Ban
-		if err := json.NewDecoder(strings.NewReader(val)).Decode(&b); err != nil {
-			c.log.Warn("redisstore: skipping a ban that does not parse", "key", key, "error", err)
-			return
-		}
-		if b.Permanent() || t.Before(b.Until) {
-			out = append(out, b)
-		}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: list bans: %w", err)
-	}
-	return out, nil
+	return list(ctx, c, c.prefix+"ban:", "bans", func(b trust.Ban) bool { return b.Permanent() || t.Before(b.Until) })
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -133,6 +134,31 @@ func (c *Client) scan(ctx context.Context, prefix string) ([]string, error) {
 		keys = append(keys, it.Val())
 	}
 	return keys, it.Err()
+}
+
+// list reads every JSON value under a key prefix (SCAN, then MGET in
+// batches), keeping those keep accepts; a value that does not parse
+// (written by something else) is logged and skipped.
+func list[T any](ctx context.Context, c *Client, prefix, what string, keep func(T) bool) ([]T, error) {
+	keys, err := c.scan(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: list %s: %w", what, err)
+	}
+	var out []T
+	err = c.values(ctx, keys, func(key, val string) {
+		var v T
+		if err := json.Unmarshal([]byte(val), &v); err != nil {
+			c.log.Warn("redisstore: skipping an entry that does not parse", "key", key, "error", err)
+			return
+		}
+		if keep(v) {
+			out = append(out, v)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: list %s: %w", what, err)
+	}
+	return out, nil
 }
 
 // values reads keys in batches; a key that expired meanwhile is skipped.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/mqttguard/mqttguard/trust"
@@ -42,21 +41,5 @@ func (c *Client) PutRecord(ctx context.Context, r trust.Record, ttl time.Duratio
 
 // ListRecords returns every trust record kept.
 func (c *Client) ListRecords(ctx context.Context) ([]trust.Record, error) {
-	keys, err := c.scan(ctx, c.prefix+"trust:")
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: list trust records: %w", err)
-	}
-	var out []trust.Record
-	err = c.values(ctx, keys, func(key, val string) {
-		var r trust.Record
-		if err := json.NewDecoder(strings.NewReader(val)).Decode(&r); err != nil {
-			c.log.Warn("redisstore: skipping a trust record that does not parse", "key", key, "error", err)
-			return
-		}
-		out = append(out, r)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("redisstore: list trust records: %w", err)
-	}
-	return out, nil
+	return list(ctx, c, c.prefix+"trust:", "trust records", func(trust.Record) bool { return true })
 }
