@@ -42,6 +42,10 @@ func TestConfigErrorsNameTheLine(t *testing.T) {
 		{"client auth", strings.Replace(base, `tls_client_auth = "request"`, `tls_client_auth = "maybe"`, 1), `mqtt.tls_client_auth: tls_client_auth "maybe": want none, request or require`, `tls_client_auth = "maybe"`},
 		{"bad topic", strings.Replace(base, `topic = "sensors/+/report"`, `topic = "sensors/#/report"`, 1), "security.devices[0].topic", `topic = "sensors/#/report"`},
 		{"plugin", base + "\n[[plugins]]\nname = \"x\"\n", "plugins[0].path: a plugin needs the path of its .wasm file", ""},
+		{"redis url", strings.Replace(base, `redis_url = ""`, `redis_url = "10.0.0.5:6379"`, 1),
+			"cluster.redis_url: want redis://host:port/db", `redis_url = "10.0.0.5:6379"`},
+		{"when down", strings.Replace(base, `when_down = "local"`, `when_down = "open"`, 1),
+			`cluster.when_down: unknown policy "open"; want local, allow or refuse`, `when_down = "open"`},
 	} {
 		_, err := ParseConfig([]byte(tc.edit), "my.toml", "/data")
 		require.Error(t, err, tc.name)
