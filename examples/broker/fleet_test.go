@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,6 +58,10 @@ func TestFleetBanOnOneBrokerKicksOnTheOther(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, byte(0x8A), ca.ReasonCode, "and refuses it there")
 	assert.Equal(t, "1", b.Metric(t, "mqttguard_fleet_connected"))
+	require.Eventually(t, func() bool {
+		saved, _ := os.ReadFile(filepath.Join(b.Dir, "bans.jsonl"))
+		return strings.Contains(string(saved), `"value":"dev-1"`)
+	}, 2*time.Second, 10*time.Millisecond, "b saves the fleet's ban to its own ban file")
 
 	// Lifted on b, the client may come back to a.
 	code, body = b.Admin(t, "DELETE", "/bans/client/dev-1", "")

@@ -183,6 +183,7 @@ func (st *Stack) addBan(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	st.SaveBans() // on disk before the operator is told it is done
 	w.WriteHeader(http.StatusCreated)
 	writeJSON(w, ban)
 }

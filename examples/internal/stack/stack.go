@@ -59,9 +59,10 @@ type Stack struct {
 	// Kicks counts clients the program disconnected (for the metrics).
 	Kicks atomic.Uint64
 
-	sessions  atomic.Pointer[Sessions]
-	rejected  rejectCounts
-	pluginsMu sync.Mutex // serialises plugin reloads
+	sessions    atomic.Pointer[Sessions]
+	bansChanged chan struct{} // onBan → banSaver
+	rejected    rejectCounts
+	pluginsMu   sync.Mutex // serialises plugin reloads
 
 	addrMu sync.Mutex
 	addrs  map[string]string // listener → address
@@ -80,7 +81,7 @@ func New(cfg *Config, log *slog.Logger) (_ *Stack, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	st := &Stack{Cfg: cfg, Log: log, Bans: &trust.Bans{}, addrs: map[string]string{}}
+	st := &Stack{Cfg: cfg, Log: log, Bans: &trust.Bans{}, addrs: map[string]string{}, bansChanged: make(chan struct{}, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	st.stop = cancel
 	defer func() {
@@ -187,8 +188,9 @@ func New(cfg *Config, log *slog.Logger) (_ *Stack, err error) {
 			st.TLS.Watch(ctx, 10*time.Second)
 		}()
 	}
-	st.workers.Add(1)
+	st.workers.Add(2)
 	go st.sweeper(ctx)
+	go st.banSaver(ctx)
 	if st.Fleet != nil {
 		st.Fleet.Start()
 		// Start with the fleet's bans if Redis answers soon; serve from
@@ -335,12 +337,30 @@ func (st *Stack) onTransition(t trust.Transition) {
 	}
 }
 
-// onBan kicks the clients a new ban matches and saves the list.
+// onBan kicks the clients a new ban matches and asks for the list to be
+// saved. The file is written by banSaver, not here: onBan runs on the
+// publish path (automatic bans) and once per ban of a fleet resync.
 func (st *Stack) onBan(ban trust.Ban) {
 	if s := st.sessionsOrNil(); s != nil {
 		s.KickBan(ban)
 	}
-	st.SaveBans()
+	select {
+	case st.bansChanged <- struct{}{}:
+	default: // a save is pending already; it will include this ban
+	}
+}
+
+// banSaver writes the ban file after changes, once for a burst of them.
+func (st *Stack) banSaver(ctx context.Context) {
+	defer st.workers.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-st.bansChanged:
+			st.SaveBans()
+		}
+	}
 }
 
 // SaveBans writes the ban list to its file.
