@@ -132,6 +132,23 @@ type RateLimits struct {
 	StoreTimeout  time.Duration
 }
 
+// on reports whether any of the limits is set.
+func (rl *RateLimits) on() bool {
+	for _, r := range []Rate{rl.ConnectionsPerAddr, rl.ConnectionsPerListener, rl.MessagesPerClient,
+		rl.BytesPerClient, rl.MessagesPerUser, rl.MessagesPerTopic, rl.MessagesTotal} {
+		if r.on() {
+			return true
+		}
+	}
+	return false
+}
+
+// hasAbuseLayer reports whether any component the Mode governs is
+// configured: what ObserveOnly would leave unenforced.
+func (c *Config) hasAbuseLayer() bool {
+	return c.RateLimits.on() || c.Trust != nil || c.Flapping != nil || c.Intervals != nil
+}
+
 // ConfigError names the Config field that is wrong.
 type ConfigError struct {
 	Field string

@@ -99,13 +99,14 @@ func (g *Guard) connect(ctx context.Context, r *ConnectRequest, c *Client, now t
 			}
 		}
 	}
-	if c.Addr.IsValid() && (g.connAddr != nil || g.sharedAddr != nil) {
+	lim := g.lim.Load()
+	if c.Addr.IsValid() && (lim.connAddr != nil || lim.sharedAddr != nil) {
 		var ok bool
-		if g.sharedAddr != nil {
-			ok = g.sharedAddr.AllowN(c.Addr.String(), now, 1)
+		if lim.sharedAddr != nil {
+			ok = lim.sharedAddr.AllowN(c.Addr.String(), now, 1)
 		} else {
 			key := c.Addr.As16()
-			ok = g.connAddr.AllowBytes(key[:], now, 1)
+			ok = lim.connAddr.AllowBytes(key[:], now, 1)
 		}
 		if !ok {
 			g.violation(id, trust.RateLimited, now)
@@ -114,7 +115,7 @@ func (g *Guard) connect(ctx context.Context, r *ConnectRequest, c *Client, now t
 			}
 		}
 	}
-	if l := g.connListener; l != nil && !l.AllowN(c.Listener, now, 1) {
+	if l := lim.connListener; l != nil && !l.AllowN(c.Listener, now, 1) {
 		if d, stop := g.refuse(PointConnect, Decision{Verdict: Reject, Code: 0x9F, Cause: Cause{Component: ByConnRate, Rule: "connections per listener"}}, c, now, &obs); stop {
 			return d
 		}

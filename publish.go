@@ -125,25 +125,26 @@ func (g *Guard) publish(ctx context.Context, c *Client, m *Message, now time.Tim
 // rateLimit takes the publish's tokens from every configured limiter at
 // once, or from none.
 func (g *Guard) rateLimit(c *Client, m *Message, mult float64, full bool, now time.Time) (Decision, bool) {
+	l := g.lim.Load()
 	// The fleet-wide limits first: a refusal by a local one below gives
 	// their tokens back to this broker's lease.
-	user := g.sharedUser != nil && c.Username != ""
-	if user && !g.sharedUser.AllowScaled(c.Username, now, 1, mult) {
+	user := l.sharedUser != nil && c.Username != ""
+	if user && !l.sharedUser.AllowScaled(c.Username, now, 1, mult) {
 		return g.rateRefusal("messages per user", 0x97, c.Username), true
 	}
-	if g.sharedTotal != nil && !g.sharedTotal.AllowN("", now, 1) {
+	if l.sharedTotal != nil && !l.sharedTotal.AllowN("", now, 1) {
 		if user {
-			g.sharedUser.Refund(c.Username, 1, mult)
+			l.sharedUser.Refund(c.Username, 1, mult)
 		}
 		return g.rateRefusal("messages in total", 0x97, ""), true
 	}
-	d, refused := g.localRateLimit(c, m, mult, full, now)
+	d, refused := g.localRateLimit(l, c, m, mult, full, now)
 	if refused {
 		if user {
-			g.sharedUser.Refund(c.Username, 1, mult)
+			l.sharedUser.Refund(c.Username, 1, mult)
 		}
-		if g.sharedTotal != nil {
-			g.sharedTotal.Refund("", 1, 1)
+		if l.sharedTotal != nil {
+			l.sharedTotal.Refund("", 1, 1)
 		}
 	}
 	return d, refused
@@ -154,31 +155,31 @@ func (g *Guard) rateRefusal(rule string, code byte, key string) Decision {
 }
 
 // localRateLimit checks this broker's own buckets as one.
-func (g *Guard) localRateLimit(c *Client, m *Message, mult float64, full bool, now time.Time) (Decision, bool) {
+func (g *Guard) localRateLimit(l *limiters, c *Client, m *Message, mult float64, full bool, now time.Time) (Decision, bool) {
 	var checks [5]ratelimit.Check
 	n := 0
-	if g.msgClient != nil {
-		checks[n] = ratelimit.Check{Limiter: g.msgClient, Key: c.ID, N: 1, Mult: mult}
+	if l.msgClient != nil {
+		checks[n] = ratelimit.Check{Limiter: l.msgClient, Key: c.ID, N: 1, Mult: mult}
 		n++
 	}
-	if g.bytesClient != nil {
-		checks[n] = ratelimit.Check{Limiter: g.bytesClient, Key: c.ID, N: len(m.Payload), Mult: mult}
+	if l.bytesClient != nil {
+		checks[n] = ratelimit.Check{Limiter: l.bytesClient, Key: c.ID, N: len(m.Payload), Mult: mult}
 		n++
 	}
-	if g.msgUser != nil && c.Username != "" {
-		checks[n] = ratelimit.Check{Limiter: g.msgUser, Key: c.Username, N: 1, Mult: mult}
+	if l.msgUser != nil && c.Username != "" {
+		checks[n] = ratelimit.Check{Limiter: l.msgUser, Key: c.Username, N: 1, Mult: mult}
 		n++
 	}
-	if g.msgTopic != nil {
+	if l.msgTopic != nil {
 		cost := 1
 		if full && m.Subscribers >= 0 {
 			cost = ratelimit.FanoutCost(m.Subscribers)
 		}
-		checks[n] = ratelimit.Check{Limiter: g.msgTopic, Key: m.Topic, N: cost, Mult: mult}
+		checks[n] = ratelimit.Check{Limiter: l.msgTopic, Key: m.Topic, N: cost, Mult: mult}
 		n++
 	}
-	if g.msgTotal != nil {
-		checks[n] = ratelimit.Check{Limiter: g.msgTotal, Key: "", N: 1}
+	if l.msgTotal != nil {
+		checks[n] = ratelimit.Check{Limiter: l.msgTotal, Key: "", N: 1}
 		n++
 	}
 	if n == 0 {
@@ -192,13 +193,13 @@ func (g *Guard) localRateLimit(c *Client, m *Message, mult float64, full bool, n
 	var rule string
 	code := byte(0x97) // quota exceeded
 	switch ch.Limiter {
-	case g.msgClient:
+	case l.msgClient:
 		rule, code = "messages per client", 0x96 // message rate too high
-	case g.bytesClient:
+	case l.bytesClient:
 		rule = "bytes per client"
-	case g.msgUser:
+	case l.msgUser:
 		rule = "messages per user"
-	case g.msgTotal:
+	case l.msgTotal:
 		rule = "messages in total"
 	default:
 		rule = "messages per topic"
