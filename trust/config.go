@@ -16,7 +16,7 @@ type Config struct {
 	Mode Mode
 
 	// InitialScore is where a client never seen before starts, 1–1000
-	// (default 300: the seed design trusts newcomers little, and 300 is the
+	// (default 300: newcomers are trusted little, and 300 is the
 	// top of the ×0.8 band).
 	InitialScore int
 	// Weights of each kind of violation, in escalation units (defaults:
@@ -66,10 +66,10 @@ type Config struct {
 
 	// UsernameFactor and IPFactor make violations count against the
 	// client's username and address too, scaled by the factor (default 0:
-	// client ID only). The seed design weighs them this way: a client ID
+	// client ID only). They are weighed this way because a client ID
 	// is precise, a username may cover a group of devices, an IP address
 	// everyone behind a NAT. A client's state is the most severe of its
-	// tracked identities.
+	// tracked identities. Tracker.SetFactors changes them at run time.
 	UsernameFactor float64
 	IPFactor       float64
 
@@ -86,11 +86,12 @@ type Config struct {
 	// locks are released, on the goroutine that caused or observed it. A
 	// broker uses it to kick a client the moment it reaches Disconnected.
 	OnTransition func(Transition)
-	// Logger receives an audit record of every transition (nil: none).
+	// Logger receives an audit record of every transition (nil: none):
+	// escalations at WARN, recoveries at INFO.
 	Logger *slog.Logger
 }
 
-// Preset returns the defaults for a mode, the seed design's three stages.
+// Preset returns the defaults for a mode, one of a rollout's three stages.
 func Preset(m Mode) Config { return Config{Mode: m}.withDefaults() }
 
 // ConfigError names the field of a Config that is wrong.

@@ -1,10 +1,9 @@
 // Package trust gives MQTT clients a graded response instead of a binary
 // one: a client that misbehaves is slowed, then silenced, then
 // shadow-banned, then shut out, and one that behaves again climbs back
-// down step by step. It follows the seed design (an IM server modelled on
-// Telegram's and Discord's practice) and brings it to MQTT, where
-// mosquitto, EMQX, mochi-mqtt and HiveMQ CE either let a client go on or
-// cut it off.
+// down step by step. This is how large chat services (Telegram, Discord)
+// treat abuse, brought to MQTT, where mosquitto, EMQX, mochi-mqtt and
+// HiveMQ CE either let a client go on or cut it off.
 //
 // # States
 //
@@ -44,11 +43,11 @@
 //
 // # Modes
 //
-// The seed's staged rollout: ObserveOnly records what it would do and
+// A staged rollout: ObserveOnly ("observe") records what it would do and
 // never punishes (and counts at most one violation per client per
 // cooldown, so that turning enforcement on later does not ban a whole
-// fleet for its past); EnforceLight uses Normal and Throttled only;
-// EnforceFull uses everything. Preset returns the defaults of each.
+// fleet for its past); EnforceLight ("light") uses Normal and Throttled
+// only; EnforceFull ("full") uses everything. Preset returns the defaults of each.
 //
 // # Bans
 //

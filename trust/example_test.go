@@ -50,7 +50,7 @@ func ExampleTracker_Multiplier() {
 }
 
 func ExamplePreset() {
-	// The seed's rollout: observe first, then enforce.
+	// A staged rollout: observe first, then enforce.
 	tr, _ := trust.New(trust.Preset(trust.ObserveOnly))
 	now := time.Now()
 	c := trust.Identity{ClientID: "c"}

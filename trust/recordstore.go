@@ -87,7 +87,7 @@ func (t *Tracker) Adopt(r Record, at time.Time) error {
 	if err != nil {
 		return err
 	}
-	if (r.Dimension == ByUsername && t.cfg.UsernameFactor <= 0) || (r.Dimension == ByAddr && t.cfg.IPFactor <= 0) {
+	if f := t.factors.Load(); (r.Dimension == ByUsername && f[0] <= 0) || (r.Dimension == ByAddr && f[1] <= 0) {
 		return nil
 	}
 	now := at.UnixNano()

@@ -46,8 +46,8 @@ func (s State) String() string {
 	return "State(" + strconv.Itoa(int(s)) + ")"
 }
 
-// Mode is how far a Tracker may go, after the seed design's staged
-// rollout: observe first, then enforce lightly, then fully.
+// Mode is how far a Tracker may go, for a staged rollout: observe
+// first, then enforce lightly, then fully.
 type Mode uint8
 
 const (
@@ -62,20 +62,23 @@ const (
 	EnforceFull
 )
 
+// String is the mode's name in configuration files, the admin API and
+// logs: "observe", "light" or "full".
 func (m Mode) String() string {
 	switch m {
 	case ObserveOnly:
 		return "observe"
 	case EnforceLight:
-		return "enforce-light"
+		return "light"
 	case EnforceFull:
-		return "enforce-full"
+		return "full"
 	}
 	return "Mode(" + strconv.Itoa(int(m)) + ")"
 }
 
-// ParseMode reads the names String returns, plus the seed config's
-// "observe", "light" and "full".
+// ParseMode reads the names String returns ("observe", "light",
+// "full"); the constants' names and "enforce-light", "enforce-full" and
+// "observe-only" are accepted too.
 func ParseMode(s string) (Mode, error) {
 	switch s {
 	case "observe", "observe-only", "ObserveOnly":
@@ -85,7 +88,7 @@ func ParseMode(s string) (Mode, error) {
 	case "full", "enforce-full", "EnforceFull":
 		return EnforceFull, nil
 	}
-	return 0, &ConfigError{Field: "mode", Msg: "unknown mode " + strconv.Quote(s) + "; want observe, enforce-light or enforce-full"}
+	return 0, &ConfigError{Field: "mode", Msg: "unknown mode " + strconv.Quote(s) + "; want observe, light or full"}
 }
 
 // maxState is the most severe state a mode uses.
@@ -160,6 +163,20 @@ const (
 	PublishDisconnect                      // disconnect with the reason code (0x98)
 )
 
+func (a PublishAction) String() string {
+	switch a {
+	case PublishAllow:
+		return "allow"
+	case PublishReject:
+		return "reject"
+	case PublishAckAndDrop:
+		return "ack-and-drop"
+	case PublishDisconnect:
+		return "disconnect"
+	}
+	return "PublishAction(" + strconv.Itoa(int(a)) + ")"
+}
+
 // MQTT v5 reason codes the states map to.
 const (
 	CodeSuccess             = 0x00
@@ -195,9 +212,9 @@ func (v Verdict) Connect() (ok bool, code byte) {
 	return true, CodeSuccess
 }
 
-// Band returns the rate multiplier for a trust score, after the seed
-// design: 0–100 ×0.5, 101–300 ×0.8, 301–600 ×1.0, 601–800 ×1.5,
-// 801–1000 ×2.0.
+// Band returns the rate multiplier for a trust score: 0–100 ×0.5,
+// 101–300 ×0.8, 301–600 ×1.0, 601–800 ×1.5, 801–1000 ×2.0. Newcomers
+// (Config.InitialScore, 300) get ×0.8; trust is earned slowly.
 func Band(score int) float64 {
 	switch {
 	case score <= 100:

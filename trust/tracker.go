@@ -78,6 +78,9 @@ type Tracker struct {
 	cfg      Config
 	p        params
 	mode     atomic.Uint32
+	// factors are Config.UsernameFactor and IPFactor, which SetFactors
+	// changes at run time; cfg keeps the ones given to New.
+	factors atomic.Pointer[[2]float64]
 	seed     maphash.Seed
 	maxShard int
 	shards   [trackerShards]trackerShard
@@ -96,6 +99,7 @@ func New(cfg Config) (*Tracker, error) {
 	}
 	t := &Tracker{cfg: cfg, p: newParams(cfg), seed: maphash.MakeSeed()}
 	t.mode.Store(uint32(cfg.Mode))
+	t.factors.Store(&[2]float64{cfg.UsernameFactor, cfg.IPFactor})
 	t.maxShard = max(1, (cfg.MaxRecords+trackerShards-1)/trackerShards)
 	for i := range t.shards {
 		s := &t.shards[i]
@@ -105,7 +109,24 @@ func New(cfg Config) (*Tracker, error) {
 }
 
 // Config returns the configuration in effect, defaults filled in.
-func (t *Tracker) Config() Config { c := t.cfg; c.Mode = t.Mode(); return c }
+func (t *Tracker) Config() Config {
+	c := t.cfg
+	c.Mode = t.Mode()
+	f := t.factors.Load()
+	c.UsernameFactor, c.IPFactor = f[0], f[1]
+	return c
+}
+
+// SetFactors changes Config.UsernameFactor and IPFactor at run time, for
+// the violations counted from then on. Records already kept by username
+// or address stay; while a factor is 0 they are not consulted.
+func (t *Tracker) SetFactors(username, ip float64) error {
+	if username < 0 || ip < 0 {
+		return &ConfigError{"UsernameFactor/IPFactor", "must not be negative"}
+	}
+	t.factors.Store(&[2]float64{username, ip})
+	return nil
+}
 
 // Mode returns the current mode.
 func (t *Tracker) Mode() Mode { return Mode(t.mode.Load()) }
@@ -197,12 +218,13 @@ func (t *Tracker) dims(id Identity) (n int, dims [3]Dimension, factors [3]float6
 		dims[n], factors[n] = ByClientID, 1
 		n++
 	}
-	if t.cfg.UsernameFactor > 0 && id.Username != "" {
-		dims[n], factors[n] = ByUsername, t.cfg.UsernameFactor
+	f := t.factors.Load()
+	if f[0] > 0 && id.Username != "" {
+		dims[n], factors[n] = ByUsername, f[0]
 		n++
 	}
-	if t.cfg.IPFactor > 0 && id.Addr.IsValid() {
-		dims[n], factors[n] = ByAddr, t.cfg.IPFactor
+	if f[1] > 0 && id.Addr.IsValid() {
+		dims[n], factors[n] = ByAddr, f[1]
 		n++
 	}
 	return
@@ -401,7 +423,12 @@ func (t *Tracker) report(st step, key string) {
 		if st.escalate && !st.adopted {
 			attrs = append(attrs, slog.String("violation", st.kind.String()))
 		}
-		l.LogAttrs(context.Background(), slog.LevelWarn, "trust: state change", attrs...)
+		// A step up is news for an operator; a step down is recovery.
+		level := slog.LevelInfo
+		if st.escalate {
+			level = slog.LevelWarn
+		}
+		l.LogAttrs(context.Background(), level, "trust: state change", attrs...)
 	}
 	if f := t.cfg.OnTransition; f != nil {
 		f(tr)
@@ -474,7 +501,7 @@ func (t *Tracker) Sweep(at time.Time) int {
 	return removed
 }
 
-// Stats are the seed design's metrics.
+// Stats are the Tracker's metrics.
 type Stats struct {
 	Records     int
 	States      [numStates]int // records by state (as the mode caps them)
