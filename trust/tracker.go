@@ -78,9 +78,6 @@ type Tracker struct {
 	cfg      Config
 	p        params
 	mode     atomic.Uint32
-	// factors are Config.UsernameFactor and IPFactor, which SetFactors
-	// changes at run time; cfg keeps the ones given to New.
-	factors atomic.Pointer[[2]float64]
 	seed     maphash.Seed
 	maxShard int
 	shards   [trackerShards]trackerShard
@@ -88,6 +85,10 @@ type Tracker struct {
 	violations  [numKinds]atomic.Uint64
 	transitions atomic.Uint64
 	untracked   atomic.Uint64
+
+	// factors are Config.UsernameFactor and IPFactor, which SetFactors
+	// changes at run time; cfg keeps the ones given to New.
+	factors atomic.Pointer[[2]float64]
 }
 
 // New returns a Tracker, or an error naming the Config field that is
