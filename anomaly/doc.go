@@ -4,7 +4,7 @@
 //
 // # Push interval
 //
-// A device profile (seed 001) declares how often a device reports, a
+// A device profile declares how often a device reports, a
 // push interval T, and how far it may drift, a tolerance E. For the gap A
 // between two reports of the same device,
 //
@@ -12,10 +12,11 @@
 //	A < T − E           too early: a misconfigured or malicious device
 //	A > T + E           too late: usually a device that was offline
 //
-// The seed's policy for anomalous data is to acknowledge it and not
-// store it, and to ban a device that keeps doing it: by client ID first
-// (precise), then by username (covers a group of devices), and by IP
-// address last (covers everyone behind a NAT). IntervalDetector.Observe
+// The policy for anomalous data is to acknowledge it (so the device does
+// not retry) and not store or deliver it, and to ban a device that keeps
+// doing it: by client ID first (precise), then by username (covers a
+// group of devices), and by IP address last (covers everyone behind a
+// NAT). IntervalDetector.Observe
 // returns a Verdict with the measured gap, the device's strikes and a
 // recommendation: drop the message, flag the device, or ban it. "Too
 // late" is reported but, by default, neither dropped nor punished: a

@@ -44,7 +44,7 @@ type flapShard struct {
 // whose window has ended makes room, and a new client that finds none is
 // not counted (never another client's open window forgotten).
 type FlappingDetector struct {
-	cfg       FlappingConfig
+	cfg       atomic.Pointer[FlappingConfig] // SetConfig swaps it
 	seed      maphash.Seed
 	maxShard  int
 	shards    [detectorShards]flapShard
@@ -55,6 +55,17 @@ type FlappingDetector struct {
 // NewFlappingDetector returns a detector with cfg's zero fields set to
 // the defaults.
 func NewFlappingDetector(cfg FlappingConfig) *FlappingDetector {
+	cfg = cfg.withDefaults()
+	f := &FlappingDetector{seed: maphash.MakeSeed()}
+	f.cfg.Store(&cfg)
+	f.maxShard = max(1, (cfg.MaxClients+detectorShards-1)/detectorShards)
+	for i := range f.shards {
+		f.shards[i].clients = map[uint64]flapState{}
+	}
+	return f
+}
+
+func (cfg FlappingConfig) withDefaults() FlappingConfig {
 	if cfg.MaxConnects <= 0 {
 		cfg.MaxConnects = 15
 	}
@@ -67,22 +78,28 @@ func NewFlappingDetector(cfg FlappingConfig) *FlappingDetector {
 	if cfg.MaxClients <= 0 {
 		cfg.MaxClients = 1 << 20
 	}
-	f := &FlappingDetector{cfg: cfg, seed: maphash.MakeSeed()}
-	f.maxShard = max(1, (cfg.MaxClients+detectorShards-1)/detectorShards)
-	for i := range f.shards {
-		f.shards[i].clients = map[uint64]flapState{}
-	}
-	return f
+	return cfg
 }
 
-// Config returns the configuration with defaults filled in.
-func (f *FlappingDetector) Config() FlappingConfig { return f.cfg }
+// Config returns the configuration in force, with defaults filled in.
+func (f *FlappingDetector) Config() FlappingConfig { return *f.cfg.Load() }
+
+// SetConfig changes MaxConnects, Window and BanFor at run time (zero
+// fields: the defaults); MaxClients stays what it was at
+// NewFlappingDetector, as the memory was sized for it. Open windows keep
+// their counts and are judged by the new values from the next connect.
+func (f *FlappingDetector) SetConfig(cfg FlappingConfig) {
+	cfg.MaxClients = f.Config().MaxClients
+	cfg = cfg.withDefaults()
+	f.cfg.Store(&cfg)
+}
 
 // Connect counts a connect of the client at time t.
 func (f *FlappingDetector) Connect(clientID string, t time.Time) FlapVerdict {
 	key := maphash.String(f.seed, clientID)
+	cfg := f.cfg.Load()
 	now := t.UnixNano()
-	window := f.cfg.Window.Nanoseconds()
+	window := cfg.Window.Nanoseconds()
 	s := &f.shards[key%detectorShards]
 	s.mu.Lock()
 	st, ok := s.clients[key]
@@ -104,9 +121,9 @@ func (f *FlappingDetector) Connect(clientID string, t time.Time) FlapVerdict {
 	s.clients[key] = st
 	s.mu.Unlock()
 	v := FlapVerdict{Count: int(st.count)}
-	if v.Count == f.cfg.MaxConnects {
+	if v.Count == cfg.MaxConnects {
 		v.Ban = true
-		v.BanUntil = t.Add(f.cfg.BanFor)
+		v.BanUntil = t.Add(cfg.BanFor)
 		f.bans.Add(1)
 	}
 	return v
@@ -131,7 +148,7 @@ func (f *FlappingDetector) evictLocked(s *flapShard, now, window int64) bool {
 
 // Sweep drops the clients whose window ended at t.
 func (f *FlappingDetector) Sweep(t time.Time) int {
-	now, window := t.UnixNano(), f.cfg.Window.Nanoseconds()
+	now, window := t.UnixNano(), f.cfg.Load().Window.Nanoseconds()
 	n := 0
 	for i := range f.shards {
 		s := &f.shards[i]

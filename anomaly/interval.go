@@ -120,6 +120,7 @@ type detectorShard struct {
 // its profile. It is safe for concurrent use.
 type IntervalDetector struct {
 	cfg      Config
+	resolver atomic.Pointer[Resolver] // cfg.Resolver until SetResolver
 	seed     maphash.Seed
 	maxShard int
 	shards   [detectorShards]detectorShard
@@ -142,12 +143,18 @@ func NewIntervalDetector(cfg Config) *IntervalDetector {
 		cfg.IdleExpiry = 24 * time.Hour
 	}
 	d := &IntervalDetector{cfg: cfg, seed: maphash.MakeSeed()}
+	d.resolver.Store(&cfg.Resolver)
 	d.maxShard = max(1, (cfg.MaxDevices+detectorShards-1)/detectorShards)
 	for i := range d.shards {
 		d.shards[i].devices = map[uint64]device{}
 	}
 	return d
 }
+
+// SetResolver puts new profiles in force at run time (nil: none). Devices
+// keep their last report time and strikes, and their next report is
+// judged by the profile the new resolver gives.
+func (d *IntervalDetector) SetResolver(r Resolver) { d.resolver.Store(&r) }
 
 // Observe judges a report of the device at time t, with the profile the
 // resolver gives for Subject{ClientID: deviceID}.
@@ -187,10 +194,11 @@ func (d *IntervalDetector) ObserveWith(deviceID string, p Profile, t time.Time) 
 }
 
 func (d *IntervalDetector) resolve(s Subject) (Profile, bool) {
-	if d.cfg.Resolver == nil {
+	r := *d.resolver.Load()
+	if r == nil {
 		return Profile{}, false
 	}
-	p, ok := d.cfg.Resolver(s)
+	p, ok := r(s)
 	return p, ok && p.Valid()
 }
 
