@@ -68,6 +68,11 @@ func (h *Holder) Check(c Client, a Access, topic string) Decision {
 	return h.p.Load().Check(c, a, topic)
 }
 
+// CheckAnyMessage is Policy().CheckAnyMessage.
+func (h *Holder) CheckAnyMessage(c Client, a Access, topic string) Decision {
+	return h.p.Load().CheckAnyMessage(c, a, topic)
+}
+
 // CheckMessage is Policy().CheckMessage.
 func (h *Holder) CheckMessage(c Client, a Access, topic string, qos byte, retain bool) Decision {
 	return h.p.Load().CheckMessage(c, a, topic, qos, retain)

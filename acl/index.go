@@ -131,13 +131,23 @@ func (it *levels) next() (level string, more bool) {
 	return s, false
 }
 
+// conditions says what a query knows of the message's QoS and retain
+// flag.
+type conditions uint8
+
+const (
+	unknownFailClosed conditions = iota // Check: conditional allows do not grant, conditional denies apply
+	exact                               // CheckMessage
+	unknownFavourable                   // CheckAnyMessage: conditional allows grant, conditional denies do not apply
+)
+
 // query is one check in progress: who asks, for what, and the best allow
 // and deny rules found so far.
 type query struct {
 	access     Access
 	qos        byte
 	retain     bool
-	conditions bool // false: qos/retain unknown (Policy.Check)
+	conditions conditions
 	user       string
 	client     string
 	userOK     bool // user may satisfy %u
@@ -156,15 +166,24 @@ func (q *query) consider(list []*compiled) {
 			continue
 		}
 		if c.qos != 0 || c.retain != AnyRetain {
-			if !q.conditions {
+			switch q.conditions {
+			case unknownFailClosed:
 				// Without the message's attributes a conditional rule
 				// cannot be proven to apply: an allow is not granted, a
 				// deny is assumed (fail closed).
 				if !c.deny {
 					continue
 				}
-			} else if !c.qos.has(q.qos) || (c.retain == RetainedOnly && !q.retain) || (c.retain == NotRetained && q.retain) {
-				continue
+			case unknownFavourable:
+				// Some message could meet an allow's conditions and miss
+				// a deny's.
+				if c.deny {
+					continue
+				}
+			default:
+				if !c.qos.has(q.qos) || (c.retain == RetainedOnly && !q.retain) || (c.retain == NotRetained && q.retain) {
+					continue
+				}
 			}
 		}
 		best := &q.allow

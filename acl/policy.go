@@ -226,17 +226,28 @@ func (p *Policy) Len() int {
 // grant, a conditional deny applies). Use CheckMessage when the message
 // is at hand. Check does not allocate.
 func (p *Policy) Check(c Client, a Access, topic string) Decision {
-	return p.check(c, a, topic, 0, false, false)
+	return p.check(c, a, topic, 0, false, unknownFailClosed)
 }
 
 // CheckMessage is Check with the message's QoS and retain flag, so that
 // rules with QoS or retain conditions are evaluated exactly. For
 // Subscribe, qos is the requested maximum QoS and retain is ignored.
 func (p *Policy) CheckMessage(c Client, a Access, topic string, qos byte, retain bool) Decision {
-	return p.check(c, a, topic, qos, retain, true)
+	return p.check(c, a, topic, qos, retain, exact)
 }
 
-func (p *Policy) check(c Client, a Access, t string, qos byte, retain, conditions bool) Decision {
+// CheckAnyMessage is Check for a message whose QoS and retain flag are
+// not known yet, answered the other way round: allowed when some
+// message on topic could be (a conditional allow grants, a conditional
+// deny does not apply). A broker that must filter deliveries before it
+// knows them (mochi-mqtt asks before it settles the QoS) drops what
+// CheckAnyMessage refuses and checks the rest with CheckMessage once it
+// knows them. Without conditional rules it answers as Check does.
+func (p *Policy) CheckAnyMessage(c Client, a Access, topic string) Decision {
+	return p.check(c, a, topic, 0, false, unknownFavourable)
+}
+
+func (p *Policy) check(c Client, a Access, t string, qos byte, retain bool, conditions conditions) Decision {
 	if p == nil {
 		return Decision{Reason: ReasonNoPolicy}
 	}

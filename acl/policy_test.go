@@ -182,6 +182,42 @@ func TestConditions(t *testing.T) {
 	// Without message attributes, conditions fail closed.
 	assert.False(t, p.Check(c, Publish, "t/x").Allowed)
 	assert.True(t, p.Check(c, Publish, "u/x").Allowed)
+	// ... unless the question is whether any message could pass.
+	assert.True(t, p.CheckAnyMessage(c, Publish, "t/x").Allowed)
+	assert.False(t, p.CheckAnyMessage(c, Publish, "v/x").Allowed, "no rule at all")
+}
+
+// CheckAnyMessage never refuses a topic on which some message would be
+// allowed: it is the filter a broker applies before it knows the QoS
+// and retain flag, and a wrong refusal there would lose a message.
+// Checked exhaustively over every pair of conditional rules from a set
+// that covers each kind of condition, both effects and priorities.
+func TestCheckAnyMessageIsNeverStricterThanCheckMessage(t *testing.T) {
+	var pool []Rule
+	for _, eff := range []Effect{Allow, Deny} {
+		for _, q := range []QoSSet{0, QoS(0), QoS(1, 2), QoS(2)} {
+			for _, r := range []RetainCond{AnyRetain, RetainedOnly, NotRetained} {
+				for _, prio := range []int{0, 1} {
+					pool = append(pool, Rule{Subject: Anyone(), Effect: eff, Access: Receive, Filter: "t/#", QoS: q, Retain: r, Priority: prio})
+				}
+			}
+		}
+	}
+	c := Client{ID: "c"}
+	for i := range pool {
+		for j := i; j < len(pool); j++ {
+			p := mustPolicy(t, Options{}, pool[i], pool[j])
+			some := false
+			for qos := byte(0); qos <= 2; qos++ {
+				for _, retain := range []bool{false, true} {
+					some = some || p.CheckMessage(c, Receive, "t/x", qos, retain).Allowed
+				}
+			}
+			if some {
+				require.True(t, p.CheckAnyMessage(c, Receive, "t/x").Allowed, "%+v\n%+v", pool[i], pool[j])
+			}
+		}
+	}
 }
 
 func TestInvalidAndReserved(t *testing.T) {
