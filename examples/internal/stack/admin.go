@@ -59,13 +59,7 @@ func (st *Stack) StartAdmin() error {
 	mux.Handle("GET /plugins", st.authorized(http.HandlerFunc(st.listPlugins)))
 	mux.Handle("POST /plugins/{name}/{action}", st.authorized(http.HandlerFunc(st.switchPlugin)))
 	mux.Handle("POST /mode/{mode}", st.authorized(http.HandlerFunc(st.setMode)))
-	mux.Handle("POST /reload", st.authorized(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := st.Reload(); err != nil {
-			httpError(w, http.StatusUnprocessableEntity, "%v", err)
-			return
-		}
-		writeJSON(w, map[string]string{"reloaded": "acl, passwords, tls, plugins, mode"})
-	})))
+	mux.Handle("POST /reload", st.authorized(http.HandlerFunc(st.reloadHandler)))
 
 	st.adminL, err = net.Listen("tcp", a.Listen)
 	if err != nil {
@@ -148,7 +142,11 @@ func (st *Stack) kickClient(w http.ResponseWriter, r *http.Request) {
 }
 
 func (st *Stack) listBans(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, st.Bans.List(time.Now()))
+	out := st.Bans.List(time.Now())
+	if out == nil {
+		out = []trust.Ban{} // an empty list is [], not null
+	}
+	writeJSON(w, out)
 }
 
 func (st *Stack) addBan(w http.ResponseWriter, r *http.Request) {
@@ -242,7 +240,37 @@ func (st *Stack) setMode(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	st.reloadMu.Lock()
 	st.Guard.SetMode(m)
+	st.Cfg.Security.Mode = m.String() // in force until the next reload reads the file's
+	st.reloadMu.Unlock()
 	st.Log.Info("security mode changed by the admin API", "mode", m.String())
 	writeJSON(w, map[string]string{"mode": m.String()})
+}
+
+// reloadResult is what POST /reload answers.
+type reloadResult struct {
+	Reloaded      []string `json:"reloaded"`       // files read again
+	Applied       []string `json:"applied"`        // settings now in force
+	RestartNeeded []string `json:"restart_needed"` // changed settings that wait for a restart
+}
+
+func (st *Stack) reloadHandler(w http.ResponseWriter, r *http.Request) {
+	rep, err := st.reload()
+	if err != nil {
+		httpError(w, http.StatusUnprocessableEntity, "%v", err)
+		return
+	}
+	res := reloadResult{Reloaded: rep.Reloaded, Applied: []string{}, RestartNeeded: []string{}}
+	if res.Reloaded == nil {
+		res.Reloaded = []string{}
+	}
+	for _, c := range rep.Changes {
+		if c.Applied {
+			res.Applied = append(res.Applied, c.String())
+		} else {
+			res.RestartNeeded = append(res.RestartNeeded, c.String())
+		}
+	}
+	writeJSON(w, res)
 }

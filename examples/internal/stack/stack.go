@@ -43,6 +43,9 @@ type Sessions interface {
 
 // Stack is the Guard and its components, built from a Config.
 type Stack struct {
+	// Cfg is the configuration in force. Reload updates the settings it
+	// puts in force, in place and under its lock; the others keep their
+	// values from the start until a restart.
 	Cfg       *Config
 	Log       *slog.Logger
 	Guard     *mqttguard.Guard
@@ -63,6 +66,7 @@ type Stack struct {
 	bansChanged chan struct{} // onBan → banSaver
 	rejected    rejectCounts
 	pluginsMu   sync.Mutex // serialises plugin reloads
+	reloadMu    sync.Mutex // serialises reloads and writes to Cfg
 
 	addrMu sync.Mutex
 	addrs  map[string]string // listener → address
@@ -132,14 +136,9 @@ func New(cfg *Config, log *slog.Logger) (_ *Stack, err error) {
 	st.Flapping = anomaly.NewFlappingDetector(anomaly.FlappingConfig{MaxConnects: f.MaxConnects, Window: f.Window, BanFor: f.BanFor})
 	gcfg.Flapping = st.Flapping
 	if len(s.Devices) > 0 {
-		var rules []anomaly.ProfileRule
-		for _, d := range s.Devices {
-			rules = append(rules, anomaly.ProfileRule{ClientID: d.ClientID, Username: d.Username, TopicFilter: d.Topic,
-				Profile: anomaly.Profile{Interval: d.Interval, Tolerance: d.Tolerance}})
-		}
-		res, err := anomaly.NewResolver(rules)
+		res, err := resolver(cfg)
 		if err != nil {
-			return nil, cfg.errorf("security.devices", "%v", err)
+			return nil, err
 		}
 		st.Intervals = anomaly.NewIntervalDetector(anomaly.Config{Resolver: res})
 		gcfg.Intervals = st.Intervals
@@ -147,19 +146,12 @@ func New(cfg *Config, log *slog.Logger) (_ *Stack, err error) {
 	if err := st.joinFleet(&gcfg); err != nil {
 		return nil, err
 	}
-	r := s.RateLimit
-	gcfg.RateLimits = mqttguard.RateLimits{
-		ConnectionsPerAddr: mqttguard.Rate{PerSecond: r.IPConnectionsPerSecond},
-		MessagesPerClient:  mqttguard.Rate{PerSecond: r.ClientMessagesPerSecond, Burst: int(r.ClientBurstCapacity)},
-		BytesPerClient:     mqttguard.Rate{PerSecond: r.ClientBytesPerSecond, Burst: int(r.ClientBytesPerSecond)},
-		MessagesPerUser:    mqttguard.Rate{PerSecond: r.UserTokensPerSecond, Burst: int(r.UserBurstCapacity)},
-		MessagesPerTopic:   mqttguard.Rate{PerSecond: r.ChannelMessagesPerSecond, Burst: int(r.ChannelBurstCapacity)},
-		MessagesTotal:      mqttguard.Rate{PerSecond: r.TotalMessagesPerSecond},
-	}
+	var fleet mqttguard.RateLimits
 	if st.Redis != nil {
-		gcfg.RateLimits.Store = st.Redis
-		gcfg.RateLimits.WhenStoreDown, _ = ratelimit.ParseDownPolicy(cmp.Or(cfg.Cluster.WhenDown, "local"))
+		fleet.Store = st.Redis
+		fleet.WhenStoreDown, _ = ratelimit.ParseDownPolicy(cmp.Or(cfg.Cluster.WhenDown, "local"))
 	}
+	gcfg.RateLimits = rateLimits(cfg, fleet)
 	if gcfg.Plugins, err = st.loadPlugins(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -202,6 +194,38 @@ func New(cfg *Config, log *slog.Logger) (_ *Stack, err error) {
 		cancel()
 	}
 	return st, nil
+}
+
+// rateLimits are the Guard's limits from [security.rate_limit], with
+// the store settings of fleet (fixed when the Guard is built).
+func rateLimits(cfg *Config, fleet mqttguard.RateLimits) mqttguard.RateLimits {
+	r := cfg.Security.RateLimit
+	rl := fleet
+	rl.ConnectionsPerAddr = mqttguard.Rate{PerSecond: r.IPConnectionsPerSecond}
+	rl.ConnectionsPerListener = mqttguard.Rate{}
+	rl.MessagesPerClient = mqttguard.Rate{PerSecond: r.ClientMessagesPerSecond, Burst: int(r.ClientBurstCapacity)}
+	rl.BytesPerClient = mqttguard.Rate{PerSecond: r.ClientBytesPerSecond, Burst: int(r.ClientBytesPerSecond)}
+	rl.MessagesPerUser = mqttguard.Rate{PerSecond: r.UserTokensPerSecond, Burst: int(r.UserBurstCapacity)}
+	rl.MessagesPerTopic = mqttguard.Rate{PerSecond: r.ChannelMessagesPerSecond, Burst: int(r.ChannelBurstCapacity)}
+	rl.MessagesTotal = mqttguard.Rate{PerSecond: r.TotalMessagesPerSecond}
+	return rl
+}
+
+// resolver is the push-interval profiles of [[security.devices]].
+func resolver(cfg *Config) (anomaly.Resolver, error) {
+	var rules []anomaly.ProfileRule
+	for _, d := range cfg.Security.Devices {
+		rules = append(rules, anomaly.ProfileRule{ClientID: d.ClientID, Username: d.Username, TopicFilter: d.Topic,
+			Profile: anomaly.Profile{Interval: d.Interval, Tolerance: d.Tolerance}})
+	}
+	if len(rules) == 0 {
+		return nil, nil
+	}
+	res, err := anomaly.NewResolver(rules)
+	if err != nil {
+		return nil, cfg.errorf("security.devices", "%v", err)
+	}
+	return res, nil
 }
 
 // joinFleet connects the bans and the trust tracker to Redis when
@@ -431,58 +455,6 @@ func (st *Stack) loadPlugin(ctx context.Context, cfg *Config, i int, pc PluginCo
 		return nil, cfg.errorf(key, "%v", err)
 	}
 	return p, nil
-}
-
-// Reload re-reads the configuration file for the security mode and the
-// plugins, and the ACL, the password file and the TLS material, without
-// dropping a connection. What fails to load keeps its old state; the
-// errors are returned together. Other settings need a restart.
-func (st *Stack) Reload() error {
-	var errs []error
-	cfg := st.Cfg
-	if cfg.Source != "" {
-		nc, err := LoadConfig(cfg.Source)
-		if err != nil {
-			errs = append(errs, err)
-		} else {
-			cfg = nc
-			if m, err := trust.ParseMode(nc.Security.Mode); err == nil && m != st.Guard.Mode() {
-				st.Guard.SetMode(m)
-				st.Log.Info("security mode changed", "mode", m.String())
-			}
-		}
-	}
-	if st.ACL != nil {
-		if _, err := st.ACL.Reload(cfg.Path(cfg.Security.ACLFile)); err != nil {
-			errs = append(errs, fmt.Errorf("acl kept: %w", err))
-		}
-	}
-	if st.Passwords != nil {
-		if err := st.Passwords.Reload(cfg.Path(cfg.Security.PasswordFile)); err != nil {
-			errs = append(errs, fmt.Errorf("password file kept: %w", err))
-		}
-	}
-	if st.TLS != nil {
-		if _, err := st.TLS.Reload(); err != nil {
-			errs = append(errs, fmt.Errorf("TLS material kept: %w", err))
-		}
-	}
-	st.pluginsMu.Lock()
-	if ps, err := st.loadPlugins(context.Background(), cfg); err != nil {
-		errs = append(errs, fmt.Errorf("plugins kept: %w", err))
-	} else {
-		for _, p := range st.Guard.SetPlugins(ps) {
-			p.Close(context.Background())
-		}
-	}
-	st.pluginsMu.Unlock()
-	err := errors.Join(errs...)
-	if err != nil {
-		st.Log.Error("reload", "error", err)
-	} else {
-		st.Log.Info("reloaded the ACL, passwords, TLS material, plugins and mode")
-	}
-	return err
 }
 
 // Close stops the admin API and the background work, saves the bans and
