@@ -8,10 +8,18 @@
 //	go run ./examples/broker -data /var/lib/mq   # another data directory
 //	go run ./examples/broker -config my.toml     # a configuration of your own
 //	go run ./examples/broker -print-config       # the embedded default, to start one from
+//	go run ./examples/broker -print-accounts     # the users (with passwords not shown yet)
+//	go run ./examples/broker -reset-password sensor1   # a new password, printed
+//
+// The first run's passwords are kept in new-accounts.txt in the data
+// directory until a start has printed them, so a first run that fails
+// (port 1883 in use, say) loses none.
 //
 // SIGHUP (or POST /reload) reloads the ACL, the password file, TLS
-// material, plugins and the security mode without dropping connections;
-// SIGINT and SIGTERM shut down gracefully.
+// material and plugins, and puts the changed mode, rate limits, trust
+// factors, flapping thresholds and device profiles in force without
+// dropping connections; any other changed setting is logged by name as
+// needing a restart. SIGINT and SIGTERM shut down gracefully.
 package main
 
 import (
@@ -30,18 +38,31 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := runContext(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "broker:", err)
+		stop()
 		os.Exit(1)
 	}
 }
 
+// run is the command until SIGINT or SIGTERM.
 func run(args []string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runContext(ctx, args, stdout, stderr)
+}
+
+// runContext is the command until ctx ends.
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("broker", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data", "mqttguard-data", "the data directory: configuration, certificates, passwords, ACL, bans")
 	configPath := fs.String("config", "", "a configuration file (default: mqttguard.toml in the data directory, created on the first run)")
 	printConfig := fs.Bool("print-config", false, "print the embedded default configuration and exit")
+	printAccounts := fs.Bool("print-accounts", false, "print the users of the password file (with the first run's passwords until a start has shown them) and exit")
+	resetPassword := fs.String("reset-password", "", "give this user a new random password, print it and exit (a running broker takes it on SIGHUP)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -59,16 +80,28 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	switch {
+	case *resetPassword != "":
+		return stack.PrintResetPassword(stdout, cfg, *resetPassword, "broker")
+	case *printAccounts:
+		return stack.PrintAccounts(stdout, cfg, "go run ./examples/broker")
+	}
 	b, err := mochibroker.Start(cfg, log)
 	if err != nil {
+		if len(first.Accounts) > 0 {
+			fmt.Fprintf(stderr, "broker: the new accounts' passwords are kept in %s until a start shows them\n",
+				filepath.Join(*dataDir, stack.NewAccountsFile))
+		}
 		return err
 	}
 	banner(stdout, b, first)
+	if err := first.Shown(); err != nil {
+		log.Error("forgetting the shown passwords", "error", err)
+	}
 
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	defer signal.Stop(hup)
 	for {
 		select {
 		case <-hup:
@@ -99,7 +132,8 @@ func banner(w io.Writer, b *mochibroker.Broker, first stack.FirstRun) {
 
 	pw := map[string]string{"admin": "<password>", "sensor1": "<password>", "dashboard": "<password>"}
 	if len(first.Accounts) > 0 {
-		fmt.Fprintln(w, "\nFirst run: these accounts were created. Their passwords are shown only now; only hashes are kept.")
+		fmt.Fprintln(w, "\nThe first run created these accounts. Their passwords are shown only this once; only hashes are kept")
+		fmt.Fprintln(w, "(go run ./examples/broker -reset-password USER makes a new one).")
 		for _, a := range first.Accounts {
 			fmt.Fprintf(w, "  %-10s %s   %s\n", a.User, a.Password, a.Can)
 			pw[a.User] = a.Password

@@ -12,30 +12,35 @@
 //	go run ./examples/proxy                    # first run: ./mqttguard-proxy-data, accounts printed
 //	go run ./examples/proxy -upstream host:port
 //	go run ./examples/proxy -config my.toml
+//	go run ./examples/proxy -print-accounts    # the users (with passwords not shown yet)
+//	go run ./examples/proxy -reset-password sensor1
 //
-// The configuration is the example broker's plus [upstream]; see
-// -print-config. SIGHUP reloads; SIGINT and SIGTERM shut down.
+// The configuration is the example broker's with ports of its own — MQTT
+// on 11883, MQTT/TLS on 18883, the admin API on 127.0.0.1:18080, so it
+// runs beside the example broker — plus [upstream]; see -print-config.
+// SIGHUP reloads (as the broker's does); SIGINT and SIGTERM shut down.
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/mqttguard/mqttguard/examples/internal/stack"
 )
 
-// defaultConfig is the broker's, with the proxy's admin port and an
-// upstream section.
-var defaultConfig = append(bytes.Replace(stack.DefaultConfig,
-	[]byte(`listen = "127.0.0.1:8080"`), []byte(`listen = "127.0.0.1:8081"`), 1),
-	[]byte(`
+// defaultConfig is the broker's with the proxy's own ports (the
+// broker's plus 10000, so that both run on one machine) and an upstream
+// section.
+var defaultConfig = append(proxyPorts.Replace(string(stack.DefaultConfig)), []byte(`
 [upstream]                  # the broker the proxy guards
 addr = "127.0.0.1:1884"     # e.g. mosquitto -p 1884 (loopback: only the proxy reaches it)
 tls = false
@@ -51,6 +56,26 @@ password = ""
 connect_timeout = "5s"
 `)...)
 
+var proxyPorts = replacer{
+	"\nport = 1883 ":            "\nport = 11883",
+	"\ntls_port = 8883":         "\ntls_port = 18883",
+	`listen = "127.0.0.1:8080"`: `listen = "127.0.0.1:18080"`,
+}
+
+// replacer replaces each key once, and panics when one is missing: the
+// broker's default configuration changed, and the proxy's must follow.
+type replacer map[string]string
+
+func (r replacer) Replace(s string) []byte {
+	for old, new := range r {
+		if !strings.Contains(s, old) {
+			panic("proxy: the default configuration has no " + strconv.Quote(old))
+		}
+		s = strings.Replace(s, old, new, 1)
+	}
+	return []byte(s)
+}
+
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "proxy:", err)
@@ -65,6 +90,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	configPath := fs.String("config", "", "a configuration file (default: mqttguard.toml in the data directory, created on the first run)")
 	upstream := fs.String("upstream", "", "the upstream broker's host:port (overrides upstream.addr)")
 	printConfig := fs.Bool("print-config", false, "print the embedded default configuration and exit")
+	printAccounts := fs.Bool("print-accounts", false, "print the users of the password file (with the first run's passwords until a start has shown them) and exit")
+	resetPassword := fs.String("reset-password", "", "give this user a new random password, print it and exit (a running proxy takes it on SIGHUP)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -81,11 +108,21 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	switch {
+	case *resetPassword != "":
+		return stack.PrintResetPassword(stdout, cfg, *resetPassword, "proxy")
+	case *printAccounts:
+		return stack.PrintAccounts(stdout, cfg, "go run ./examples/proxy")
+	}
 	if *upstream != "" {
 		cfg.Upstream.Addr = *upstream
 	}
 	p, err := Start(cfg, log)
 	if err != nil {
+		if len(first.Accounts) > 0 {
+			fmt.Fprintf(stderr, "proxy: the new accounts' passwords are kept in %s until a start shows them\n",
+				filepath.Join(*dataDir, stack.NewAccountsFile))
+		}
 		return err
 	}
 	fmt.Fprintln(stdout, "mqttguard proxy")
@@ -103,6 +140,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stdout, "  %-10s %s   %s\n", a.User, a.Password, a.Can)
 		}
 		fmt.Fprintln(stdout, "The upstream must accept them too (or set upstream.username): the proxy passes credentials on.")
+		fmt.Fprintln(stdout, "go run ./examples/proxy -reset-password USER makes a new one.")
+	}
+	if err := first.Shown(); err != nil {
+		log.Error("forgetting the shown passwords", "error", err)
 	}
 
 	hup := make(chan os.Signal, 1)

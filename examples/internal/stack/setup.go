@@ -16,9 +16,9 @@ import (
 // ConfigFile is the configuration kept in the data directory.
 const ConfigFile = "mqttguard.toml"
 
-// DefaultACL is the first run's ACL, in the spirit of seed 002: the
-// admin does anything, the dashboard reads every sensor, and each sensor
-// writes only its own subtree and reads only its own commands.
+// DefaultACL is the first run's ACL, least privilege for a sensor
+// network: the admin does anything, the dashboard reads every sensor, and
+// each sensor writes only its own subtree and reads only its own commands.
 const DefaultACL = `# mqttguard example broker ACL, mosquitto acl_file format.
 # Reloaded on SIGHUP and POST /reload; a file with an error keeps the old
 # rules in force and the error is logged with its line.
@@ -38,27 +38,35 @@ pattern write sensors/%u/#
 pattern read commands/%u/#
 `
 
-// Account is a user the first run created, with its password (shown
-// once: only the hash is stored).
+// Account is a user the first run created, with its password (kept in
+// NewAccountsFile until a start has shown it; the password file stores
+// only the hash).
 type Account struct {
 	User, Password, Can string
 }
 
 // FirstRun is what Setup created.
 type FirstRun struct {
-	Created  bool // anything at all
+	Created bool // anything at all
+	// Accounts are the accounts to show with their passwords: created now,
+	// or by an earlier run that did not get to show them. Call Shown once
+	// they are.
 	Accounts []Account
 	Token    bool // a new admin token
 	TLS      bool // a new development CA and certificates
+
+	dir string
 }
 
 // Setup makes the data directory ready: the configuration
 // (defaultConfig), development TLS material, a password file with generated
 // passwords, the ACL and the admin token — each only if it is missing,
 // so a second run changes nothing and an operator's files are never
-// overwritten.
+// overwritten. The generated passwords are kept in NewAccountsFile until
+// the program calls FirstRun.Shown: a run that fails before it could show
+// them (a port in use) leaves them for the next one.
 func Setup(dir string, defaultConfig []byte) (FirstRun, error) {
-	var fr FirstRun
+	fr := FirstRun{dir: dir}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fr, fmt.Errorf("data directory: %w", err)
 	}
@@ -91,10 +99,18 @@ func Setup(dir string, defaultConfig []byte) (FirstRun, error) {
 			}
 			fr.Accounts = append(fr.Accounts, a)
 		}
+		if err := writeNewAccounts(dir, fr.Accounts); err != nil {
+			return fr, fmt.Errorf("keeping the new accounts until they are shown: %w", err)
+		}
 		if err := f.WriteFile(filepath.Join(dir, "passwd")); err != nil {
 			return fr, err
 		}
 		fr.Created = true
+	} else {
+		var err error
+		if fr.Accounts, err = readNewAccounts(dir, filepath.Join(dir, "passwd")); err != nil {
+			return fr, fmt.Errorf("the accounts not shown yet (%s): %w", filepath.Join(dir, NewAccountsFile), err)
+		}
 	}
 	if missing("acl") {
 		if err := os.WriteFile(filepath.Join(dir, "acl"), []byte(DefaultACL), 0o600); err != nil {
