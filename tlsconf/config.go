@@ -25,8 +25,22 @@ const (
 	RequireClientCert
 )
 
-// ParseClientAuth reads "none", "request" or "require" (the seed
-// config's tls_client_auth values; "optional" and "required" too).
+// String is the name ParseClientAuth reads: "none", "request" or
+// "require".
+func (a ClientAuth) String() string {
+	switch a {
+	case NoClientCert:
+		return "none"
+	case RequestClientCert:
+		return "request"
+	case RequireClientCert:
+		return "require"
+	}
+	return fmt.Sprintf("ClientAuth(%d)", uint8(a))
+}
+
+// ParseClientAuth reads "none", "request" or "require" (the example
+// broker's tls_client_auth values; "optional" and "required" too).
 func ParseClientAuth(s string) (ClientAuth, error) {
 	switch strings.ToLower(s) {
 	case "", "none", "no", "false":
@@ -59,6 +73,24 @@ const (
 	// offers MD5; SHA-256 is the one to pin).
 	IdentityFingerprint
 )
+
+// String is the name ParseIdentitySource reads: "cn", "subject", "uri",
+// "dns" or "fingerprint".
+func (s IdentitySource) String() string {
+	switch s {
+	case IdentityCN:
+		return "cn"
+	case IdentitySubject:
+		return "subject"
+	case IdentityURISAN:
+		return "uri"
+	case IdentityDNSSAN:
+		return "dns"
+	case IdentityFingerprint:
+		return "fingerprint"
+	}
+	return fmt.Sprintf("IdentitySource(%d)", uint8(s))
+}
 
 // ParseIdentitySource reads "cn", "subject", "uri", "dns" or
 // "fingerprint".

@@ -8,7 +8,7 @@ import (
 )
 
 // Explain turns a TLS error into what an operator should do about it:
-// the failures seed 000 lists (key and certificate that do not match,
+// the common failures (key and certificate that do not match,
 // expired or not-yet-valid certificates, unknown authority or incomplete
 // chain, hostname mismatch, plain MQTT on the TLS port, legacy CN-only
 // certificates) and the handshake refusals a server logs. Errors are

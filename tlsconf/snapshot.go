@@ -95,13 +95,10 @@ func build(c *Config, f *files, prev *snapshot) (*snapshot, error) {
 		return nil, keyPairError(c, chain[0], err)
 	}
 	leaf := chain[0]
-	if len(chain) == 1 && !selfIssued(leaf) {
-		if prev != nil && len(prev.chain) > 1 {
-			return nil, &FileError{Field: "CertFile", Path: c.CertFile,
-				Msg: fmt.Sprintf("holds only the server certificate, but the chain in force has %d certificates: the intermediate was lost (a truncated full chain, or cert.pem instead of fullchain.pem?)", len(prev.chain))}
-		}
-		s.warnings = append(s.warnings, fmt.Sprintf("%s holds no intermediate certificate for %q: clients that do not already know the issuer %q will refuse it; serve the full chain (Let's Encrypt: fullchain.pem, not cert.pem)",
-			c.CertFile, leaf.Subject.CommonName, leaf.Issuer.CommonName))
+	leafOnly := len(chain) == 1 && !selfIssued(leaf)
+	if leafOnly && prev != nil && len(prev.chain) > 1 {
+		return nil, &FileError{Field: "CertFile", Path: c.CertFile,
+			Msg: fmt.Sprintf("holds only the server certificate, but the chain in force has %d certificates: the intermediate was lost (a truncated full chain, or cert.pem instead of fullchain.pem?)", len(prev.chain))}
 	}
 	s.chain = chain
 
@@ -144,6 +141,14 @@ func build(c *Config, f *files, prev *snapshot) (*snapshot, error) {
 			cfg.ClientAuth = tls.RequireAndVerifyClientCert
 		}
 	}
+	// A leaf alone is what a private PKI serves when its root signs
+	// servers directly (tlsconf.GenerateDev's): clients are given that root,
+	// and there is no intermediate to forget. Anything else may be a lost
+	// intermediate.
+	if leafOnly && !signedByRootIn(leaf, s.clientCAs) {
+		s.warnings = append(s.warnings, fmt.Sprintf("%s holds no intermediate certificate for %q: clients that do not already know the issuer %q will refuse it; serve the full chain (Let's Encrypt: fullchain.pem, not cert.pem)",
+			c.CertFile, leaf.Subject.CommonName, leaf.Issuer.CommonName))
+	}
 	if len(c.CRLFiles) > 0 {
 		idx, err := buildCRLIndex(c, f, s.clientCAs, now)
 		if err != nil {
@@ -161,6 +166,18 @@ func build(c *Config, f *files, prev *snapshot) (*snapshot, error) {
 }
 
 func selfIssued(c *x509.Certificate) bool { return bytes.Equal(c.RawIssuer, c.RawSubject) }
+
+// signedByRootIn reports whether one of cas is a self-signed root that
+// signed leaf.
+func signedByRootIn(leaf *x509.Certificate, cas []*x509.Certificate) bool {
+	for _, ca := range cas {
+		if ca.IsCA && selfIssued(ca) && ca.CheckSignatureFrom(ca) == nil &&
+			bytes.Equal(leaf.RawIssuer, ca.RawSubject) && leaf.CheckSignatureFrom(ca) == nil {
+			return true
+		}
+	}
+	return false
+}
 
 func parseChain(field, path string, data []byte) ([]*x509.Certificate, error) {
 	blocks, err := pemBlocks(field, path, data)
