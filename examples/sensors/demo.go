@@ -31,6 +31,7 @@ type Demo struct {
 	Every      time.Duration // a summary this often
 	Out        io.Writer
 	Log        *slog.Logger // the broker's log, the Guard's audit lines among it
+	LogPath    string       // where Log writes, to tell the user ("": stderr)
 	// RogueDone, if not nil, is closed when the rogue has tried
 	// everything.
 	RogueDone chan struct{}
@@ -93,7 +94,11 @@ func (d *Demo) Run(ctx context.Context) error {
 	if d.Rogue != nil {
 		fmt.Fprintf(d.Out, ", and a rogue device from %v on", d.RogueAfter)
 	}
-	fmt.Fprintf(d.Out, "\n  accounts and ACL: %s\n\n", d.Dir)
+	fmt.Fprintf(d.Out, "\n  accounts and ACL: %s\n", d.Dir)
+	if d.LogPath != "" {
+		fmt.Fprintf(d.Out, "  the broker's log, the Guard's refusals among it: %s\n", d.LogPath)
+	}
+	fmt.Fprintln(d.Out)
 
 	d.Agg = &Aggregator{AlertAbove: d.AlertAbove}
 	if err := d.Agg.connect(ctx, addr, tc, accounts["aggregator"]); err != nil {
@@ -162,6 +167,9 @@ func (d *Demo) Run(ctx context.Context) error {
 		fmt.Fprintf(d.Out, "  rogue-1   received %4d\n", d.Agg.Count("rogue-1"))
 	}
 	guardLine(d.Out, b.Guard.Stats())
+	if d.LogPath != "" {
+		fmt.Fprintf(d.Out, "  the broker's log: %s\n", d.LogPath)
+	}
 	return nil
 }
 
