@@ -411,7 +411,9 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	mod, err := p.rt.InstantiateModule(withMemory(ctx), p.compiled, cfg)
 	if err != nil {
 		if s := telling(out.take()); s != "" {
-			err = fmt.Errorf("%w (the plugin wrote %q)", err, s)
+			// The guest's words first (a plugin refusing its
+			// configuration says why); the runtime's trace after them.
+			err = &guestError{said: s, err: err}
 		}
 		return nil, err
 	}
@@ -446,6 +448,16 @@ func (p *Plugin) closeInstance(inst *instance) {
 	// Dropping the instance frees its functions' native stacks too.
 	inst.mod.Close(context.Background())
 }
+
+// guestError is a failure the guest explained in its output: its line
+// first, then the runtime's error with its stack trace.
+type guestError struct {
+	said string
+	err  error
+}
+
+func (e *guestError) Error() string { return e.said + "\n" + e.err.Error() }
+func (e *guestError) Unwrap() error { return e.err }
 
 // telling picks the line of a guest's output that says what went wrong:
 // a Go guest's "panic: …" or "fatal error: …", else the last line.

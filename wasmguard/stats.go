@@ -14,7 +14,7 @@ type counters struct {
 	logLines, logDropped, logRejected, peakMemory  atomic.Uint64
 }
 
-// Stats are a plugin's counters since Load, in seed 000's terms.
+// Stats are a plugin's counters since Load.
 type Stats struct {
 	Calls                    uint64 // calls that ran the plugin
 	Allowed, Denied, Dropped uint64 // verdicts the plugin gave

@@ -11,6 +11,14 @@ import (
 
 var retained [][]byte
 
+// A configuration of "refuse" is refused while the plugin starts, as a
+// plugin refuses one it cannot parse.
+func init() {
+	if string(guest.Config()) == "refuse" {
+		panic("goguest: configuration: refused")
+	}
+}
+
 //go:wasmexport on_publish
 func onPublish(n int32) int32 {
 	return guest.HandlePublish(n, func(p *guest.Publish) guest.Verdict {
