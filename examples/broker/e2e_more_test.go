@@ -118,13 +118,14 @@ func TestEveryMalformedPacketClosesOnlyItsClient(t *testing.T) {
 }
 
 // TestMain runs a bare mochi-mqtt broker when asked, for the crash
-// regression test to kill in a child process.
+// regression test to kill in a child process; otherwise the tests, and
+// then says which programs they missed (see testenv.Main).
 func TestMain(m *testing.M) {
 	if os.Getenv("MQTTGUARD_BARE_MOCHI") == "1" {
 		bareMochi()
 		return
 	}
-	os.Exit(m.Run())
+	os.Exit(testenv.Main(m, "examples/broker"))
 }
 
 func TestBareMochiCrashesAndTheGuardedBrokerDoesNot(t *testing.T) {
