@@ -23,8 +23,8 @@ import (
 //go:embed default.toml
 var DefaultConfig []byte
 
-// Config is the broker's configuration file. The keys of [mqtt],
-// [security] and [security.rate_limit] follow the seeds' config.toml.
+// Config is the broker's configuration file (see default.toml, which
+// documents every key).
 type Config struct {
 	MQTT     MQTTConfig     `toml:"mqtt"`
 	Security SecurityConfig `toml:"security"`
@@ -48,7 +48,7 @@ type MQTTConfig struct {
 	TLSPort        int           `toml:"tls_port"`
 	TLSCertPath    string        `toml:"tls_cert_path"`
 	TLSKeyPath     string        `toml:"tls_key_path"`
-	TLSClientAuth  any           `toml:"tls_client_auth"` // a string, or the seed's bool
+	TLSClientAuth  any           `toml:"tls_client_auth"` // a string, or a bool (true: "require")
 	TLSCACertPath  string        `toml:"tls_ca_cert_path"`
 	TLSCRLPaths    []string      `toml:"tls_crl_paths"`
 	MaxPacketSize  int           `toml:"max_packet_size"`
@@ -177,6 +177,9 @@ func ParseConfig(text []byte, source, dir string) (*Config, error) {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
+			if ce := unclosedHeader(c.text, source, pe.Position.Line); ce != nil {
+				return nil, ce
+			}
 			return nil, &ConfigError{File: source, Line: pe.Position.Line, Key: pe.LastKey, Msg: pe.Message}
 		}
 		// Type mismatches come as "toml: line N (last key "k"): …".
@@ -195,6 +198,28 @@ func ParseConfig(text []byte, source, dir string) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// unclosedHeader finds a table header left open ("[security") at or just
+// before the line where the parser noticed (it notices on the next line,
+// and names the previous table as where it was).
+func unclosedHeader(text, source string, errLine int) *ConfigError {
+	lines := strings.Split(text, "\n")
+	for i := min(errLine, len(lines)) - 1; i >= 0 && i >= errLine-2; i-- {
+		l := strings.TrimSpace(lines[i])
+		if !strings.HasPrefix(l, "[") || strings.Contains(l, "]") {
+			continue
+		}
+		header, _, _ := strings.Cut(l, "#")
+		header = strings.TrimSpace(header)
+		want := header + "]"
+		if strings.HasPrefix(header, "[[") {
+			want += "]"
+		}
+		return &ConfigError{File: source, Line: i + 1,
+			Msg: fmt.Sprintf("the table header %s is not closed: want %s", header, want)}
+	}
+	return nil
 }
 
 var typeErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
@@ -349,7 +374,6 @@ func (c *Config) ClientAuth() (tlsconf.ClientAuth, error) {
 	return 0, fmt.Errorf("%v: want \"none\", \"request\", \"require\" or a bool", c.MQTT.TLSClientAuth)
 }
 
-// path resolves a path from the configuration.
 // Path resolves a path from the configuration against its directory.
 func (c *Config) Path(p string) string {
 	if p == "" || filepath.IsAbs(p) {

@@ -17,7 +17,7 @@ func TestEmbeddedDefaultConfig(t *testing.T) {
 	assert.Equal(t, 1883, c.MQTT.Port)
 	assert.Equal(t, 8883, c.MQTT.TLSPort)
 	assert.Equal(t, "full", c.Security.Mode)
-	assert.Equal(t, 50.0, c.Security.RateLimit.UserTokensPerSecond, "seed 004's production values")
+	assert.Equal(t, 50.0, c.Security.RateLimit.UserTokensPerSecond, "50 a second per user, bursts of 100")
 	assert.Equal(t, 100.0, c.Security.RateLimit.UserBurstCapacity)
 	assert.Equal(t, 3.0, c.Security.RateLimit.ChannelMessagesPerSecond)
 	assert.Equal(t, 10.0, c.Security.RateLimit.IPConnectionsPerSecond)
@@ -37,7 +37,11 @@ func TestConfigErrorsNameTheLine(t *testing.T) {
 		{"negative rate", strings.Replace(base, "channel_messages_per_second = 3.0", "channel_messages_per_second = -3.0", 1),
 			"security.rate_limit.channel_messages_per_second: -3 must not be negative", "channel_messages_per_second = -3.0"},
 		{"bad duration", strings.Replace(base, `connect_timeout = "10s"`, `connect_timeout = "ten"`, 1), "invalid duration", `connect_timeout = "ten"`},
-		{"syntax", strings.Replace(base, "[security.trust]", "[security.trust", 1), "expected", ""}, // the parser names the next line
+		{"syntax", strings.Replace(base, "[security.trust]", "[security.trust", 1), "the table header [security.trust is not closed: want [security.trust]", "[security.trust"},
+		{"unclosed", strings.Replace(base, "[security]", "[security", 1), "my.toml:25: the table header [security is not closed: want [security]", "[security"},
+		{"unclosed, comment", strings.Replace(base, "[mqtt]", "[mqtt  # the listeners", 1), "the table header [mqtt is not closed", "[mqtt  #"},
+		{"unclosed array", base + "\n[[plugins    # mine\npath = \"x.wasm\"\n", "the table header [[plugins is not closed: want [[plugins]]", "[[plugins    # mine"},
+		{"other syntax", strings.Replace(base, "max_clients = 10000", "max_clients = = 10000", 1), "expected value", "max_clients = = 10000"},
 		{"tolerance", strings.Replace(base, `tolerance = "30s"`, `tolerance = "10m"`, 1), "security.devices[0].tolerance: 10m0s must be at least 0 and below the interval 5m0s", `tolerance = "10m"`},
 		{"client auth", strings.Replace(base, `tls_client_auth = "request"`, `tls_client_auth = "maybe"`, 1), `mqtt.tls_client_auth: tls_client_auth "maybe": want none, request or require`, `tls_client_auth = "maybe"`},
 		{"bad topic", strings.Replace(base, `topic = "sensors/+/report"`, `topic = "sensors/#/report"`, 1), "security.devices[0].topic", `topic = "sensors/#/report"`},
