@@ -247,19 +247,3 @@ func (g *Guard) banDevice(c *Client, why string, now time.Time) {
 	}
 	b.Add(ban)
 }
-
-// Deliver decides whether a message may go to subscriber c: the ACL's
-// receive check (a subscriber to '#' gets only what it may read). A
-// refusal drops the message for that subscriber only, and counts against
-// no one.
-func (g *Guard) Deliver(c *Client, m *Message) Decision {
-	if h := g.cfg.ACL; h != nil {
-		if ad := h.CheckMessage(c.acl(), acl.Receive, m.Topic, m.QoS, m.Retain); !ad.Allowed {
-			g.stats.decisions[PointDeliver][Drop].Add(1)
-			g.stats.by[ByACL].Add(1)
-			return Decision{Verdict: Drop, Cause: aclCause(ad)}
-		}
-	}
-	g.stats.decisions[PointDeliver][Allow].Add(1)
-	return Decision{}
-}

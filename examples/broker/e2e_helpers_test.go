@@ -28,7 +28,13 @@ type testBroker struct {
 // by Setup (with e2e's accounts), on free loopback ports.
 func startBroker(t *testing.T, edit func(*stack.Config)) *testBroker {
 	t.Helper()
-	dir := e2e.PrepareDir(t)
+	return startBrokerIn(t, e2e.PrepareDir(t), edit)
+}
+
+// startBrokerIn is startBroker on a data directory the test prepared
+// (with its own ACL, say).
+func startBrokerIn(t *testing.T, dir string, edit func(*stack.Config)) *testBroker {
+	t.Helper()
 	_, err := stack.Setup(dir, stack.DefaultConfig)
 	require.NoError(t, err)
 	cfg, err := stack.LoadConfig(filepath.Join(dir, stack.ConfigFile))

@@ -53,6 +53,7 @@ func PrepareDir(t *testing.T) string {
 // iterations) so that tests can connect often.
 var Passwords = map[string]string{
 	"admin": "admin-pw-0001", "sensor1": "sensor1-pw-01", "sensor2": "sensor2-pw-01", "dashboard": "dashboard-pw1",
+	"bob": "bob-pw-000001",
 }
 
 type LogBuffer struct {
@@ -279,4 +280,19 @@ var CrashSubscribe = []byte{0x82, 0x06, 0x00, 0x01, 0x00, 0x00, 0x01, 'a'}
 func Closed(c net.Conn) ([]byte, error) {
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	return io.ReadAll(c)
+}
+
+// BobACL is the default ACL with one more user, bob, who reads and
+// writes his own subtree and reads public/: the attacker of the session
+// and delivery tests, subscribed to '#' and hoping for more.
+const BobACL = stack.DefaultACL + `
+user bob
+topic readwrite bob/#
+topic read public/#
+`
+
+// WriteFile writes a file into a data directory before the node starts.
+func WriteFile(t testing.TB, dir, name, content string) {
+	t.Helper()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600))
 }

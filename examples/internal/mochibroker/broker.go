@@ -36,12 +36,14 @@ func Start(cfg *stack.Config, log *slog.Logger) (_ *Broker, err error) {
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = uint32(st.PacketLimits().MaxPacketSize)
 	caps.MaximumSessionExpiryInterval = 24 * 60 * 60 // mochi's default keeps sessions forever
+	// A message without a Message Expiry Interval never expires (mochi
+	// gives it one of a day): it lives as long as the session holding it.
+	caps.MaximumMessageExpiryInterval = 0
 	if cfg.MQTT.MaxClients > 0 {
 		caps.MaximumClients = int64(cfg.MQTT.MaxClients)
 	}
 	b.srv = mqtt.New(&mqtt.Options{Capabilities: caps, Logger: st.Log.With("component", "mochi")})
-	b.hook = &guardHook{g: st.Guard, srv: b.srv, kicks: &st.Kicks,
-		countFanout: st.Guard.Config().RateLimits.MessagesPerTopic.PerSecond > 0}
+	b.hook = newHook(st.Guard, b.srv, &st.Kicks)
 	if err := b.srv.AddHook(b.hook, nil); err != nil {
 		return nil, err
 	}

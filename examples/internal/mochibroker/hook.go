@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,8 +24,15 @@ const droppedWill = "$mqttguard/dropped-will"
 //
 //   - Authentication and ACL hooks are OR-combined across hooks, so no
 //     other hook may answer them: the broker registers only this one.
-//   - OnACLCheck cannot tell a SUBSCRIBE from a delivery: subscriptions
-//     are decided in OnSubscribe and answered from there.
+//   - OnACLCheck cannot tell a SUBSCRIBE from a delivery, and for a
+//     delivery it is asked before the QoS and retain flag are settled:
+//     subscriptions are decided in OnSubscribe, deliveries are filtered
+//     in OnACLCheck (Guard.MayReceive) and decided exactly as they are
+//     written (OnPacketEncode, Guard.Deliver). Every PUBLISH mochi sends
+//     passes that gate: live, retained, queued, resent. See deliver.go.
+//   - Sessions outlive connections and mochi hands them to whoever
+//     connects with the client ID: see session.go for who may resume
+//     one, and how queued messages come back.
 //   - An OnPublish error sends no acknowledgement for ErrRejectPacket and
 //     a PUBACK (even for QoS 2) for a reason code, and a QoS 0 or MQTT
 //     3.1.1 publish with a code is delivered anyway: the hook writes the
@@ -34,8 +40,8 @@ const droppedWill = "$mqttguard/dropped-will"
 //     not forwarded).
 //   - An OnConnect error sends no CONNACK, and mochi maps few v5 codes to
 //     v3: the hook sends the CONNACK itself.
-//   - Wills are published without any check (mochi #503): OnWill asks
-//     the Guard again.
+//   - Wills are published without any check (mochi #503), and delayed
+//     ones without asking again when they go out: see will.go.
 //   - A server has no DISCONNECT in MQTT 3.1.1: v3 clients are closed.
 type guardHook struct {
 	mqtt.HookBase
@@ -45,47 +51,20 @@ type guardHook struct {
 	// audience.
 	countFanout bool
 
-	sessions sync.Map // *mqtt.Client → *session
+	sessions sync.Map // *mqtt.Client → *session, connected or not
 	kicks    *atomic.Uint64
 	fanout   fanoutCache
+	wills    delayedWills
+
+	inlineOnce sync.Once
+	inline     *mqtt.Client // publishes the wills the hook delays
 }
 
-// fanoutCache remembers how many subscribers a topic has, for a second:
-// counting them walks mochi's topic index and allocates four maps, as
-// much work as delivering the message, and the fan-out cost only needs
-// the order of magnitude (1–10, 11–100, …). Every PUBLISH reads it, so
-// reads take no lock (sync.Map); a topic is written once a second.
-type fanoutCache struct {
-	m sync.Map     // topic → fanoutEntry
-	n atomic.Int64 // entries, roughly: bounds the map
-}
-
-type fanoutEntry struct {
-	n  int
-	at time.Time
-}
-
-const fanoutCacheMax = 1 << 16
-
-func (f *fanoutCache) subscribers(srv *mqtt.Server, topic string, now time.Time) int {
-	if v, ok := f.m.Load(topic); ok {
-		if e := v.(fanoutEntry); now.Sub(e.at) < time.Second {
-			return e.n
-		}
-	}
-	subs := srv.Topics.Subscribers(topic)
-	n := len(subs.Subscriptions) + len(subs.Shared)
-	if _, loaded := f.m.Swap(topic, fanoutEntry{n: n, at: now}); !loaded && f.n.Add(1) > fanoutCacheMax {
-		f.m.Clear() // a flood of topics: start over rather than grow
-		f.n.Store(0)
-	}
-	return n
-}
-
-type session struct {
-	c    mqttguard.Client
-	mu   sync.Mutex
-	subs map[string]mqttguard.Decision // the SUBSCRIBE being processed
+func newHook(g *mqttguard.Guard, srv *mqtt.Server, kicks *atomic.Uint64) *guardHook {
+	h := &guardHook{g: g, srv: srv, kicks: kicks,
+		countFanout: g.Config().RateLimits.MessagesPerTopic.PerSecond > 0}
+	h.wills.h = h
+	return h
 }
 
 func (h *guardHook) ID() string { return "mqttguard" }
@@ -93,16 +72,16 @@ func (h *guardHook) ID() string { return "mqttguard" }
 func (h *guardHook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSubscribe, mqtt.OnSubscribed,
-		mqtt.OnPublish, mqtt.OnWill, mqtt.OnDisconnect:
+		mqtt.OnPublish, mqtt.OnWill, mqtt.OnDisconnect, mqtt.OnPacketEncode, mqtt.OnClientExpired:
 		return true
 	}
 	return false
 }
 
-func (h *guardHook) session(cl *mqtt.Client) *session {
-	if s, ok := h.sessions.Load(cl); ok {
-		return s.(*session)
-	}
+// Stop is mochi's: the server is closing. Pending delayed wills are
+// not sent (mochi does not send its own either).
+func (h *guardHook) Stop() error {
+	h.wills.close()
 	return nil
 }
 
@@ -137,7 +116,11 @@ func (h *guardHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		h.connack(cl, code, d.Cause.String())
 		return packets.Code{Code: code, Reason: d.Cause.Component.String()}
 	}
-	h.sessions.Store(cl, &session{c: c})
+	// mochi would send this client topic aliases of its own choosing
+	// and, after a reconnect, resend a queued message by an alias the new
+	// connection never learnt. Every delivery carries its topic.
+	cl.Properties.Props.TopicAliasMaximum = 0
+	h.begin(cl, c, pk.Connect.Clean)
 	return nil
 }
 
@@ -155,35 +138,13 @@ func (h *guardHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bo
 	return h.session(cl) != nil // OnConnect decided
 }
 
-func (h *guardHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
-	s := h.session(cl)
-	switch {
-	case s == nil:
-		return false
-	case write:
-		return true // decided in OnPublish, which can answer with the right code
-	case topic == droppedWill:
-		return false
-	}
-	s.mu.Lock()
-	d, pending := s.subs[topic]
-	s.mu.Unlock()
-	if pending {
-		return d.Verdict == mqttguard.Allow
-	}
-	if strings.ContainsAny(topic, "+#") {
-		return false // a filter OnSubscribe did not see
-	}
-	return h.g.Deliver(&s.c, &mqttguard.Message{Topic: topic}).Verdict == mqttguard.Allow
-}
-
 func (h *guardHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 	s := h.session(cl)
 	if s == nil {
 		return pk
 	}
 	now := time.Now()
-	decided := make(map[string]mqttguard.Decision, len(pk.Filters))
+	decided := make(map[string]bool, len(pk.Filters))
 	filters := append(packets.Subscriptions(nil), pk.Filters...)
 	for i, sub := range filters {
 		d := h.g.Subscribe(context.Background(), &s.c, sub.Filter, sub.Qos, now)
@@ -193,24 +154,23 @@ func (h *guardHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Pack
 		case d.Cause.Component == mqttguard.ByTopic:
 			filters[i].Filter = "" // mochi answers an invalid filter with 0x8F
 		}
-		decided[sub.Filter] = d
+		decided[sub.Filter] = d.Verdict == mqttguard.Allow
 	}
 	pk.Filters = filters
-	s.mu.Lock()
-	s.subs = decided
-	s.mu.Unlock()
+	s.subscribing.Store(&decided)
 	return pk
 }
 
 func (h *guardHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
 	if s := h.session(cl); s != nil {
-		s.mu.Lock()
-		s.subs = nil
-		s.mu.Unlock()
+		s.subscribing.Store(nil)
 	}
 }
 
 func (h *guardHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	if cl.Net.Inline {
+		return pk, nil // the broker's own: a delayed will the Guard has just allowed
+	}
 	s := h.session(cl)
 	if s == nil {
 		return pk, packets.ErrRejectPacket
@@ -246,23 +206,6 @@ func (h *guardHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packe
 	return pk, packets.ErrRejectPacket
 }
 
-func (h *guardHook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
-	s := h.session(cl)
-	if s == nil {
-		return mqtt.Will{TopicName: droppedWill}, nil
-	}
-	d := h.g.Disconnect(&s.c, &mqttguard.Message{Topic: will.TopicName, Payload: will.Payload,
-		QoS: will.Qos, Retain: will.Retain}, time.Now())
-	if d.Verdict != mqttguard.Allow {
-		return mqtt.Will{TopicName: droppedWill}, nil
-	}
-	return will, nil
-}
-
-func (h *guardHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
-	h.sessions.Delete(cl)
-}
-
 // kick closes a client's connection: DISCONNECT with the code for MQTT
 // 5, a plain close for 3.1.1, which has no server DISCONNECT.
 func (h *guardHook) kick(cl *mqtt.Client, code byte) {
@@ -273,54 +216,4 @@ func (h *guardHook) kick(cl *mqtt.Client, code byte) {
 		return
 	}
 	cl.Stop(c)
-}
-
-// KickBan kicks every connected client a ban matches.
-func (h *guardHook) KickBan(b trust.Ban) int {
-	n := 0
-	h.sessions.Range(func(k, v any) bool {
-		cl, s := k.(*mqtt.Client), v.(*session)
-		match := false
-		switch b.Kind {
-		case trust.BanClientID:
-			match = s.c.ID == b.Value
-		case trust.BanUsername:
-			match = s.c.Username == b.Value
-		case trust.BanIP:
-			a, err := netip.ParseAddr(b.Value)
-			match = err == nil && a == s.c.Addr
-		case trust.BanCIDR:
-			p, err := netip.ParsePrefix(b.Value)
-			match = err == nil && p.Contains(s.c.Addr)
-		}
-		if match {
-			h.kick(cl, 0x8A)
-			n++
-		}
-		return true
-	})
-	return n
-}
-
-// Kick kicks the clients with a client ID.
-func (h *guardHook) Kick(id string, code byte) int {
-	n := 0
-	h.sessions.Range(func(k, v any) bool {
-		if v.(*session).c.ID == id {
-			h.kick(k.(*mqtt.Client), code)
-			n++
-		}
-		return true
-	})
-	return n
-}
-
-// Clients lists the connected clients.
-func (h *guardHook) Clients() []mqttguard.Client {
-	var out []mqttguard.Client
-	h.sessions.Range(func(_, v any) bool {
-		out = append(out, v.(*session).c)
-		return true
-	})
-	return out
 }

@@ -1,0 +1,249 @@
+package mochibroker
+
+import (
+	"net/netip"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+	"github.com/mqttguard/mqttguard"
+	"github.com/mqttguard/mqttguard/trust"
+)
+
+// A session belongs to the identity that created it.
+//
+// mochi keeps a client's session (its subscriptions and the QoS 1 and 2
+// messages in flight or queued for it) after the connection ends, and
+// gives it to the next connection with the same client ID that does not
+// ask for a clean start: whoever that is. The hook keeps, beside each of
+// mochi's clients, who it authenticated as (a session, kept while mochi
+// keeps the client, connected or not, so that messages for an offline
+// subscriber are filtered with the identity it will come back as), and
+// at the CONNACK of every new connection:
+//
+//   - A session another identity created (another username, or another
+//     certificate name) is not resumed: its subscriptions and messages
+//     are discarded and the CONNACK says Session Present 0. So is one
+//     mochi should not have kept (MQTT 5 Session Expiry 0, MQTT 3.1.1
+//     clean session: mochi hands those over too while the old
+//     connection is still open).
+//   - The owner's session is resumed: each queued message passes the
+//     receive check again, with the identity and ACL in force now;
+//     those it may no longer read, and those whose Message Expiry
+//     passed, are dropped; the rest go out in the order they were
+//     queued (mochi sorts them by the second they were created, in no
+//     order within a second).
+//
+// One window stays open that no hook can close: mochi hands a session
+// over in steps (it copies the messages in flight to the new client,
+// then clears the old one's), and a message queued for the old client in
+// the microseconds between the two is lost. A publish that races a
+// durable subscriber's reconnection can therefore be lost in mochi (as
+// it is without the Guard); mosquitto, single-threaded, has no such
+// window.
+type session struct {
+	c     mqttguard.Client
+	owner owner
+	// persistent: the client asked for its session to outlive the
+	// connection (what mochi decides "expire" from).
+	persistent bool
+	// subscribing holds the decisions of the SUBSCRIBE being processed,
+	// by filter, for OnACLCheck: mochi asks it for each filter.
+	subscribing atomic.Pointer[map[string]bool]
+
+	// Set by begin, used at the CONNACK: the client this connection
+	// takes the client ID over from, and whether it must start afresh.
+	predecessor *mqtt.Client
+	fresh       bool
+}
+
+// owner is who a session belongs to: what identifies an authenticated
+// client beyond the client ID it chose.
+type owner struct {
+	username, commonName, certIdentity string
+}
+
+func ownerOf(c mqttguard.Client) owner {
+	return owner{username: c.Username, commonName: c.CommonName, certIdentity: c.CertIdentity}
+}
+
+func (h *guardHook) session(cl *mqtt.Client) *session {
+	if s, ok := h.sessions.Load(cl); ok {
+		return s.(*session)
+	}
+	return nil
+}
+
+// begin records an accepted connection's session, before mochi looks
+// for one to hand over (its OnConnect), and settles a delayed will left
+// by the client ID's last connection.
+func (h *guardHook) begin(cl *mqtt.Client, c mqttguard.Client, cleanStart bool) {
+	s := &session{c: c, owner: ownerOf(c),
+		persistent: (cl.Properties.ProtocolVersion == 5 && cl.Properties.Props.SessionExpiryInterval > 0) ||
+			(cl.Properties.ProtocolVersion < 5 && !cl.Properties.Clean)}
+	resumes := false
+	if prev, ok := h.srv.Clients.Get(cl.ID); ok {
+		s.predecessor = prev
+		ps := h.session(prev)
+		resumes = ps != nil && ps.owner == s.owner && ps.persistent && !cleanStart
+		s.fresh = !resumes
+	}
+	h.sessions.Store(cl, s)
+	h.wills.reconnected(cl.ID, s.owner, resumes)
+}
+
+// atConnack runs as mochi encodes a successful CONNACK: after it has
+// handed the client ID's session over to this connection, before it
+// resends what the session holds. It settles what is handed over.
+func (h *guardHook) atConnack(cl *mqtt.Client, pk *packets.Packet) {
+	s := h.session(cl)
+	if s == nil {
+		return
+	}
+	if prev := s.predecessor; prev != nil {
+		h.sessions.Delete(prev)
+		s.predecessor = nil
+	}
+	if s.fresh {
+		if pk.SessionPresent {
+			h.srv.UnsubscribeClient(cl)
+			cl.ClearInflights()
+		}
+		pk.SessionPresent = false
+		return
+	}
+	if pk.SessionPresent {
+		h.resume(cl, s, time.Now())
+	}
+}
+
+// resume filters the messages the session holds and orders them for
+// mochi's resend, which sorts by Created (seconds) truncated to 16 bits:
+// Created is rewritten to count up in the order the packet identifiers
+// were given out. mochi uses Created for nothing else once a message
+// is in flight (the broker runs with no maximum message expiry, which
+// would compare it with the clock).
+func (h *guardHook) resume(cl *mqtt.Client, s *session, now time.Time) {
+	var keep []packets.Packet
+	for _, p := range cl.State.Inflight.GetAll(false) {
+		if p.FixedHeader.Type != packets.Publish {
+			continue // PUBREL, PUBREC: the ends of QoS 2 flows, resent as they are
+		}
+		// A message that expires within the second is dropped here
+		// rather than at the resend, where the gate's refusal would
+		// end the connection (mochi treats a resend that fails to
+		// encode as a broken connection).
+		expired := p.Expiry > 0 && now.Unix()+1 > p.Expiry
+		if expired || h.g.Deliver(&s.c, &mqttguard.Message{Topic: p.TopicName, QoS: p.FixedHeader.Qos, Retain: p.FixedHeader.Retain}).Verdict != mqttguard.Allow {
+			if cl.State.Inflight.Delete(p.PacketID) {
+				atomic.AddInt64(&h.srv.Info.Inflight, -1)
+			}
+			continue
+		}
+		keep = append(keep, p)
+	}
+	ids := make([]uint16, len(keep))
+	for i, p := range keep {
+		ids[i] = p.PacketID
+	}
+	order := allocationOrder(ids)
+	byID := make(map[uint16]packets.Packet, len(keep))
+	for _, p := range keep {
+		byID[p.PacketID] = p
+	}
+	base := now.Unix() - int64(len(order))
+	if int64(uint16(base))+int64(len(order)) > 1<<16 {
+		base = base&^0xffff + 1<<16 // the low 16 bits would wrap: start at the next multiple
+	}
+	for i, id := range order {
+		p := byID[id]
+		p.Created = base + int64(i)
+		cl.State.Inflight.Set(p)
+	}
+}
+
+// allocationOrder sorts packet identifiers in the order mochi gave them
+// out: counting up from 1 to 65535 and round again, so the oldest
+// identifier is the one after the widest gap.
+func allocationOrder(ids []uint16) []uint16 {
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	if len(ids) < 2 {
+		return ids
+	}
+	start, widest := 0, int(ids[0])+1<<16-int(ids[len(ids)-1]) // the gap across the wrap
+	for i := 1; i < len(ids); i++ {
+		if gap := int(ids[i]) - int(ids[i-1]); gap > widest {
+			start, widest = i, gap
+		}
+	}
+	return append(ids[start:], ids[:start]...)
+}
+
+func (h *guardHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	if expire || cl.IsTakenOver() {
+		h.sessions.Delete(cl)
+	}
+	// Otherwise the session lives on, offline, until it is taken over
+	// (atConnack) or expires (OnClientExpired).
+}
+
+func (h *guardHook) OnClientExpired(cl *mqtt.Client) {
+	h.sessions.Delete(cl)
+}
+
+// connected calls fn for each connected client's session.
+func (h *guardHook) connected(fn func(cl *mqtt.Client, s *session)) {
+	h.sessions.Range(func(k, v any) bool {
+		if cl := k.(*mqtt.Client); !cl.Closed() {
+			fn(cl, v.(*session))
+		}
+		return true
+	})
+}
+
+// KickBan kicks every connected client a ban matches.
+func (h *guardHook) KickBan(b trust.Ban) int {
+	n := 0
+	h.connected(func(cl *mqtt.Client, s *session) {
+		match := false
+		switch b.Kind {
+		case trust.BanClientID:
+			match = s.c.ID == b.Value
+		case trust.BanUsername:
+			match = s.c.Username == b.Value
+		case trust.BanIP:
+			a, err := netip.ParseAddr(b.Value)
+			match = err == nil && a == s.c.Addr
+		case trust.BanCIDR:
+			p, err := netip.ParsePrefix(b.Value)
+			match = err == nil && p.Contains(s.c.Addr)
+		}
+		if match {
+			h.kick(cl, 0x8A)
+			n++
+		}
+	})
+	return n
+}
+
+// Kick kicks the connected clients with a client ID.
+func (h *guardHook) Kick(id string, code byte) int {
+	n := 0
+	h.connected(func(cl *mqtt.Client, s *session) {
+		if s.c.ID == id {
+			h.kick(cl, code)
+			n++
+		}
+	})
+	return n
+}
+
+// Clients lists the connected clients.
+func (h *guardHook) Clients() []mqttguard.Client {
+	var out []mqttguard.Client
+	h.connected(func(_ *mqtt.Client, s *session) { out = append(out, s.c) })
+	return out
+}
