@@ -48,7 +48,7 @@ type Config struct {
 	Bans     *trust.Bans
 	Trust    *trust.Tracker
 	Flapping *anomaly.FlappingDetector
-	// Intervals checks push intervals (seed 001): anomalous reports are
+	// Intervals checks push intervals: anomalous reports are
 	// acknowledged and not delivered; repeated anomalies flag the device
 	// (a trust violation) and then ban it for AnomalyBanFor (default 1
 	// hour), by client ID, else username, else address (BanAddresses).
@@ -62,14 +62,14 @@ type Config struct {
 	// time.
 	Plugins []*wasmguard.Plugin
 
-	// ShadowBan lets EnforceFull shadow-ban (seed: enable_shadow_ban);
-	// without it a ShadowBanned client's publishes are refused with 0x87
-	// instead.
+	// ShadowBan lets EnforceFull shadow-ban (the example broker's
+	// enable_shadow_ban); without it a ShadowBanned client's publishes are
+	// refused with 0x87 instead.
 	ShadowBan bool
 	// BanAddresses lets automatic bans (anomaly) fall back to banning
 	// the client's address when it has neither client ID nor username
-	// (seed: enable_ip_ban). Addresses are shared behind NAT; bans made by
-	// an operator are not affected.
+	// (the example broker's enable_ip_ban). Addresses are shared behind
+	// NAT; bans made by an operator are not affected.
 	BanAddresses bool
 
 	// Logger receives the audit log: every refusal, drop and disconnect
@@ -96,16 +96,16 @@ func (r Rate) burst() int {
 	return max(1, int(r.PerSecond+0.999))
 }
 
-// RateLimits are the Guard's token buckets (seed 004's production values
-// in parentheses, as the example broker's defaults). Message limits are
-// scaled by the client's trust multiplier.
+// RateLimits are the Guard's token buckets (the example broker's
+// defaults in parentheses). Message limits are scaled by the client's
+// trust multiplier. SetRateLimits changes them at run time.
 type RateLimits struct {
 	ConnectionsPerAddr     Rate // CONNECTs per client address (10/s)
 	ConnectionsPerListener Rate // CONNECTs per listener
 	MessagesPerClient      Rate // PUBLISHes per client ID
 	BytesPerClient         Rate // payload bytes per client ID
-	MessagesPerUser        Rate // PUBLISHes per username: the seed's user tokens (50/s, burst 100)
-	// MessagesPerTopic is the seed's channel limit (3/s): PUBLISHes per
+	MessagesPerUser        Rate // PUBLISHes per username, all its devices together (50/s, burst 100)
+	// MessagesPerTopic is the per-channel limit (3/s): PUBLISHes per
 	// topic name, each costing ratelimit.FanoutCost(subscribers) tokens
 	// in EnforceFull when the broker says how many subscribers a message
 	// has.

@@ -68,9 +68,9 @@
 //
 // # Modes
 //
-// The seed design's staged rollout governs the abuse layer: rate limits,
-// trust states (throttling, write-disable, shadow ban, disconnect),
-// anomaly drops and the automatic bans that flapping and anomalies make.
+// A staged rollout governs the abuse layer: rate limits, trust states
+// (throttling, write-disable, shadow ban, disconnect), anomaly drops and
+// the automatic bans that flapping and anomalies make.
 // In ObserveOnly (the zero Mode) the abuse layer decides as usual, and the
 // Guard returns Allow with Observed set, counts what would have happened
 // in Stats.Observed and writes it to the audit log ("would reject …").
@@ -87,8 +87,9 @@
 //
 // The components are the broker's: an acl.Holder and a passwd.Holder
 // reload their files atomically and keep the old state when a new file
-// does not load; SetPlugins swaps the plugin set; trust.Bans is edited in
-// place; tlsconf.Reloader rotates certificates under live connections.
+// does not load; SetPlugins swaps the plugin set, SetRateLimits the rate
+// limits and SetMode the mode; trust.Bans is edited in place;
+// tlsconf.Reloader rotates certificates under live connections.
 // Nothing needs the connections dropped.
 //
 // # Fleets

@@ -63,7 +63,7 @@ func New(cfg Config) (*Guard, error) {
 // Mode returns the mode in force.
 func (g *Guard) Mode() trust.Mode { return trust.Mode(g.mode.Load()) }
 
-// SetMode switches modes at run time (the seed's staged rollout), for
+// SetMode switches modes at run time (a staged rollout), for
 // the Trust tracker too (see trust.Tracker.SetMode).
 func (g *Guard) SetMode(m trust.Mode) {
 	g.mode.Store(uint32(m))

@@ -1,7 +1,7 @@
 package ratelimit
 
 // FanoutCost is the cost of one message by the number of subscribers it
-// will be delivered to, after the seed design's table: 1–10 subscribers
+// will be delivered to: 1–10 subscribers
 // cost 1, 11–100 cost 2, 101–500 cost 5, 501–1000 cost 10 and more than
 // 1000 cost 20. A message with no subscriber still costs 1. Use it as n
 // in AllowN for a per-topic or per-publisher bucket, so that one publish
