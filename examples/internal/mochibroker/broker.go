@@ -42,7 +42,7 @@ func Start(cfg *stack.Config, log *slog.Logger) (_ *Broker, err error) {
 	if cfg.MQTT.MaxClients > 0 {
 		caps.MaximumClients = int64(cfg.MQTT.MaxClients)
 	}
-	b.srv = mqtt.New(&mqtt.Options{Capabilities: caps, Logger: st.Log.With("component", "mochi")})
+	b.srv = mqtt.New(&mqtt.Options{Capabilities: caps, Logger: mochiLogger(st.Log)})
 	b.hook = newHook(st.Guard, b.srv, &st.Kicks)
 	if err := b.srv.AddHook(b.hook, nil); err != nil {
 		return nil, err
