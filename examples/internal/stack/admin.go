@@ -237,7 +237,7 @@ func (st *Stack) switchPlugin(w http.ResponseWriter, r *http.Request) {
 func (st *Stack) setMode(w http.ResponseWriter, r *http.Request) {
 	m, err := trust.ParseMode(r.PathValue("mode"))
 	if err != nil {
-		httpError(w, http.StatusBadRequest, "%v", err)
+		httpError(w, http.StatusBadRequest, "unknown mode %q: want observe, light or full", r.PathValue("mode"))
 		return
 	}
 	st.reloadMu.Lock()
