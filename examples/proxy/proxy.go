@@ -32,6 +32,7 @@ type Proxy struct {
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	closing  bool
+	wills    heldWills
 }
 
 // Start builds the stack from cfg, opens the listeners and starts
@@ -46,6 +47,7 @@ func Start(cfg *stack.Config, log *slog.Logger) (_ *Proxy, err error) {
 		return nil, err
 	}
 	p := &Proxy{Stack: st, sessions: map[*session]struct{}{}}
+	p.wills.p = p
 	defer func() {
 		if err != nil {
 			p.Close(context.Background())
@@ -204,5 +206,6 @@ func (p *Proxy) Close(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 	}
+	p.wills.close()
 	return p.Stack.Close(ctx)
 }

@@ -54,7 +54,9 @@ type session struct {
 	localRel  map[uint16]bool        // client QoS 2 flows the proxy answered: their PUBREL stays here
 	upDropped map[uint16]bool        // upstream QoS 2 deliveries the proxy dropped: their PUBREL stays here
 
-	graceful  atomic.Bool // the client sent DISCONNECT
+	graceful  atomic.Bool // the client sent DISCONNECT (not 0x04: that one asks for the will)
+	willDelay time.Duration
+	holdWill  bool // closeBoth left the upstream connection for heldWills
 	kickCode  atomic.Int32
 	closeOnce sync.Once
 	buf       []byte // for what the client relay writes
@@ -93,6 +95,9 @@ func (p *Proxy) serve(c *packets.Conn, listener string) {
 	}()
 	s.clientToUpstream()
 	<-done
+	if s.holdWill {
+		p.wills.hold(s)
+	}
 }
 
 // connect decides the CONNECT, opens the upstream connection, passes the
@@ -128,6 +133,7 @@ func (s *session) connect(ctx context.Context, pkt *packets.Packet, listener str
 		return false
 	}
 
+	p.wills.reconnected(gc.ID, ownerOf(gc), !cn.CleanStart)
 	up, err := p.dialUpstream(ctx)
 	if err != nil {
 		p.Log.Error("upstream unreachable", "addr", p.Cfg.Upstream.Addr, "error", err)
@@ -141,6 +147,9 @@ func (s *session) connect(ctx context.Context, pkt *packets.Packet, listener str
 		fwd.Password, fwd.PasswordFlag = []byte(u.Password), u.Password != ""
 	} else if p.Cfg.Security.UseIdentityAsUsername && gc.CertIdentity != "" {
 		fwd.Username, fwd.UsernameFlag = []byte(gc.CertIdentity), true
+	}
+	if s.willDelay = willDelay(pkt); s.willDelay > 0 {
+		fwd.WillProps.Raw = packets.WithoutProperties(fwd.WillProps.Raw, packets.PropWillDelay) // the proxy waits (will.go)
 	}
 	props := packets.WithoutProperties(pkt.Props.Raw, packets.PropTopicAliasMaximum)
 	up.SetDeadline(now.Add(10 * time.Second))
@@ -246,6 +255,9 @@ func (s *session) clientToUpstream() {
 				return
 			}
 		case packets.DISCONNECT:
+			if pkt.ReasonCode == packets.DisconnectWithWill && s.will != nil {
+				return // an end with the will, which closeBoth decides
+			}
 			s.graceful.Store(true)
 			s.toUpstream(pkt.Raw)
 			s.flush()
@@ -470,10 +482,12 @@ func (s *session) kick(code byte) {
 }
 
 // closeBoth ends both connections, once. The client is told why (MQTT
-// 5). The will: a client that did not DISCONNECT left abnormally, and
-// its will goes out — the upstream publishes it when its connection
-// drops — if the Guard still allows it; if not, the proxy ends the
-// upstream session with a normal DISCONNECT, which discards the will.
+// 5). The will: a client that did not DISCONNECT (or did with 0x04)
+// left abnormally, and its will goes out — the upstream publishes it
+// when its connection drops — if the Guard still allows it; if not, the
+// proxy ends the upstream session with a normal DISCONNECT, which
+// discards the will (endUpstream). A will with a delay is decided when
+// the delay is over (will.go).
 func (s *session) closeBoth(code byte) {
 	s.kickCode.CompareAndSwap(0, int32(code))
 	s.closeOnce.Do(func() {
@@ -489,13 +503,15 @@ func (s *session) closeBoth(code byte) {
 		if s.up == nil {
 			return
 		}
-		if !s.graceful.Load() && s.will != nil {
-			if d := s.p.Guard.Disconnect(&s.gc, s.will, time.Now()); d.Verdict != mqttguard.Allow {
-				s.toUpstream([]byte{0xe0, 0}) // a normal DISCONNECT, in every version: the will is discarded
-				s.flush()
-			}
+		switch {
+		case s.graceful.Load() || s.will == nil:
+			s.up.Close()
+		case s.willDelay > 0:
+			s.holdWill = true
+			s.up.SetReadDeadline(time.Now()) // ends the upstream relay; heldWills takes over
+		default:
+			s.p.endUpstream(s, time.Now())
 		}
-		s.up.Close()
 	})
 }
 
