@@ -135,7 +135,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "  admin     http://%s   token in %s\n", a, cfg.Path(cfg.Admin.TokenFile))
 	}
 	if len(first.Accounts) > 0 {
-		fmt.Fprintln(stdout, "\nFirst run: these accounts were created in the proxy's password file (shown only now):")
+		fmt.Fprintln(stdout, "\nThe first run created these accounts in the proxy's password file. Their passwords are shown only this once:")
 		for _, a := range first.Accounts {
 			fmt.Fprintf(stdout, "  %-10s %s   %s\n", a.User, a.Password, a.Can)
 		}
