@@ -35,6 +35,10 @@ type Demo struct {
 	// RogueDone, if not nil, is closed when the rogue has tried
 	// everything.
 	RogueDone chan struct{}
+	// For is how long to run once the devices are connected (0: until
+	// the context of Run ends): the broker's start, which hashes
+	// passwords, does not eat into it.
+	For time.Duration
 
 	// After Run: what happened.
 	Agg   *Aggregator
@@ -137,11 +141,17 @@ func (d *Demo) Run(ctx context.Context) error {
 		}()
 	}
 
+	runCtx := ctx
+	if d.For > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeout(ctx, d.For)
+		defer cancel()
+	}
 	t := time.NewTicker(d.Every)
 	defer t.Stop()
 	for done := false; !done; {
 		select {
-		case <-ctx.Done():
+		case <-runCtx.Done():
 			done = true
 		case now := <-t.C:
 			var buf bytes.Buffer // one write: the rogue's lines go between summaries, not into them

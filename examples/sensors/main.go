@@ -47,7 +47,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sensors", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dir := fs.String("data", "", "the broker's data directory (default: a temporary one, removed at the end)")
-	runFor := fs.Duration("for", 0, "how long to run (0: until Ctrl-C)")
+	runFor := fs.Duration("for", 0, "how long to run once the devices are connected (0: until Ctrl-C)")
 	every := fs.Duration("every", 3*time.Second, "how often to print a summary")
 	rogue := fs.Bool("rogue", true, "start a rogue device after a few seconds")
 	above := fs.Float64("alert-above", 30, "alert when a temperature rises above this, °C")
@@ -73,17 +73,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		*dir = tmp
 	}
 	d := &Demo{Dir: *dir, Devices: defaultDevices(), AlertAbove: *above, Every: *every, Out: stdout,
-		Log: log, LogPath: logPath, RogueAfter: 5 * time.Second}
+		Log: log, LogPath: logPath, RogueAfter: 5 * time.Second, For: *runFor}
 	if *rogue {
 		d.Rogue = &Rogue{TooOften: 30, FloodFor: 5 * time.Second}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if *runFor > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *runFor)
-		defer cancel()
-	}
 	return d.Run(ctx)
 }
 
