@@ -33,6 +33,7 @@ type Proxy struct {
 	sessions map[*session]struct{}
 	closing  bool
 	wills    heldWills
+	owners   sessionOwners
 }
 
 // Start builds the stack from cfg, opens the listeners and starts

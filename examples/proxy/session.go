@@ -133,14 +133,6 @@ func (s *session) connect(ctx context.Context, pkt *packets.Packet, listener str
 		return false
 	}
 
-	p.wills.reconnected(gc.ID, ownerOf(gc), !cn.CleanStart)
-	up, err := p.dialUpstream(ctx)
-	if err != nil {
-		p.Log.Error("upstream unreachable", "addr", p.Cfg.Upstream.Addr, "error", err)
-		s.client.Write(packets.AppendConnack(nil, s.version, false, packets.ServerUnavailable))
-		return false
-	}
-	s.up = up
 	fwd := *cn
 	if u := p.Cfg.Upstream; u.Username != "" {
 		fwd.Username, fwd.UsernameFlag = []byte(u.Username), true
@@ -148,6 +140,22 @@ func (s *session) connect(ctx context.Context, pkt *packets.Packet, listener str
 	} else if p.Cfg.Security.UseIdentityAsUsername && gc.CertIdentity != "" {
 		fwd.Username, fwd.UsernameFlag = []byte(gc.CertIdentity), true
 	}
+	who, named := ownerOf(gc), len(cn.ClientID) > 0
+	p.wills.reconnected(gc.ID, who, !cn.CleanStart)
+	if named && p.owners.changes(gc.ID, who, !cn.CleanStart) {
+		if err := p.endSession(ctx, fwd); err != nil {
+			p.Log.Error("could not end another identity's upstream session", "client", gc.ID, "error", err)
+			s.client.Write(packets.AppendConnack(nil, s.version, false, packets.ServerUnavailable))
+			return false
+		}
+	}
+	up, err := p.dialUpstream(ctx)
+	if err != nil {
+		p.Log.Error("upstream unreachable", "addr", p.Cfg.Upstream.Addr, "error", err)
+		s.client.Write(packets.AppendConnack(nil, s.version, false, packets.ServerUnavailable))
+		return false
+	}
+	s.up = up
 	if s.willDelay = willDelay(pkt); s.willDelay > 0 {
 		fwd.WillProps.Raw = packets.WithoutProperties(fwd.WillProps.Raw, packets.PropWillDelay) // the proxy waits (will.go)
 	}
@@ -174,6 +182,9 @@ func (s *session) connect(ctx context.Context, pkt *packets.Packet, listener str
 	}
 	if s.version == packets.V5 && len(ack.Props.AssignedClientID) > 0 {
 		s.gc.ID = string(ack.Props.AssignedClientID)
+	}
+	if named {
+		p.owners.record(gc.ID, who, persistent(pkt))
 	}
 	s.upR = ur
 	s.upW = bufio.NewWriterSize(up, 32<<10)

@@ -74,3 +74,46 @@ func TestProxyDelayedWillIsCheckedWhenItGoesOut(t *testing.T) {
 	assert.Empty(t, watcher.Received(time.Until(left.Add(1500*time.Millisecond))), "no will before its delay")
 	assert.Equal(t, []string{"sensors/sensor1/status w-kept gone"}, watcher.Received(3*time.Second))
 }
+
+// The proxy's sibling of the broker's takeover hole: the upstream hands
+// a client ID's session to whoever connects with it. Through the proxy,
+// another user taking admin's client ID over gets a fresh upstream
+// session, not admin's subscriptions and queued messages (on aca3f31
+// the upstream resumed it, and the proxy, refusing bob each message,
+// acknowledged admin's queue away).
+func TestProxySessionTakeoverByAnotherUserStartsFresh(t *testing.T) {
+	for _, v := range []packets.Version{packets.V311, packets.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			tp := startProxy(t, nil)
+			owner := e2e.RawOpts{ID: "dashboard-X", User: "admin", Pass: passwords["admin"], Resume: true, SessionExpiry: 3600}
+			adm, _ := e2e.ConnectRaw(t, tp.Addr("tcp"), v, owner)
+			require.Equal(t, []byte{1}, adm.Subscribe(e2e.RawSub{Filter: "payroll/#", QoS: 1}))
+			feed := tp.raw(t, "payroll-feed")
+			for range 3 {
+				feed.Pub(t, "payroll/p", "salary", 1)
+			}
+			require.Len(t, adm.Collect(time.Second, false), 3)
+			adm.Close()
+
+			bob, ack := e2e.ConnectRaw(t, tp.Addr("tcp"), v, e2e.RawOpts{ID: "dashboard-X", User: "bob", Pass: passwords["bob"], Resume: true, SessionExpiry: 3600})
+			require.Equal(t, packets.Success, ack.ReasonCode)
+			assert.False(t, ack.SessionPresent, "admin's session is not bob's")
+			feed.Pub(t, "payroll/p", "salary", 1)
+			assert.Empty(t, bob.Collect(time.Second, true))
+			bob.Close()
+
+			adm, ack = e2e.ConnectRaw(t, tp.Addr("tcp"), v, owner)
+			assert.False(t, ack.SessionPresent, "bob's session is not admin's either")
+
+			// The owner itself resumes as before.
+			require.Equal(t, []byte{1}, adm.Subscribe(e2e.RawSub{Filter: "payroll/#", QoS: 1}))
+			adm.Disconnect(0)
+			feed.Pub(t, "payroll/p", "queued", 1)
+			adm, ack = e2e.ConnectRaw(t, tp.Addr("tcp"), v, owner)
+			assert.True(t, ack.SessionPresent)
+			got := adm.Collect(time.Second, true)
+			require.Len(t, got, 1)
+			assert.Equal(t, "payroll/p queued", got[0].String())
+		})
+	}
+}
