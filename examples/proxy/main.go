@@ -115,7 +115,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return stack.PrintAccounts(stdout, cfg, "go run ./examples/proxy")
 	}
 	if *upstream != "" {
-		cfg.Upstream.Addr = *upstream
+		cfg.Override(func(c *stack.Config) { c.Upstream.Addr = *upstream })
 	}
 	p, err := Start(cfg, log)
 	if err != nil {

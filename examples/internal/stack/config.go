@@ -39,6 +39,17 @@ type Config struct {
 	Source string `toml:"-"`
 	Dir    string `toml:"-"`
 	text   string
+	// overrides are the command line's changes, made again to the file
+	// a reload reads (see Override).
+	overrides []func(*Config)
+}
+
+// Override changes the configuration as a command-line flag does (the
+// proxy's -upstream): now, and again to the file each reload reads, so
+// that a reload neither undoes it nor reports it as a changed setting.
+func (c *Config) Override(f func(*Config)) {
+	f(c)
+	c.overrides = append(c.overrides, f)
 }
 
 type MQTTConfig struct {

@@ -65,6 +65,9 @@ func (st *Stack) reload() (ReloadReport, error) {
 		if nc, err := LoadConfig(cfg.Source); err != nil {
 			errs = append(errs, err)
 		} else {
+			for _, f := range cfg.overrides {
+				f(nc)
+			}
 			rep.Changes, errs = st.apply(nc)
 			next = nc
 		}

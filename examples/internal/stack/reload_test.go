@@ -139,6 +139,17 @@ func TestReloadNamesWhatNeedsARestart(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(ts.logs.String(), "security.mode changed"), "the mode was applied once")
 }
 
+// A setting the command line overrode (the proxy's -upstream) stays
+// overridden, and is no change to report.
+func TestReloadKeepsOverrides(t *testing.T) {
+	ts := startStack(t, testConfig())
+	ts.Cfg.Override(func(c *Config) { c.MQTT.MaxClients = 5 })
+	require.NoError(t, ts.Reload())
+	assert.Equal(t, 5, ts.Cfg.MQTT.MaxClients)
+	assert.NotContains(t, ts.logs.String(), "max_clients")
+	assert.Contains(t, ts.logs.String(), "settings_changed=0")
+}
+
 func TestReloadAppliesTrustFlappingAndProfiles(t *testing.T) {
 	ts := startStack(t, testConfig())
 	ts.rewrite(t, "username_factor = 0.5", "username_factor = 0.9")
