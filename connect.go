@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/mqttguard/mqttguard/acl"
@@ -48,6 +49,11 @@ type ConnectRequest struct {
 	ProtocolVersion byte
 	CleanStart      bool
 	KeepAlive       uint16
+	// AuthMethod is the MQTT 5 Authentication Method ("" without one).
+	// The Guard has no authenticator for any method (enhanced
+	// authentication), so a CONNECT that names one is refused with 0x8C
+	// [MQTT-4.12.0-1], whatever its password.
+	AuthMethod string
 	// TLS is the connection's state, nil without TLS. Only verified
 	// chains are trusted for identity.
 	TLS *tls.ConnectionState
@@ -119,6 +125,10 @@ func (g *Guard) connect(ctx context.Context, r *ConnectRequest, c *Client, now t
 		if d, stop := g.refuse(PointConnect, Decision{Verdict: Reject, Code: 0x9F, Cause: Cause{Component: ByConnRate, Rule: "connections per listener"}}, c, now, &obs); stop {
 			return d
 		}
+	}
+	if r.AuthMethod != "" {
+		return Decision{Verdict: Reject, Code: 0x8C, Cause: Cause{Component: ByPassword,
+			Detail: "authentication method " + strconv.Quote(r.AuthMethod) + " is not supported"}}
 	}
 	if d, ok := g.authenticate(r, c, now); !ok {
 		return d

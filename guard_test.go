@@ -145,6 +145,19 @@ func TestConnectCredentials(t *testing.T) {
 	assert.Equal(t, uint64(1), f.tracker.Stats(t0).Violations[trust.AuthFailure], "a bad password counts against the client")
 }
 
+// A CONNECT naming an Authentication Method the Guard has no
+// authenticator for is refused with 0x8C, even with the right password,
+// and counts against nobody.
+func TestConnectUnsupportedAuthMethod(t *testing.T) {
+	f := newGuard(t, trust.EnforceFull, nil)
+	_, d := f.g.Connect(context.Background(), &mqttguard.ConnectRequest{ClientID: "s1", Username: "sensor1",
+		Password: []byte("s1-pw"), HasPassword: true, Addr: addr, ProtocolVersion: 5, AuthMethod: "SCRAM-SHA-1"}, t0)
+	assert.Equal(t, mqttguard.Reject, d.Verdict)
+	assert.Equal(t, byte(0x8C), d.Code)
+	assert.Contains(t, d.String(), `"SCRAM-SHA-1" is not supported`)
+	assert.Zero(t, f.tracker.Stats(t0).Violations[trust.AuthFailure])
+}
+
 func TestConnectBansFlappingAndRates(t *testing.T) {
 	f := newGuard(t, trust.EnforceFull, nil)
 	require.NoError(t, f.bans.Add(trust.Ban{Kind: trust.BanUsername, Value: "dashboard", Reason: "stolen laptop"}))

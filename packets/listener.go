@@ -104,6 +104,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		c.pending = pkt.Raw
+		if pkt.Type == CONNECT && pkt.Connect.Level == V31 {
+			c.pending = clean31(pkt)
+		}
 	}
 	n := copy(p, c.pending)
 	c.pending = c.pending[n:]
@@ -210,3 +213,18 @@ func (c *Conn) ConnectionState() tls.ConnectionState {
 
 // NetConn is the wrapped connection.
 func (c *Conn) NetConn() net.Conn { return c.Conn }
+
+// clean31 returns an MQTT 3.1 CONNECT without the flag bits 3.1 left
+// unreserved and 3.1.1 reserved (fixed header flags, connect flag bit 0):
+// the Reader accepts them as 3.1 did, and the server behind, which may
+// apply 3.1.1's rule to every level (mochi-mqtt does), never sees them.
+func clean31(p *Packet) []byte {
+	flagsAt := len(p.Raw) - p.Remaining + 2 + len(p.Connect.ProtocolName) + 1
+	if p.Raw[0]&0x0f == 0 && p.Raw[flagsAt]&0x01 == 0 {
+		return p.Raw
+	}
+	raw := append([]byte(nil), p.Raw...)
+	raw[0] &^= 0x0f
+	raw[flagsAt] &^= 0x01
+	return raw
+}

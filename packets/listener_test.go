@@ -77,6 +77,31 @@ func TestListenerPassesValidPacketsUnchanged(t *testing.T) {
 	assert.Equal(t, io.EOF, err)
 }
 
+// MQTT 3.1 did not reserve CONNECT's flag bits; clients of the time set
+// them. The Reader accepts them at level 3, and the server behind reads
+// them cleared (mochi-mqtt refuses them at every level).
+func TestListenerCleansAnMQTT31Connect(t *testing.T) {
+	l, accept := serve(t, ListenerConfig{})
+	client := dial(t, l)
+	server := accept()
+	dirty := []byte{0x14, 0x0f, 0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p', 0x03, 0x03, 0x00, 0x0a, 0x00, 0x01, 'p'}
+	go client.Write(dirty)
+	got := make([]byte, len(dirty))
+	_, err := io.ReadFull(server, got)
+	require.NoError(t, err)
+	assert.Equal(t, []byte{0x10, 0x0f, 0x00, 0x06, 'M', 'Q', 'I', 's', 'd', 'p', 0x03, 0x02, 0x00, 0x0a, 0x00, 0x01, 'p'}, got,
+		"fixed header flags and connect flag bit 0 cleared, clean session kept")
+	assert.Equal(t, V31, server.(*Conn).Version())
+
+	// MQTT 3.1.1 reserved them.
+	client, server = dial(t, l), accept()
+	go client.Write([]byte{0x14, 0x0c, 0x00, 0x04, 'M', 'Q', 'T', 'T', 0x04, 0x02, 0x00, 0x0a, 0x00, 0x01, 'p'})
+	_, err = server.Read(make([]byte, 16))
+	var perr *Error
+	require.ErrorAs(t, err, &perr)
+	assert.Equal(t, "[MQTT-2.1.3-1]", perr.Rule)
+}
+
 func TestListenerClosesOnAMalformedPacket(t *testing.T) {
 	var r rejects
 	l, accept := serve(t, ListenerConfig{OnReject: r.record})

@@ -192,6 +192,8 @@ func (p *Packet) checkFlags(v Version) error {
 			return malformed(p.Type, 0, "[MQTT-3.3.1-2]", "DUP set on a QoS 0 message")
 		}
 		return nil
+	case CONNECT:
+		return nil // they depend on the protocol level: decodeConnect
 	case PUBREL, SUBSCRIBE, UNSUBSCRIBE:
 		if p.Flags != 0x02 {
 			return malformed(p.Type, 0, "[MQTT-2.1.3-1]", "fixed header flags must be 0010, are %04b", p.Flags)
@@ -232,8 +234,15 @@ func (p *Packet) decodeConnect(c *cursor) error {
 	if err != nil {
 		return err
 	}
-	if flags&0x01 != 0 {
-		return malformed(CONNECT, flagsAt, "[MQTT-3.1.2-3]", "reserved connect flag is set")
+	// MQTT 3.1 reserved neither bit (clients of the time set them, and
+	// mosquitto accepts them): ignored there, refused from 3.1.1 on.
+	if cn.Level != V31 {
+		if p.Flags != 0 {
+			return malformed(CONNECT, 0, "[MQTT-2.1.3-1]", "fixed header flags must be 0000, are %04b", p.Flags)
+		}
+		if flags&0x01 != 0 {
+			return malformed(CONNECT, flagsAt, "[MQTT-3.1.2-3]", "reserved connect flag is set")
+		}
 	}
 	cn.CleanStart = flags&0x02 != 0
 	cn.WillFlag = flags&0x04 != 0

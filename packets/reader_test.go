@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -149,6 +150,29 @@ func TestSessionRules(t *testing.T) {
 	assert.ErrorIs(t, s.Check(unknown), ErrProtocol)
 	tooHigh, _ := Parse(publish5(0, "a", 0, prop(PropTopicAlias, 0, 11), ""), V5, Limits{})
 	assert.ErrorIs(t, s.Check(tooHigh), ErrTopicAlias)
+}
+
+// An alias table costs what a client uses of it, within a budget: one
+// aliased PUBLISH used to allocate a table for the whole maximum (65,536
+// entries, 923 KiB a connection when a broker advertised that much).
+func TestSessionAliasMemoryIsBounded(t *testing.T) {
+	s := Session{TopicAliasMaximum: 65535, MaxAliasBytes: 100}
+	c, _ := Parse(connect5(0x02, nil, "c"), V5, Limits{})
+	require.NoError(t, s.Check(c))
+	alias := func(n uint16, topic string) error {
+		p, err := Parse(publish5(0, topic, 0, prop(PropTopicAlias, byte(n>>8), byte(n)), ""), V5, Limits{})
+		require.NoError(t, err)
+		return s.Check(p)
+	}
+	require.NoError(t, alias(1, "a"))
+	assert.Len(t, s.aliases, 2, "sized by the alias used, not the maximum")
+	require.NoError(t, alias(3, strings.Repeat("b", 60)))
+	require.NoError(t, alias(3, strings.Repeat("c", 90)), "re-mapping an alias frees what it held")
+	err := alias(2, strings.Repeat("d", 20))
+	var perr *Error
+	require.ErrorAs(t, err, &perr)
+	assert.Equal(t, QuotaExceeded, perr.Code, "a 91st..111th byte is over the budget")
+	assert.Equal(t, 91, s.aliasBytes)
 }
 
 func TestReaderDoesNotAllocate(t *testing.T) {

@@ -19,8 +19,15 @@ type Session struct {
 	// CONNACK (MQTT 5.0); 0, the default, means clients may not use
 	// aliases.
 	TopicAliasMaximum uint16
-	aliases           [][]byte
+	// MaxAliasBytes bounds the topic names a connection's aliases stand
+	// for, together (default 64 KiB): a client that maps every alias to
+	// a long topic cannot make the server keep more. Above it: 0x97.
+	MaxAliasBytes int
+	aliases       [][]byte // grown to the highest alias used, not to the maximum
+	aliasBytes    int
 }
+
+const defaultMaxAliasBytes = 64 << 10
 
 // Version is the connection's protocol version, 0 before CONNECT.
 func (s *Session) Version() Version { return s.version }
@@ -64,14 +71,27 @@ func (s *Session) checkPublish(p *Packet) error {
 		return &Error{Code: TopicAliasInvalid, Rule: "§3.3.2.3.4", Type: PUBLISH, Offset: -1,
 			Msg: "Topic Alias " + strconv.Itoa(int(alias)) + " is above the maximum of " + strconv.Itoa(int(s.TopicAliasMaximum))}
 	}
-	if s.aliases == nil {
-		s.aliases = make([][]byte, int(s.TopicAliasMaximum)+1)
+	if alias == 0 {
+		return protocolErr(PUBLISH, -1, "[MQTT-3.3.2-8]", "Topic Alias 0 is not allowed")
 	}
 	if len(p.Publish.Topic) > 0 {
-		s.aliases[alias] = append(s.aliases[alias][:0], p.Publish.Topic...)
+		if int(alias) >= len(s.aliases) {
+			s.aliases = append(s.aliases, make([][]byte, int(alias)+1-len(s.aliases))...)
+		}
+		old := s.aliases[alias]
+		budget := s.MaxAliasBytes
+		if budget <= 0 {
+			budget = defaultMaxAliasBytes
+		}
+		if s.aliasBytes-len(old)+len(p.Publish.Topic) > budget {
+			return &Error{Code: QuotaExceeded, Rule: "", Type: PUBLISH, Offset: -1,
+				Msg: "the topics of this connection's aliases would exceed " + strconv.Itoa(budget) + " bytes"}
+		}
+		s.aliasBytes += len(p.Publish.Topic) - len(old)
+		s.aliases[alias] = append(old[:0], p.Publish.Topic...)
 		return nil
 	}
-	if len(s.aliases[alias]) == 0 {
+	if int(alias) >= len(s.aliases) || len(s.aliases[alias]) == 0 {
 		return protocolErr(PUBLISH, -1, "§3.3.2.3.4", "Topic Alias %d was never set", alias)
 	}
 	p.Publish.Topic = s.aliases[alias]

@@ -107,7 +107,7 @@ func (s *session) connect(ctx context.Context, pkt *packets.Packet, listener str
 	now := time.Now()
 	req := &mqttguard.ConnectRequest{ClientID: string(cn.ClientID), Username: string(cn.Username),
 		Password: cn.Password, HasPassword: cn.PasswordFlag, Listener: listener, ProtocolVersion: byte(cn.Level),
-		CleanStart: cn.CleanStart, KeepAlive: cn.KeepAlive}
+		CleanStart: cn.CleanStart, KeepAlive: cn.KeepAlive, AuthMethod: string(pkt.Props.AuthMethod)}
 	req.Addr, _ = netip.ParseAddrPort(s.client.RemoteAddr().String())
 	if cs := s.client.ConnectionState(); cs.HandshakeComplete {
 		req.TLS = &cs

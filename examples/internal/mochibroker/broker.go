@@ -39,6 +39,9 @@ func Start(cfg *stack.Config, log *slog.Logger) (_ *Broker, err error) {
 	// A message without a Message Expiry Interval never expires (mochi
 	// gives it one of a day): it lives as long as the session holding it.
 	caps.MaximumMessageExpiryInterval = 0
+	// mosquitto's default: a table this small costs nothing per client.
+	caps.TopicAliasMaximum = 10
+	caps.Compatibilities.NoInheritedPropertiesOnAck = true // see conformance.go
 	if cfg.MQTT.MaxClients > 0 {
 		caps.MaximumClients = int64(cfg.MQTT.MaxClients)
 	}

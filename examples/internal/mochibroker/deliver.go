@@ -59,7 +59,10 @@ func (h *guardHook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.P
 	case packets.Connack:
 		if pk.ReasonCode == packets.CodeSuccess.Code {
 			h.atConnack(cl, &pk)
+			pk.Properties.TopicAliasMaximum = h.srv.Options.Capabilities.TopicAliasMaximum
 		}
+	case packets.Puback, packets.Pubrec, packets.Pubrel, packets.Pubcomp:
+		cleanAck(&pk)
 	}
 	return pk
 }

@@ -72,7 +72,7 @@ func (h *guardHook) ID() string { return "mqttguard" }
 func (h *guardHook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSubscribe, mqtt.OnSubscribed,
-		mqtt.OnPublish, mqtt.OnWill, mqtt.OnDisconnect, mqtt.OnPacketEncode, mqtt.OnClientExpired:
+		mqtt.OnPublish, mqtt.OnWill, mqtt.OnDisconnect, mqtt.OnPacketEncode, mqtt.OnPacketRead, mqtt.OnClientExpired:
 		return true
 	}
 	return false
@@ -96,6 +96,7 @@ func (h *guardHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		ProtocolVersion: pk.ProtocolVersion,
 		CleanStart:      pk.Connect.Clean,
 		KeepAlive:       pk.Connect.Keepalive,
+		AuthMethod:      pk.Properties.AuthenticationMethod,
 	}
 	req.Addr, _ = netip.ParseAddrPort(cl.Net.Remote)
 	if tc, ok := cl.Net.Conn.(interface{ ConnectionState() tls.ConnectionState }); ok {
@@ -113,7 +114,7 @@ func (h *guardHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		if code == 0 {
 			code = 0x87
 		}
-		h.connack(cl, code, d.Cause.String())
+		h.connack(cl, code)
 		return packets.Code{Code: code, Reason: d.Cause.Component.String()}
 	}
 	// mochi would send this client topic aliases of its own choosing
@@ -124,14 +125,15 @@ func (h *guardHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	return nil
 }
 
-// connack refuses a connection with the right code for its version.
-func (h *guardHook) connack(cl *mqtt.Client, code byte, why string) {
-	if cl.Properties.ProtocolVersion == 5 {
-		h.srv.SendConnack(cl, packets.Code{Code: code, Reason: why}, false, nil)
-		return
+// connack refuses a connection with the right code for its version,
+// and nothing else: no properties (mochi's SendConnack adds a Receive
+// Maximum and the reason as a Reason String, which would tell a client
+// that has not authenticated which rule or ban refused it).
+func (h *guardHook) connack(cl *mqtt.Client, code byte) {
+	if cl.Properties.ProtocolVersion != 5 {
+		code = mqttguard.V3Code(code)
 	}
-	cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack},
-		ReasonCode: mqttguard.V3Code(code)})
+	cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ReasonCode: code})
 }
 
 func (h *guardHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bool {

@@ -1,0 +1,64 @@
+package mochibroker
+
+import (
+	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/packets"
+	mqttguard "github.com/mqttguard/mqttguard/packets"
+)
+
+// Where mochi-mqtt v2.7.9 leaves MQTT, and the hook puts it back.
+//
+//   - Acknowledgements: mochi answers a QoS 1 PUBLISH with reason code
+//     0x01 (granted QoS 1: a SUBACK code, not a PUBACK one,
+//     [MQTT-3.4.2-1]) and copies the publisher's properties onto its
+//     PUBACK and PUBREC; strict clients drop the connection. The broker
+//     turns the copying off (NoInheritedPropertiesOnAck) and cleanAck
+//     keeps every code valid for its packet.
+//   - Acknowledgement types: mochi answers a PUBREC for a QoS 1 delivery
+//     with a PUBREL, and lets a PUBACK end a QoS 2 delivery. Both are
+//     protocol errors: DISCONNECT 0x82 (MQTT 5) and close, in
+//     OnPacketRead.
+//   - Topic aliases: mochi accepts aliases up to its maximum without
+//     advertising one (a client must then use none); the CONNACK says
+//     the maximum (OnPacketEncode), and the validator in front enforces
+//     it (0x94) and bounds what aliases may hold.
+//   - Message expiry and outbound aliases: see broker.go and OnConnect.
+
+// cleanAck keeps a PUBACK's, PUBREC's, PUBREL's or PUBCOMP's reason
+// code one its packet may carry, and its properties to a reason string.
+func cleanAck(pk *packets.Packet) {
+	t := mqttguard.Type(pk.FixedHeader.Type)
+	if code := mqttguard.ReasonCode(pk.ReasonCode); !code.ValidFor(t) {
+		if code.IsError() {
+			pk.ReasonCode = byte(mqttguard.UnspecifiedError)
+		} else {
+			pk.ReasonCode = 0
+		}
+	}
+	pk.Properties = packets.Properties{ReasonString: pk.Properties.ReasonString}
+}
+
+// OnPacketRead refuses an acknowledgement of the wrong kind for the
+// delivery it names.
+func (h *guardHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+	var want byte
+	switch pk.FixedHeader.Type {
+	case packets.Puback:
+		want = 1
+	case packets.Pubrec:
+		want = 2
+	default:
+		return pk, nil
+	}
+	out, ok := cl.State.Inflight.Get(pk.PacketID)
+	if !ok || out.FixedHeader.Type != packets.Publish || out.FixedHeader.Qos == want {
+		return pk, nil // unknown identifiers mochi ignores, as MQTT lets it
+	}
+	if cl.Properties.ProtocolVersion == 5 {
+		// The validator's encoding (e0 01 82), as it ends connections
+		// itself; its Conn writes whole packets, so this cannot land
+		// inside one of mochi's.
+		cl.Net.Conn.Write(mqttguard.AppendDisconnect(nil, mqttguard.V5, mqttguard.ProtocolError))
+	}
+	return pk, packets.ErrRejectPacket
+}
