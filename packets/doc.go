@@ -26,6 +26,17 @@
 // SUBSCRIBE's and UNSUBSCRIBE's filters with their options; the reason
 // codes of acknowledgements, DISCONNECT and AUTH.
 //
+// # Serving
+//
+// Listen wraps a net.Listener so that a broker reads only valid packets
+// (see Listener), closes a connection whose CONNECT does not arrive
+// within ConnectTimeout, and caps the connections the server has not
+// accepted yet — per client address and in all, the oldest closed first
+// (pending.go has the model) — so that sockets opened by someone who has
+// proven nothing cost a bounded amount. A Reader allocates nothing until
+// bytes arrive and then only for what arrived: a pending connection costs
+// this package about 1.4 KiB of heap.
+//
 // # Validation
 //
 // Every rule of the specification a receiver can check is checked, and a

@@ -46,3 +46,40 @@ func ExampleListen() {
 	// refused: mqtt: PUBLISH: QoS 3 is not allowed at byte 0 [MQTT-3.3.1-4] (malformed packet)
 	// the broker read 19 bytes (the CONNECT), then: mqtt: PUBLISH: QoS 3 is not allowed at byte 0 [MQTT-3.3.1-4] (malformed packet)
 }
+
+// A client address may hold only so many connections that the server
+// has not accepted yet (no CONNACK with reason code 0): the oldest goes
+// when a new one would go over. Here the cap is 2 and one address opens
+// three connections that send nothing.
+func ExampleListener_Pending() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	safe := packets.Listen(ln, packets.ListenerConfig{MaxPendingPerAddress: 2})
+	defer safe.Close()
+
+	var conns []net.Conn
+	for range 3 {
+		client, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		defer client.Close()
+		conn, err := safe.Accept()
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		defer conn.Close()
+		conns = append(conns, conn)
+	}
+	_, err = conns[0].Read(make([]byte, 16)) // what the broker reading the oldest gets
+	fmt.Println(err)
+	fmt.Printf("%+v\n", safe.Pending())
+	// Output:
+	// packets: closed the oldest of 2 connections from 127.0.0.1 that had not been accepted yet (ListenerConfig.MaxPendingPerAddress)
+	// {Pending:2 Addresses:1 EvictedPerAddress:1 EvictedTotal:0}
+}

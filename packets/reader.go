@@ -1,7 +1,6 @@
 package packets
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -15,23 +14,49 @@ import (
 // first byte), then reads the body into a buffer it reuses, decodes and
 // validates it, and checks the connection rules (Session).
 //
+// A Reader holds no buffer until bytes arrive, and then buffers by what
+// arrives, not by what a header claims: a connection that sends nothing
+// costs a Reader of under 200 bytes and nothing more, and one that
+// announces a 64 KiB CONNECT and sends 10 bytes of it holds a packet
+// buffer of 128. Until the CONNECT is complete there is no read-ahead
+// (its body is read straight into the packet buffer); after it, the
+// read-ahead starts at 512 bytes and doubles, up to 4 KiB, while reads
+// fill it. A packet buffer grows, up to the announced size, as the
+// body's bytes come in, and is reused for the packets after it.
+//
 // After an error the connection must be closed: the error's reason code
 // (CodeOf) is what an MQTT 5.0 client should be told in a DISCONNECT.
 // A Reader is for one goroutine.
 type Reader struct {
-	br      *bufio.Reader
+	src     io.Reader
+	in      []byte // read-ahead; first is its storage until the first bytes arrive
+	r, w    int    // in[r:w] is read and not yet handed out
+	full    bool   // the last read filled in: a busy connection, read more at once
+	rerr    error  // an error that came with bytes, reported once they are read
+	first   [8]byte
 	lim     Limits
 	buf     []byte
-	pkt     Packet
+	pkt     *Packet
 	session Session
 }
+
+// Read-ahead sizes: the first read waits with the Reader's own 8 bytes
+// (enough for a fixed header and the start of a CONNECT); the buffer
+// allocated after that starts at minReadAhead and doubles up to
+// maxReadAhead while reads fill it.
+const (
+	minReadAhead = 512
+	maxReadAhead = 4096
+	// firstPacketBuf is the most a packet buffer is given before the
+	// bytes it is for arrive: a larger packet's buffer doubles from
+	// there as they do.
+	firstPacketBuf = 128
+)
 
 // NewReader returns a Reader over r (usually a net.Conn) with the given
 // limits (zero fields take their defaults).
 func NewReader(r io.Reader, limits Limits) *Reader {
-	rd := &Reader{br: bufio.NewReaderSize(r, 4096), lim: limits.withDefaults()}
-	rd.pkt.limits = rd.lim
-	return rd
+	return &Reader{src: r, lim: limits.withDefaults()}
 }
 
 // Session returns the connection state the Reader keeps; set
@@ -42,15 +67,15 @@ func (r *Reader) Session() *Session { return &r.session }
 func (r *Reader) Limits() Limits { return r.lim }
 
 // Buffered returns the bytes read from the underlying reader but not yet
-// returned in a packet (a bufio read-ahead).
-func (r *Reader) Buffered() int { return r.br.Buffered() }
+// returned in a packet (a read-ahead).
+func (r *Reader) Buffered() int { return r.w - r.r }
 
 // Read returns the next packet. The packet and its slices are valid
 // until the next call. At a clean end of the stream between packets it
 // returns io.EOF; a stream that ends inside a packet is
 // io.ErrUnexpectedEOF.
 func (r *Reader) Read() (*Packet, error) {
-	first, err := r.br.ReadByte()
+	first, err := r.readByte()
 	if err != nil {
 		return nil, err // io.EOF between packets
 	}
@@ -62,7 +87,7 @@ func (r *Reader) Read() (*Packet, error) {
 	hdr[0] = first
 	rem, mult, n := 0, 1, 1
 	for {
-		b, err := r.br.ReadByte()
+		b, err := r.readByte()
 		if err != nil {
 			return nil, unexpected(err)
 		}
@@ -90,21 +115,149 @@ func (r *Reader) Read() (*Packet, error) {
 		return nil, &Error{Code: PacketTooLarge, Type: t, Offset: 1,
 			Msg: fmt.Sprintf("packet of %d bytes is over the %s (%d)", total, what, limit)}
 	}
-	if cap(r.buf) < total {
-		r.buf = make([]byte, total, max(total, 2*cap(r.buf)))
-	}
-	buf := r.buf[:total]
-	copy(buf, hdr[:n])
-	if _, err := io.ReadFull(r.br, buf[n:]); err != nil {
+	buf, err := r.body(hdr[:n], total)
+	if err != nil {
 		return nil, unexpected(err)
+	}
+	if r.pkt == nil { // decoded fields take a kilobyte: not before a packet is in
+		r.pkt = &Packet{limits: r.lim}
 	}
 	if err := r.pkt.decode(buf, r.session.version); err != nil {
 		return nil, err
 	}
-	if err := r.session.Check(&r.pkt); err != nil {
+	if err := r.session.Check(r.pkt); err != nil {
 		return nil, err
 	}
-	return &r.pkt, nil
+	return r.pkt, nil
+}
+
+// body returns the packet's total bytes: hdr, then the body read from
+// the connection. A packet that fits the buffer of earlier packets reuses
+// it; a larger one grows the buffer as its bytes arrive, so a header
+// that claims more than the client sends costs only what it sent.
+func (r *Reader) body(hdr []byte, total int) ([]byte, error) {
+	if cap(r.buf) >= total {
+		buf := r.buf[:total]
+		copy(buf, hdr)
+		return buf, r.readFull(buf[len(hdr):])
+	}
+	buf := r.buf[:0]
+	if cap(buf) < min(total, firstPacketBuf) {
+		buf = make([]byte, 0, min(total, firstPacketBuf))
+	}
+	buf = append(buf, hdr...)
+	for len(buf) < total {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(total, 2*cap(buf)))
+			copy(grown, buf)
+			buf = grown
+		}
+		k, err := r.readSome(buf[len(buf):min(cap(buf), total)])
+		buf = buf[:len(buf)+k]
+		if err != nil {
+			r.buf = buf[:0]
+			return nil, err
+		}
+	}
+	r.buf = buf
+	return buf, nil
+}
+
+// readByte returns the next byte of the stream.
+func (r *Reader) readByte() (byte, error) {
+	if r.r == r.w {
+		if err := r.fill(); err != nil {
+			return 0, err
+		}
+	}
+	b := r.in[r.r]
+	r.r++
+	return b, nil
+}
+
+// readFull fills p from the stream.
+func (r *Reader) readFull(p []byte) error {
+	for len(p) > 0 {
+		k, err := r.readSome(p)
+		p = p[k:]
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readSome reads at least one byte into p (len(p) > 0): from the
+// read-ahead, or straight from the connection when p is at least as large
+// as the read-ahead would be, or when there is no read-ahead buffer yet
+// (the first packet's body goes straight into its own buffer: a
+// connection that never completes its CONNECT holds no other).
+func (r *Reader) readSome(p []byte) (int, error) {
+	if r.r == r.w && r.rerr == nil && (len(p) >= r.nextSize() || len(r.in) <= len(r.first)) {
+		return r.readSrc(p)
+	}
+	if r.r == r.w {
+		if err := r.fill(); err != nil {
+			return 0, err
+		}
+	}
+	k := copy(p, r.in[r.r:r.w])
+	r.r += k
+	return k, nil
+}
+
+// nextSize is the size of the read-ahead the next fill reads into.
+func (r *Reader) nextSize() int {
+	switch {
+	case r.in == nil, !r.session.connected:
+		// Until its CONNECT is in, a connection has proven nothing:
+		// its header bytes wait in first, its body goes straight into
+		// the packet buffer, and it holds no read-ahead.
+		return len(r.first)
+	case len(r.in) < minReadAhead:
+		return minReadAhead
+	case r.full && len(r.in) < maxReadAhead:
+		return 2 * len(r.in)
+	}
+	return len(r.in)
+}
+
+// fill reads into the empty read-ahead, allocating it once bytes have
+// arrived (a connection that sends nothing holds none) and growing it
+// while reads fill it.
+func (r *Reader) fill() error {
+	r.r, r.w = 0, 0
+	if err := r.rerr; err != nil {
+		r.rerr = nil
+		return err
+	}
+	if size := r.nextSize(); size != len(r.in) {
+		if r.in == nil {
+			r.in = r.first[:]
+		} else {
+			r.in = make([]byte, size)
+		}
+	}
+	k, err := r.readSrc(r.in)
+	r.w = k
+	r.full = k == len(r.in)
+	if k > 0 {
+		r.rerr = err // for the read after these bytes
+		return nil
+	}
+	return err
+}
+
+// readSrc reads from the connection; a reader that returns neither bytes
+// nor an error a hundred times in a row is broken.
+func (r *Reader) readSrc(p []byte) (int, error) {
+	for range 100 {
+		k, err := r.src.Read(p)
+		if k > 0 || err != nil {
+			return k, err
+		}
+	}
+	return 0, io.ErrNoProgress
 }
 
 func unexpected(err error) error {
