@@ -45,5 +45,11 @@
 //
 // Holder keeps the file in force for a running broker and swaps it
 // atomically on reload; a file that does not parse leaves the previous
-// one in force.
+// one in force. It also bounds what verification costs
+// (Holder.VerifyContext, verify.go): at most GOMAXPROCS hashes at once,
+// a queue whose wait the caller's deadline bounds (ErrBusy: refuse with
+// "server busy"), and a cache of recent successes — keyed by an HMAC of
+// username and password, never failures, emptied on reload — so that a
+// device reconnecting in a loop costs one hash in five minutes (a cache
+// hit: 0.4 µs, against 94 ms for the hash; BenchmarkHolderVerify).
 package passwd

@@ -3,6 +3,7 @@ package passwd
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -46,6 +48,9 @@ type File struct {
 	// Iterations is the PBKDF2 iteration count Add uses; 0 means
 	// DefaultIterations.
 	Iterations int
+	// version counts changes (Add, Delete): a Holder's cached successes
+	// are of one version.
+	version atomic.Uint64
 }
 
 // New returns an empty File.
@@ -210,6 +215,7 @@ func (f *File) Add(username, password string) error {
 		f.users = map[string]*entry{}
 	}
 	f.users[strings.Clone(username)] = e
+	f.version.Add(1)
 	f.mu.Unlock()
 	f.resetDummy()
 	return nil
@@ -221,6 +227,7 @@ func (f *File) Delete(username string) bool {
 	f.mu.Lock()
 	_, ok := f.users[username]
 	delete(f.users, username)
+	f.version.Add(1)
 	f.mu.Unlock()
 	f.resetDummy()
 	return ok
@@ -324,13 +331,27 @@ func ConvertPlaintext(r io.Reader, iterations int) (*File, error) {
 // swaps in a new file atomically; a file that does not load leaves the
 // previous one in force. The zero Holder holds nothing and verifies no
 // one.
+//
+// Verification through a Holder is bounded (see VerifyContext): a pool
+// of hashing slots with a queue the caller's context bounds, and a
+// cache of recent successes that Store and Reload empty.
 type Holder struct {
-	f atomic.Pointer[File]
+	f   atomic.Pointer[File]
+	lim VerifyLimits
+
+	once sync.Once
+	v    *verifier
+	now  func() time.Time // tests set it
 }
 
-// NewHolder returns a Holder holding f.
-func NewHolder(f *File) *Holder {
-	h := &Holder{}
+// NewHolder returns a Holder holding f, verifying within the default
+// VerifyLimits.
+func NewHolder(f *File) *Holder { return NewHolderWithLimits(f, VerifyLimits{}) }
+
+// NewHolderWithLimits returns a Holder holding f, verifying within lim
+// (zero fields: defaults).
+func NewHolderWithLimits(f *File, lim VerifyLimits) *Holder {
+	h := &Holder{lim: lim}
 	h.f.Store(f)
 	return h
 }
@@ -339,28 +360,69 @@ func NewHolder(f *File) *Holder {
 func (h *Holder) File() *File { return h.f.Load() }
 
 // Reload reads path and puts it in force, or keeps the old file and
-// returns why not.
+// returns why not. Cached successes of the old file no longer count.
 func (h *Holder) Reload(path string) error {
 	f, err := LoadFile(path)
 	if err != nil {
 		return fmt.Errorf("passwd: reload kept the previous file: %w", err)
 	}
-	h.f.Store(f)
+	h.Store(f)
 	return nil
 }
 
-// Store puts f in force; a nil f is ignored.
+// Store puts f in force; a nil f is ignored. Cached successes of the old
+// file no longer count.
 func (h *Holder) Store(f *File) {
 	if f != nil {
 		h.f.Store(f)
+		h.verifier().forget()
 	}
 }
 
-// Verify checks against the file in force; with none, it refuses.
+// Verify checks against the file in force, through the pool and the
+// cache, waiting for a slot as long as it takes; with no file, it
+// refuses. A broker answering CONNECTs uses VerifyContext, with a
+// deadline.
 func (h *Holder) Verify(username, password string) bool {
+	ok, _ := h.VerifyContext(context.Background(), username, password)
+	return ok
+}
+
+// VerifyContext reports whether password is username's in the file in
+// force, at a bounded cost to the broker:
+//
+//   - A success remembered from the last VerifyLimits.CacheFor (default
+//     5 minutes), of the same file, answers true at once, without a hash
+//     and whatever ctx says.
+//   - Otherwise it waits for one of VerifyLimits.Concurrency hashing
+//     slots (default GOMAXPROCS) for as long as ctx allows, then hashes
+//     (~90 ms at 210,000 iterations) and, if the password is right,
+//     remembers the success.
+//   - If ctx ends first, it returns false and an error that errors.Is
+//     ErrBusy (and ctx.Err()): refuse the client with "server busy",
+//     MQTT 5.0 CONNACK 0x89 or 3.1.1 return code 3. Give ctx a deadline
+//     shorter than the client's patience (a second or two); without one
+//     a caller waits as long as the queue is.
+//
+// A wrong password and an unknown user both cost a full hash and are
+// never cached: the answer takes the same time for both. With no file
+// in force it returns false, nil.
+func (h *Holder) VerifyContext(ctx context.Context, username, password string) (ok bool, err error) {
 	f := h.f.Load()
 	if f == nil {
-		return false
+		return false, nil
 	}
-	return f.Verify(username, password)
+	now := time.Now
+	if h.now != nil {
+		now = h.now
+	}
+	return h.verifier().verify(ctx, f, username, password, now())
+}
+
+// VerifyStats returns the Holder's verification counters.
+func (h *Holder) VerifyStats() VerifyStats { return h.verifier().stats() }
+
+func (h *Holder) verifier() *verifier {
+	h.once.Do(func() { h.v = newVerifier(h.lim) })
+	return h.v
 }

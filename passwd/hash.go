@@ -41,12 +41,23 @@ type entry struct {
 }
 
 // digests counts hash computations, so tests can see that an unknown
-// user costs a computation like a known one.
-var digests atomic.Uint64
+// user costs a computation like a known one; hashing and peakHashing
+// count those running now and the most that ever ran at once, so tests
+// can see that a Holder's pool bounds them.
+var (
+	digests              atomic.Uint64
+	hashing, peakHashing atomic.Int64
+)
 
 // digest computes the hash of password with e's scheme and salt.
 func (e *entry) digest(password string) []byte {
 	digests.Add(1)
+	for n := hashing.Add(1); ; {
+		if p := peakHashing.Load(); n <= p || peakHashing.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	defer hashing.Add(-1)
 	if e.scheme == schemeSHA512 {
 		h := sha512.New()
 		h.Write([]byte(password))
