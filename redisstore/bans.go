@@ -17,8 +17,15 @@ type event struct {
 	Record *trust.Record    `json:"record,omitempty"`
 }
 
-func (c *Client) banKey(kind trust.BanKind, value string) string {
-	return c.prefix + "ban:" + kind.String() + ":" + value
+// banKey is where a ban is kept: by kind and value, and for a client
+// ban scoped to a username, by username too (after a NUL, which MQTT
+// strings cannot hold).
+func (c *Client) banKey(b trust.Ban) string {
+	k := c.prefix + "ban:" + b.Kind.String() + ":" + b.Value
+	if b.Username != "" {
+		k += "\x00" + b.Username
+	}
+	return k
 }
 
 // PutBan stores a ban (expiring at its Until) and announces it to the
@@ -36,7 +43,7 @@ func (c *Client) PutBan(ctx context.Context, b trust.Ban) error {
 		return err
 	}
 	_, err = c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		key := c.banKey(b.Kind, b.Value)
+		key := c.banKey(b)
 		p.Set(ctx, key, val, 0)
 		if !b.Permanent() {
 			p.PExpireAt(ctx, key, b.Until)
@@ -50,19 +57,21 @@ func (c *Client) PutBan(ctx context.Context, b trust.Ban) error {
 	return nil
 }
 
-// DeleteBan lifts a ban and announces it.
-func (c *Client) DeleteBan(ctx context.Context, kind trust.BanKind, value string) error {
-	msg, err := json.Marshal(event{Node: c.node, Ban: &trust.BanChange{Ban: trust.Ban{Kind: kind, Value: value}, Lifted: true}})
+// DeleteBan lifts the ban of b's kind, value and username, and
+// announces it.
+func (c *Client) DeleteBan(ctx context.Context, b trust.Ban) error {
+	key := trust.Ban{Kind: b.Kind, Value: b.Value, Username: b.Username}
+	msg, err := json.Marshal(event{Node: c.node, Ban: &trust.BanChange{Ban: key, Lifted: true}})
 	if err != nil {
 		return err
 	}
 	_, err = c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, c.banKey(kind, value))
+		p.Del(ctx, c.banKey(key))
 		p.Publish(ctx, c.channel, msg)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("redisstore: delete ban %s %s: %w", kind, value, err)
+		return fmt.Errorf("redisstore: delete ban %s %s: %w", b.Kind, b.Value, err)
 	}
 	return nil
 }

@@ -139,7 +139,7 @@ func (f *Fleet) Transition(tr trust.Transition) {
 	if tr.Adopted || !tr.Escalation || tr.To < f.cfg.ShareFrom || f.trust == nil {
 		return
 	}
-	r := trust.Record{Dimension: tr.Dimension, Key: tr.Key, State: tr.To, Since: tr.At, Score: tr.Score, At: tr.At}
+	r := trust.Record{Dimension: tr.Dimension, Key: tr.Key, Username: tr.Username, State: tr.To, Since: tr.At, Score: tr.Score, At: tr.At}
 	f.enqueue(op{rec: &r, ttl: f.trust.TTL(r, tr.At)})
 }
 
@@ -176,7 +176,7 @@ func (f *Fleet) flush(ctx context.Context) error {
 		var err error
 		switch {
 		case o.ban != nil && o.ban.Lifted:
-			err = f.c.DeleteBan(cctx, o.ban.Ban.Kind, o.ban.Ban.Value)
+			err = f.c.DeleteBan(cctx, o.ban.Ban)
 		case o.ban != nil:
 			err = f.c.PutBan(cctx, o.ban.Ban)
 		default:
@@ -309,10 +309,10 @@ func (f *Fleet) resync(ctx context.Context, first bool) (bans, records int, err 
 	if first && f.cfg.SeedBans {
 		have := map[string]bool{}
 		for _, b := range list {
-			have[b.Kind.String()+":"+b.Value] = true
+			have[f.c.banKey(b)] = true
 		}
 		for _, b := range f.bans.List(now) {
-			if !have[b.Kind.String()+":"+b.Value] {
+			if !have[f.c.banKey(b)] {
 				if err := f.c.PutBan(cctx, b); err != nil {
 					return 0, 0, err
 				}

@@ -10,8 +10,14 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// recordKey is where a trust record is kept; a client ID's record is
+// its username's (after a NUL).
 func (c *Client) recordKey(r trust.Record) string {
-	return c.prefix + "trust:" + r.Dimension.String() + ":" + r.Key
+	k := c.prefix + "trust:" + r.Dimension.String() + ":" + r.Key
+	if r.Dimension == trust.ByClientID && r.Username != "" {
+		k += "\x00" + r.Username
+	}
+	return k
 }
 
 // PutRecord stores a trust record for ttl and announces it to the fleet,

@@ -126,7 +126,7 @@ func TestBansInRedis(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, bans, 2)
 
-	require.NoError(t, c.DeleteBan(ctx(t), trust.BanClientID, "dev:1*"))
+	require.NoError(t, c.DeleteBan(ctx(t), trust.Ban{Kind: trust.BanClientID, Value: "dev:1*"}))
 	bans, err = c.ListBans(ctx(t), now)
 	require.NoError(t, err)
 	require.Len(t, bans, 1)

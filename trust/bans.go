@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -45,12 +46,32 @@ func ParseBanKind(s string) (BanKind, error) {
 
 // Ban is one entry of a ban list.
 type Ban struct {
-	Kind   BanKind   `json:"kind"`
-	Value  string    `json:"value"`          // client ID, username, address or CIDR
-	Until  time.Time `json:"until,omitzero"` // zero: permanent
-	At     time.Time `json:"at,omitzero"`    // when the ban was made
-	By     string    `json:"by,omitempty"`   // who made it (an admin, "trust", "flapping")
-	Reason string    `json:"reason,omitempty"`
+	Kind  BanKind `json:"kind"`
+	Value string  `json:"value"` // client ID, username, address or CIDR
+	// Username scopes a client ban to the clients that authenticated
+	// with it: an automatic ban earned by bob's client "sensor2-device"
+	// bans bob's use of that client ID, not sensor2's device. "" (every
+	// ban an operator makes unless it says otherwise) bans the client ID
+	// whoever uses it. Only client bans have one.
+	Username string    `json:"username,omitempty"`
+	Until    time.Time `json:"until,omitzero"` // zero: permanent
+	At       time.Time `json:"at,omitzero"`    // when the ban was made
+	By       string    `json:"by,omitempty"`   // who made it (an admin, "flapping", "anomaly", "auth-failures")
+	Reason   string    `json:"reason,omitempty"`
+	// Automatic marks a ban the broker made itself (flapping, anomalies,
+	// password guessing): the list keeps at most MaxAutomatic of them,
+	// dropping those that would expire soonest, and never drops an
+	// operator's ban to make room.
+	Automatic bool `json:"auto,omitempty"`
+}
+
+// key is where a ban is kept: its value, within its username for a
+// scoped client ban.
+func (b Ban) key() string {
+	if b.Username != "" {
+		return b.Username + "\x00" + b.Value
+	}
+	return b.Value
 }
 
 // Permanent reports whether the ban never expires.
@@ -60,12 +81,15 @@ func (b Ban) active(t time.Time) bool { return b.Until.IsZero() || t.Before(b.Un
 
 // normalize validates a ban and puts its value in canonical form.
 func (b Ban) normalize() (Ban, netip.Prefix, error) {
+	if b.Username != "" && b.Kind != BanClientID {
+		return b, netip.Prefix{}, fmt.Errorf("a %s ban cannot be scoped to a username (only client bans are)", b.Kind)
+	}
 	switch b.Kind {
 	case BanClientID, BanUsername:
 		if b.Value == "" {
 			return b, netip.Prefix{}, fmt.Errorf("a %s ban needs a value", b.Kind)
 		}
-		b.Value = strings.Clone(b.Value)
+		b.Value, b.Username = strings.Clone(b.Value), strings.Clone(b.Username)
 		return b, netip.Prefix{}, nil
 	case BanIP:
 		a, err := netip.ParseAddr(b.Value)
@@ -94,11 +118,25 @@ func (b Ban) normalize() (Ban, netip.Prefix, error) {
 // on every CONNECT. Expired bans stop matching at once and are dropped by
 // List and Sweep. It is safe for concurrent use; the zero value is an
 // empty list.
+//
+// The list is bounded where an attacker could grow it: automatic bans
+// (Ban.Automatic) are kept to MaxAutomatic, the soonest to expire going
+// first, and a username that earns more than MaxScopedPerUser automatic
+// client bans (a client inventing client IDs to dodge them) is banned
+// as a username instead. An operator's bans are never dropped.
 type Bans struct {
 	mu      sync.RWMutex
-	clients map[string]Ban
+	clients map[string]Ban // by Ban.key
 	users   map[string]Ban
 	nets    []banGroup // CIDR and IP bans grouped by family and prefix length
+
+	// MaxAutomatic bounds the automatic bans (default 100,000).
+	// MaxScopedPerUser bounds the automatic client bans of one username
+	// (default 16). Set them before the list is used.
+	MaxAutomatic     int
+	MaxScopedPerUser int
+	automatic        int            // automatic bans kept (under mu)
+	scoped           map[string]int // automatic client bans by username (under mu)
 
 	// OnAdd, if set, is called (without locks held) after a ban is added,
 	// by Add or by a change from elsewhere (Apply, Replace), so a broker
@@ -119,13 +157,35 @@ type banGroup struct {
 	m    map[netip.Prefix]Ban
 }
 
-// Add puts a ban in force, replacing any ban of the same kind and value.
+const (
+	defaultMaxAutomatic     = 100_000
+	defaultMaxScopedPerUser = 16
+)
+
+// ErrBansFull is Add's error when no room can be made for an automatic
+// ban: it is not added.
+var ErrBansFull = fmt.Errorf("trust: the ban list is full")
+
+// Add puts a ban in force, replacing any ban of the same kind and value
+// (and username). An automatic client ban for a username that has
+// MaxScopedPerUser of them becomes a username ban.
 func (b *Bans) Add(ban Ban) error {
 	ban, pfx, err := ban.normalize()
 	if err != nil {
 		return err
 	}
 	b.mu.Lock()
+	if ban.Automatic && ban.Username != "" && b.scoped[ban.Username] >= cmp.Or(b.MaxScopedPerUser, defaultMaxScopedPerUser) {
+		if _, had := b.clients[ban.key()]; !had {
+			ban = Ban{Kind: BanUsername, Value: ban.Username, Until: ban.Until, At: ban.At, By: ban.By, Automatic: true,
+				Reason: fmt.Sprintf("more than %d automatic client bans; the last: %s", cmp.Or(b.MaxScopedPerUser, defaultMaxScopedPerUser), ban.Reason)}
+			pfx = netip.Prefix{}
+		}
+	}
+	if ban.Automatic && !b.roomLocked(ban, pfx) {
+		b.mu.Unlock()
+		return ErrBansFull
+	}
 	b.putLocked(ban, pfx)
 	onAdd, onChange := b.OnAdd, b.OnChange
 	b.mu.Unlock()
@@ -138,14 +198,71 @@ func (b *Bans) Add(ban Ban) error {
 	return nil
 }
 
-// putLocked stores a normalized ban (under mu).
+// roomLocked makes room for one more automatic ban if the list is at
+// MaxAutomatic: expired bans go first, then, of a bounded sample, the
+// automatic ban that would expire soonest. It reports whether there is
+// room.
+func (b *Bans) roomLocked(ban Ban, pfx netip.Prefix) bool {
+	max := cmp.Or(b.MaxAutomatic, defaultMaxAutomatic)
+	if b.automatic < max {
+		return true
+	}
+	if old, had := b.lookupLocked(ban, pfx); had && old.Automatic {
+		return true // a replacement
+	}
+	now := time.Now()
+	var victim Ban
+	var victimPfx netip.Prefix
+	found, seen := false, 0
+	consider := func(x Ban, p netip.Prefix) bool {
+		if !x.Automatic {
+			return false
+		}
+		seen++
+		if !x.active(now) || !found || (!x.Permanent() && (victim.Permanent() || x.Until.Before(victim.Until))) {
+			victim, victimPfx, found = x, p, true
+		}
+		return seen >= 64 || !x.active(now)
+	}
+	done := false
+	for _, x := range b.clients {
+		if done = consider(x, netip.Prefix{}); done {
+			break
+		}
+	}
+	for _, x := range b.users {
+		if done || consider(x, netip.Prefix{}) {
+			done = true
+			break
+		}
+	}
+	for i := range b.nets {
+		for p, x := range b.nets[i].m {
+			if done || consider(x, p) {
+				done = true
+				break
+			}
+		}
+	}
+	if !found {
+		return false
+	}
+	b.deleteLocked(victim, victimPfx)
+	return true
+}
+
+// putLocked stores a normalized ban (under mu), replacing the one of
+// the same kind and value.
 func (b *Bans) putLocked(ban Ban, pfx netip.Prefix) {
+	if old, had := b.lookupLocked(ban, pfx); had {
+		b.uncount(old)
+	}
 	switch ban.Kind {
 	case BanClientID:
 		if b.clients == nil {
 			b.clients = map[string]Ban{}
 		}
-		b.clients[ban.Value] = ban
+		b.clients[ban.key()] = ban
 	case BanUsername:
 		if b.users == nil {
 			b.users = map[string]Ban{}
@@ -153,6 +270,31 @@ func (b *Bans) putLocked(ban Ban, pfx netip.Prefix) {
 		b.users[ban.Value] = ban
 	default:
 		b.group(pfx, true).m[pfx] = ban
+	}
+	if ban.Automatic {
+		b.automatic++
+		if ban.Username != "" {
+			if b.scoped == nil {
+				b.scoped = map[string]int{}
+			}
+			b.scoped[ban.Username]++
+		}
+	}
+}
+
+// uncount takes a ban that leaves the list out of the bounds' counts
+// (under mu).
+func (b *Bans) uncount(ban Ban) {
+	if !ban.Automatic {
+		return
+	}
+	b.automatic--
+	if ban.Username != "" {
+		if b.scoped[ban.Username] <= 1 {
+			delete(b.scoped, ban.Username)
+		} else {
+			b.scoped[ban.Username]--
+		}
 	}
 }
 
@@ -173,10 +315,16 @@ func (b *Bans) group(pfx netip.Prefix, create bool) *banGroup {
 	return b.group(pfx, false)
 }
 
-// Remove lifts the ban of that kind and value; it reports whether there
-// was one.
+// Remove lifts the ban of that kind and value (for a client ban, the one
+// scoped to no username); it reports whether there was one.
 func (b *Bans) Remove(kind BanKind, value string) bool {
-	key, pfx, err := Ban{Kind: kind, Value: value}.normalize()
+	return b.Lift(Ban{Kind: kind, Value: value})
+}
+
+// Lift lifts the ban of ban's kind, value and username; it reports
+// whether there was one.
+func (b *Bans) Lift(ban Ban) bool {
+	key, pfx, err := Ban{Kind: ban.Kind, Value: ban.Value, Username: ban.Username}.normalize()
 	if err != nil {
 		return false
 	}
@@ -192,21 +340,20 @@ func (b *Bans) Remove(kind BanKind, value string) bool {
 
 // deleteLocked removes the ban of key's kind and value (under mu).
 func (b *Bans) deleteLocked(key Ban, pfx netip.Prefix) bool {
-	var ok bool
+	old, ok := b.lookupLocked(key, pfx)
+	if !ok {
+		return false
+	}
+	b.uncount(old)
 	switch key.Kind {
 	case BanClientID:
-		_, ok = b.clients[key.Value]
-		delete(b.clients, key.Value)
+		delete(b.clients, key.key())
 	case BanUsername:
-		_, ok = b.users[key.Value]
 		delete(b.users, key.Value)
 	default:
-		if g := b.group(pfx, false); g != nil {
-			_, ok = g.m[pfx]
-			delete(g.m, pfx)
-		}
+		delete(b.group(pfx, false).m, pfx)
 	}
-	return ok
+	return true
 }
 
 // Banned reports the ban in force at time t that matches the identity,
@@ -215,9 +362,16 @@ func (b *Bans) deleteLocked(key Ban, pfx netip.Prefix) bool {
 func (b *Bans) Banned(id Identity, t time.Time) (Ban, bool) {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
-	if id.ClientID != "" {
+	if id.ClientID != "" && len(b.clients) > 0 {
 		if ban, ok := b.clients[id.ClientID]; ok && ban.active(t) {
 			return ban, true
+		}
+		if id.Username != "" {
+			var buf [96]byte
+			k := append(append(append(buf[:0], id.Username...), 0), id.ClientID...)
+			if ban, ok := b.clients[string(k)]; ok && ban.active(t) {
+				return ban, true
+			}
 		}
 	}
 	if id.Username != "" {
@@ -287,12 +441,14 @@ func (b *Bans) Sweep(t time.Time) int {
 	n := 0
 	for k, ban := range b.clients {
 		if !ban.active(t) {
+			b.uncount(ban)
 			delete(b.clients, k)
 			n++
 		}
 	}
 	for k, ban := range b.users {
 		if !ban.active(t) {
+			b.uncount(ban)
 			delete(b.users, k)
 			n++
 		}
@@ -300,6 +456,7 @@ func (b *Bans) Sweep(t time.Time) int {
 	for i := range b.nets {
 		for k, ban := range b.nets[i].m {
 			if !ban.active(t) {
+				b.uncount(ban)
 				delete(b.nets[i].m, k)
 				n++
 			}

@@ -28,8 +28,9 @@ type BanStore interface {
 	// PutBan puts a ban in force for the whole fleet, replacing any of
 	// the same kind and value; it expires on its own at Ban.Until.
 	PutBan(ctx context.Context, b Ban) error
-	// DeleteBan lifts the ban of that kind and value fleet-wide.
-	DeleteBan(ctx context.Context, kind BanKind, value string) error
+	// DeleteBan lifts the ban of b's kind, value and username
+	// fleet-wide.
+	DeleteBan(ctx context.Context, b Ban) error
 	// ListBans returns the fleet's bans in force at t.
 	ListBans(ctx context.Context, t time.Time) ([]Ban, error)
 }
@@ -84,15 +85,16 @@ func (b *Bans) Replace(list []Ban, t time.Time) (added, removed, bad int) {
 	var fresh []Ban
 	b.mu.Lock()
 	old := b.snapshotLocked()
-	b.clients, b.users, b.nets = nil, nil, nil
+	b.clients, b.users, b.nets, b.automatic, b.scoped = nil, nil, nil, 0, nil
 	for _, e := range next {
 		b.putLocked(e.ban, e.pfx)
 	}
 	for _, e := range next {
-		if o, ok := old[banKey{e.ban.Kind, e.ban.Value}]; !ok || !sameBan(o, e.ban) {
+		k := banKey{e.ban.Kind, e.ban.key()}
+		if o, ok := old[k]; !ok || !sameBan(o, e.ban) {
 			fresh = append(fresh, e.ban)
 		}
-		delete(old, banKey{e.ban.Kind, e.ban.Value})
+		delete(old, k)
 	}
 	onAdd := b.OnAdd
 	b.mu.Unlock()
@@ -110,22 +112,22 @@ func (b *Bans) Replace(list []Ban, t time.Time) (added, removed, bad int) {
 }
 
 type banKey struct {
-	kind  BanKind
-	value string
+	kind BanKind
+	key  string // Ban.key
 }
 
 // snapshotLocked returns every ban kept, by kind and value (under mu).
 func (b *Bans) snapshotLocked() map[banKey]Ban {
 	m := make(map[banKey]Ban, len(b.clients)+len(b.users))
 	for _, ban := range b.clients {
-		m[banKey{ban.Kind, ban.Value}] = ban
+		m[banKey{ban.Kind, ban.key()}] = ban
 	}
 	for _, ban := range b.users {
-		m[banKey{ban.Kind, ban.Value}] = ban
+		m[banKey{ban.Kind, ban.key()}] = ban
 	}
 	for i := range b.nets {
 		for _, ban := range b.nets[i].m {
-			m[banKey{ban.Kind, ban.Value}] = ban
+			m[banKey{ban.Kind, ban.key()}] = ban
 		}
 	}
 	return m
@@ -138,7 +140,7 @@ func (b *Bans) lookupLocked(key Ban, pfx netip.Prefix) (Ban, bool) {
 	var ok bool
 	switch key.Kind {
 	case BanClientID:
-		ban, ok = b.clients[key.Value]
+		ban, ok = b.clients[key.key()]
 	case BanUsername:
 		ban, ok = b.users[key.Value]
 	default:
@@ -151,5 +153,5 @@ func (b *Bans) lookupLocked(key Ban, pfx netip.Prefix) (Ban, bool) {
 
 // sameBan reports whether two bans of one kind and value say the same.
 func sameBan(a, b Ban) bool {
-	return a.Until.Equal(b.Until) && a.By == b.By && a.Reason == b.Reason
+	return a.Until.Equal(b.Until) && a.By == b.By && a.Reason == b.Reason && a.Automatic == b.Automatic
 }

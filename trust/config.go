@@ -65,19 +65,36 @@ type Config struct {
 	ObserveCooldown time.Duration
 
 	// UsernameFactor and IPFactor make violations count against the
-	// client's username and address too, scaled by the factor (default 0:
-	// client ID only). They are weighed this way because a client ID
-	// is precise, a username may cover a group of devices, an IP address
-	// everyone behind a NAT. A client's state is the most severe of its
-	// tracked identities. Tracker.SetFactors changes them at run time.
+	// client's username and address too, scaled by the factor. A
+	// client's state is the most severe of its tracked identities.
+	//
+	// UsernameFactor defaults to 1: what a client ID did counts as much
+	// against its username, so a client that changes client IDs (which
+	// it chooses) keeps its punishment, while its username (which it
+	// proved) carries it. Every client of a username shares its state:
+	// give devices accounts of their own. A negative UsernameFactor
+	// turns the username dimension off.
+	//
+	// IPFactor defaults to 0 for clients with a username: an address is
+	// shared behind a NAT, and a carrier NAT can hold a whole fleet. A
+	// client without a username has proven nothing but its address, so
+	// its violations count against the address at least at 1.
+	// Tracker.SetFactors changes both at run time.
 	UsernameFactor float64
 	IPFactor       float64
 
+	// MaxClientsPerUser bounds the client ID records of one username
+	// (default 1024): a client that invents client IDs fills only its
+	// own username's share of the Tracker. Past it, a new client ID is
+	// not tracked on its own; its username's record counts for it.
+	MaxClientsPerUser int
+
 	// MaxRecords bounds the records kept (default 1<<20). When full,
 	// records that are Normal are dropped first (longest idle of a small
-	// sample); a punished client is never dropped to make room, so a flood
-	// of new client IDs cannot wash out a punishment. IdleExpiry is the
-	// idle time after which a Normal record at its initial score may go
+	// sample), then the least punished; with MaxClientsPerUser, washing
+	// out others' punishments takes MaxRecords/MaxClientsPerUser
+	// accounts, and a newcomer is always tracked. IdleExpiry is the idle
+	// time after which a Normal record at its initial score may go
 	// (default 1 hour).
 	MaxRecords int
 	IdleExpiry time.Duration
@@ -137,6 +154,15 @@ func (c Config) withDefaults() Config {
 	if c.MaxRecords == 0 {
 		c.MaxRecords = 1 << 20
 	}
+	if c.MaxClientsPerUser == 0 {
+		c.MaxClientsPerUser = 1024
+	}
+	switch {
+	case c.UsernameFactor == 0:
+		c.UsernameFactor = 1
+	case c.UsernameFactor < 0:
+		c.UsernameFactor = 0 // off
+	}
 	return c
 }
 
@@ -151,10 +177,10 @@ func (c Config) validate() error {
 		return &ConfigError{"durations", "must not be negative"}
 	case c.ScorePenalty < 0 || c.GoodReward < 0:
 		return &ConfigError{"ScorePenalty/GoodReward", "must not be negative"}
-	case c.UsernameFactor < 0 || c.IPFactor < 0:
-		return &ConfigError{"UsernameFactor/IPFactor", "must not be negative"}
-	case c.MaxRecords < 0:
-		return &ConfigError{"MaxRecords", "must not be negative"}
+	case c.IPFactor < 0:
+		return &ConfigError{"IPFactor", "must not be negative (0, the default, counts nothing against the address)"}
+	case c.MaxRecords < 0 || c.MaxClientsPerUser < 0:
+		return &ConfigError{"MaxRecords/MaxClientsPerUser", "must not be negative"}
 	}
 	for i := range c.Thresholds {
 		if c.Thresholds[i] <= 0 || (i > 0 && c.Thresholds[i] <= c.Thresholds[i-1]) {

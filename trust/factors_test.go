@@ -14,7 +14,7 @@ import (
 )
 
 func TestSetFactorsAppliesToLaterViolations(t *testing.T) {
-	tr := tracker(t, Config{Mode: EnforceFull})
+	tr := tracker(t, Config{Mode: EnforceFull, UsernameFactor: -1})
 	addr := netip.MustParseAddr("192.0.2.7")
 	misbehave := func(user string) {
 		for i := range 3 {
@@ -22,7 +22,7 @@ func TestSetFactorsAppliesToLaterViolations(t *testing.T) {
 		}
 	}
 	misbehave("acme")
-	assert.Equal(t, Normal, tr.State(Identity{ClientID: "new", Username: "acme"}, t0), "factor 0: the account is not tracked")
+	assert.Equal(t, Normal, tr.State(Identity{ClientID: "new", Username: "acme"}, t0), "factor off: the account is not tracked")
 
 	require.NoError(t, tr.SetFactors(1, 0))
 	assert.Equal(t, 1.0, tr.Config().UsernameFactor)

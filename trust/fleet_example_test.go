@@ -41,7 +41,7 @@ func ExampleTracker_Adopt() {
 	for i := 0; i < 3; i++ {
 		a.Violation(rogue, trust.Malformed, now)
 	}
-	rec, _ := a.Record(trust.ByClientID, "rogue", now)
+	rec, _ := a.Record(trust.ByClientID, "rogue", "", now)
 	b.Adopt(rec, now.Add(time.Second)) // what a RecordStore delivers
 	fmt.Println(b.State(rogue, now.Add(time.Minute)))
 	// Output:

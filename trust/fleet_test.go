@@ -83,7 +83,7 @@ func TestRecordFollowsClientAcrossTrackers(t *testing.T) {
 		a.Violation(rogue, Malformed, t0) // 15 weight units: Disconnected
 	}
 	require.Equal(t, Disconnected, a.State(rogue, t0))
-	rec, ok := a.Record(ByClientID, "rogue", t0)
+	rec, ok := a.Record(ByClientID, "rogue", "fleet", t0)
 	require.True(t, ok)
 	assert.Equal(t, Disconnected, rec.State)
 	assert.True(t, rec.Since.Equal(t0))
@@ -108,7 +108,7 @@ func TestRecordFollowsClientAcrossTrackers(t *testing.T) {
 	assert.Equal(t, ShadowBanned, a.State(rogue, end))
 
 	// A less severe record does not lift a local punishment.
-	require.NoError(t, b.Adopt(Record{Dimension: ByClientID, Key: "rogue", State: Normal, Since: end, Score: 900, At: end}, end))
+	require.NoError(t, b.Adopt(Record{Dimension: ByClientID, Key: "rogue", Username: "fleet", State: Normal, Since: end, Score: 900, At: end}, end))
 	assert.Equal(t, ShadowBanned, b.State(rogue, end))
 
 	// The TTL covers the ban and the steps down to Normal.
@@ -124,9 +124,10 @@ func TestAdoptChecksTheRecord(t *testing.T) {
 	assert.Error(t, tr.Adopt(Record{Dimension: ByClientID, Key: "x", State: 9}, t0))
 	assert.Error(t, tr.Adopt(Record{Dimension: 7, Key: "x"}, t0))
 	// Dimensions this tracker does not keep are ignored, not created.
-	require.NoError(t, tr.Adopt(Record{Dimension: ByAddr, Key: "192.0.2.1", State: Disconnected, Since: t0, At: t0}, t0))
-	_, ok := tr.Record(ByAddr, "192.0.2.1", t0)
+	off := tracker(t, Config{Mode: EnforceFull, UsernameFactor: -1})
+	require.NoError(t, off.Adopt(Record{Dimension: ByUsername, Key: "acme", State: Disconnected, Since: t0, At: t0}, t0))
+	_, ok := off.Record(ByUsername, "acme", "", t0)
 	assert.False(t, ok)
-	_, ok = tr.Record(ByClientID, "never-seen", t0)
+	_, ok = tr.Record(ByClientID, "never-seen", "", t0)
 	assert.False(t, ok)
 }

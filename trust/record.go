@@ -20,6 +20,7 @@ type record struct {
 	lastBad  int64   // last counted violation (0: none)
 	lastGood int64   // last rewarded good behaviour
 	lastSeen int64   // last violation or good traffic
+	lastKind Kind    // of the last counted violation: the reason an operator sees
 }
 
 // params are a Config turned into the numbers the record math uses.
@@ -76,12 +77,18 @@ type step struct {
 	kind     Kind
 	escalate bool
 	adopted  bool // taken from another broker's Record
+	restored bool // taken from a Record saved by an earlier run
+	pardoned bool // an operator's Pardon
 	dim      Dimension
 }
 
 // reason explains a step for the audit log.
 func (s step) reason() string {
 	switch {
+	case s.pardoned:
+		return "pardoned"
+	case s.restored:
+		return "restored from the last run"
 	case s.adopted:
 		return "adopted from another broker"
 	case s.escalate:
@@ -144,6 +151,7 @@ func (r *record) violation(p *params, w float64, kind Kind, now int64, limit Sta
 	r.score = max(0, r.score-w*p.penalty)
 	r.lastBad = max(r.lastBad, now)
 	r.lastSeen = max(r.lastSeen, now)
+	r.lastKind = kind
 	level := r.level(p, now)
 	target := Normal
 	for i, th := range p.thresholds {

@@ -14,10 +14,16 @@ import (
 type Record struct {
 	Dimension Dimension `json:"dim"`
 	Key       string    `json:"key"` // client ID, username or address
-	State     State     `json:"state"`
-	Since     time.Time `json:"since"` // when the record entered State
-	Score     int       `json:"score"`
-	At        time.Time `json:"at"` // when the snapshot was taken
+	// Username is, for a client ID's record, the username it belongs to
+	// (see Tracker): "" for an anonymous client.
+	Username string `json:"user,omitempty"`
+	State    State  `json:"state"`
+	Since    time.Time `json:"since"` // when the record entered State
+	Score    int       `json:"score"`
+	At       time.Time `json:"at"` // when the snapshot was taken
+	// Reason is the kind of the last violation counted against the
+	// record ("" if none): what an operator reads in a listing.
+	Reason string `json:"reason,omitempty"`
 }
 
 // RecordStore keeps trust records for a fleet of brokers (package
@@ -32,30 +38,44 @@ type RecordStore interface {
 	ListRecords(ctx context.Context) ([]Record, error)
 }
 
-// Record returns the shareable part of the record of one identity (key is
-// an address for ByAddr), brought up to time at; ok is false when the
-// Tracker keeps none.
-func (t *Tracker) Record(dim Dimension, key string, at time.Time) (r Record, ok bool) {
+// Record returns the shareable part of the record of one identity,
+// brought up to time at; ok is false when the Tracker keeps none. key is
+// the client ID (of username's client), the username, or the address.
+func (t *Tracker) Record(dim Dimension, key, username string, at time.Time) (r Record, ok bool) {
 	addr, err := recordAddr(dim, key)
 	if err != nil {
 		return Record{}, false
 	}
+	skey := key
+	if dim == ByClientID {
+		skey = clientKey(username, key)
+	} else {
+		username = ""
+	}
 	now := at.UnixNano()
 	var steps stepList
-	s, rec := t.locked(dim, key, addr, now, false)
+	s, rec := t.locked(dim, key, username, addr, now, false)
 	if rec != nil {
 		rec.advance(&t.p, now, &steps)
 		steps.setDim(0, dim)
-		r = Record{Dimension: dim, Key: key, State: rec.state, Since: time.Unix(0, rec.since),
-			Score: int(rec.score + 0.5), At: at}
+		r = recordOf(dim, key, username, rec, at)
 	}
 	s.mu.Unlock()
 	if dim == ByAddr {
-		key = addr.String()
-		r.Key = key
+		skey = addr.String()
+		r.Key = skey
 	}
-	t.emitKey(key, &steps)
+	t.emitKey(skey, &steps)
 	return r, rec != nil
+}
+
+func recordOf(dim Dimension, key, username string, rec *record, at time.Time) Record {
+	r := Record{Dimension: dim, Key: key, Username: username, State: rec.state, Since: time.Unix(0, rec.since),
+		Score: int(rec.score + 0.5), At: at}
+	if rec.lastBad != 0 {
+		r.Reason = rec.lastKind.String()
+	}
+	return r
 }
 
 // TTL is how long a Record stays worth sharing: until a client in it
@@ -78,8 +98,15 @@ func (t *Tracker) TTL(r Record, at time.Time) time.Duration {
 // other broker's Since, so both brokers bring the client back down at
 // the same time; the score is the newer of the two. A record of a
 // dimension the Tracker does not track (Config.UsernameFactor or
-// IPFactor zero) is ignored.
-func (t *Tracker) Adopt(r Record, at time.Time) error {
+// IPFactor zero) is ignored, but a client without a username's address.
+func (t *Tracker) Adopt(r Record, at time.Time) error { return t.adopt(r, at, false) }
+
+// Restore is Adopt for the records an earlier run of this broker saved
+// (Records): the punishments outlive a restart, each ending when it
+// would have.
+func (t *Tracker) Restore(r Record, at time.Time) error { return t.adopt(r, at, true) }
+
+func (t *Tracker) adopt(r Record, at time.Time, restored bool) error {
 	if r.State > Disconnected {
 		return fmt.Errorf("trust: record for %s %q: unknown state %d", r.Dimension, r.Key, r.State)
 	}
@@ -87,20 +114,26 @@ func (t *Tracker) Adopt(r Record, at time.Time) error {
 	if err != nil {
 		return err
 	}
-	if f := t.factors.Load(); (r.Dimension == ByUsername && f[0] <= 0) || (r.Dimension == ByAddr && f[1] <= 0) {
+	if f := t.factors.Load(); r.Dimension == ByUsername && f[0] <= 0 {
 		return nil
 	}
 	now := at.UnixNano()
 	since := min(r.Since.UnixNano(), now)
 	var steps stepList
-	s, rec := t.locked(r.Dimension, r.Key, addr, now, true)
+	skey := r.Key
+	user := ""
+	if r.Dimension == ByClientID {
+		skey, user = clientKey(r.Username, r.Key), r.Username
+	}
+	s, rec := t.locked(r.Dimension, r.Key, user, addr, now, true)
 	if rec != nil {
 		rec.advance(&t.p, now, &steps)
 		if r.At.UnixNano() >= max(rec.lastBad, rec.lastGood) {
 			rec.score = float64(min(max(r.Score, 0), MaxScore))
 		}
 		if r.State > rec.state {
-			steps.add(step{from: rec.state, to: r.State, at: now, score: float32(rec.score), kind: Other, escalate: true, adopted: true})
+			steps.add(step{from: rec.state, to: r.State, at: now, score: float32(rec.score), kind: Other, escalate: true,
+				adopted: true, restored: restored})
 			rec.state, rec.since = r.State, since
 			rec.lastBad = max(rec.lastBad, since)
 		}
@@ -108,11 +141,10 @@ func (t *Tracker) Adopt(r Record, at time.Time) error {
 		steps.setDim(0, r.Dimension)
 	}
 	s.mu.Unlock()
-	key := r.Key
 	if r.Dimension == ByAddr {
-		key = addr.String()
+		skey = addr.String()
 	}
-	t.emitKey(key, &steps)
+	t.emitKey(skey, &steps)
 	return nil
 }
 
@@ -133,7 +165,7 @@ func recordAddr(dim Dimension, key string) (netip.Addr, error) {
 	return netip.Addr{}, fmt.Errorf("trust: unknown record dimension %d", dim)
 }
 
-// emitKey reports the steps of one record whose key is known.
+// emitKey reports the steps of the record stored under key.
 func (t *Tracker) emitKey(key string, steps *stepList) {
-	steps.each(func(st step) { t.report(st, key) })
+	steps.each(func(st step) { t.reportKey(st, key) })
 }

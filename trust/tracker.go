@@ -11,9 +11,9 @@ import (
 	"time"
 )
 
-// Identity is who a client is. Records are kept by client ID, and by
-// username and address when Config.UsernameFactor and IPFactor ask for
-// it.
+// Identity is who a client is. Records are kept by client ID (within
+// its username: see Tracker), by username, and by address when
+// Config.IPFactor asks for it or the client has no username.
 type Identity struct {
 	ClientID string
 	Username string
@@ -45,6 +45,10 @@ func (d Dimension) String() string {
 type Transition struct {
 	Dimension Dimension
 	Key       string // the client ID, username or address
+	// Username is, for a client ID's record, the username the client
+	// authenticated with: the record is that user's client's ("" for
+	// an anonymous client).
+	Username string
 	From, To  State
 	At        time.Time
 	// Escalation is true for a step up, caused by Kind; false for a step
@@ -74,6 +78,17 @@ func (s *trackerShard) len() int { return len(s.clients) + len(s.users) + len(s.
 // Tracker keeps a trust record per client and answers what state each is
 // in. It is safe for concurrent use; its memory is bounded by
 // Config.MaxRecords. Every method takes the time as a parameter.
+//
+// Evidence counts only against what a client has proven to be. A client
+// ID is chosen by the client, so a client ID's record belongs to the
+// username it authenticated with: bob's violations under the client ID
+// "sensor2-device" are bob's and never touch sensor2's device. The
+// username's own record (Config.UsernameFactor, default 1) carries what
+// its clients did to the next client ID it tries, so a new client ID
+// does not start afresh. A client with no username has proven only its
+// address: its violations count against the address too. (A broker
+// never reports violations of a client that has not authenticated: see
+// AuthGate for those.)
 type Tracker struct {
 	cfg      Config
 	p        params
@@ -89,6 +104,21 @@ type Tracker struct {
 	// factors are Config.UsernameFactor and IPFactor, which SetFactors
 	// changes at run time; cfg keeps the ones given to New.
 	factors atomic.Pointer[[2]float64]
+
+	// perUser counts the client records of each username, bounded by
+	// Config.MaxClientsPerUser (under umu, taken after a shard's lock).
+	umu     sync.Mutex
+	perUser map[string]int
+}
+
+// clientKey is a client record's key: the client ID within its username.
+// MQTT strings carry no U+0000, so the separator is unambiguous.
+func clientKey(username, clientID string) string { return username + "\x00" + clientID }
+
+// splitClientKey undoes clientKey.
+func splitClientKey(k string) (username, clientID string) {
+	username, clientID, _ = strings.Cut(k, "\x00")
+	return
 }
 
 // New returns a Tracker, or an error naming the Config field that is
@@ -98,7 +128,7 @@ func New(cfg Config) (*Tracker, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	t := &Tracker{cfg: cfg, p: newParams(cfg), seed: maphash.MakeSeed()}
+	t := &Tracker{cfg: cfg, p: newParams(cfg), seed: maphash.MakeSeed(), perUser: map[string]int{}}
 	t.mode.Store(uint32(cfg.Mode))
 	t.factors.Store(&[2]float64{cfg.UsernameFactor, cfg.IPFactor})
 	t.maxShard = max(1, (cfg.MaxRecords+trackerShards-1)/trackerShards)
@@ -123,7 +153,7 @@ func (t *Tracker) Config() Config {
 // or address stay; while a factor is 0 they are not consulted.
 func (t *Tracker) SetFactors(username, ip float64) error {
 	if username < 0 || ip < 0 {
-		return &ConfigError{"UsernameFactor/IPFactor", "must not be negative"}
+		return &ConfigError{"UsernameFactor/IPFactor", "must not be negative (0 turns a dimension off)"}
 	}
 	t.factors.Store(&[2]float64{username, ip})
 	return nil
@@ -174,12 +204,20 @@ func (s *trackerShard) each(f func(Dimension, string, netip.Addr, *record) bool)
 
 // locked finds (and if create, makes) the record of one identity and
 // returns it with its shard locked; the caller unlocks. r is nil when no
-// record exists and none can be made.
-func (t *Tracker) locked(dim Dimension, key string, addr netip.Addr, now int64, create bool) (*trackerShard, *record) {
+// record exists and none can be made. For ByClientID, key is the client
+// ID and user its username; the record's map key is clientKey(user,
+// key), built on the stack so that a lookup allocates nothing.
+func (t *Tracker) locked(dim Dimension, key, user string, addr netip.Addr, now int64, create bool) (*trackerShard, *record) {
 	var h uint64
-	if dim == ByAddr {
+	var buf [96]byte
+	var ck []byte
+	switch dim {
+	case ByAddr:
 		h = maphash.Comparable(t.seed, addr)
-	} else {
+	case ByClientID:
+		ck = append(append(append(buf[:0], user...), 0), key...)
+		h = maphash.Bytes(t.seed, ck)
+	default:
 		h = maphash.String(t.seed, key)
 	}
 	s := &t.shards[h%trackerShards]
@@ -187,7 +225,7 @@ func (t *Tracker) locked(dim Dimension, key string, addr netip.Addr, now int64, 
 	var r *record
 	switch dim {
 	case ByClientID:
-		r = s.clients[key]
+		r = s.clients[string(ck)]
 	case ByUsername:
 		r = s.users[key]
 	default:
@@ -196,24 +234,54 @@ func (t *Tracker) locked(dim Dimension, key string, addr netip.Addr, now int64, 
 	if r != nil || !create {
 		return s, r
 	}
-	if s.len() >= t.maxShard && !t.evictLocked(s, now) {
-		t.untracked.Add(1)
+	if dim == ByClientID && !t.admitClient(user) {
+		t.untracked.Add(1) // the username's quota is spent: its own record still counts
 		return s, nil
+	}
+	if s.len() >= t.maxShard {
+		t.evictLocked(s, now)
 	}
 	r = newRecord(&t.p, now)
 	switch dim {
 	case ByClientID:
-		s.clients[strings.Clone(key)] = r // callers' strings may live in reused buffers
+		s.clients[string(ck)] = r
 	case ByUsername:
-		s.users[strings.Clone(key)] = r
+		s.users[strings.Clone(key)] = r // callers' strings may live in reused buffers
 	default:
 		s.addrs[addr] = r
 	}
 	return s, r
 }
 
-// dims lists the identities a call touches: the client ID always, the
-// username and address when configured.
+// admitClient counts a new client record against its username's quota
+// (under a shard's lock) and reports whether it may be made.
+func (t *Tracker) admitClient(user string) bool {
+	t.umu.Lock()
+	defer t.umu.Unlock()
+	if t.perUser[user] >= t.cfg.MaxClientsPerUser {
+		return false
+	}
+	t.perUser[user]++
+	return true
+}
+
+// clientGone gives a dropped client record's place back to its
+// username's quota (under a shard's lock).
+func (t *Tracker) clientGone(key string) {
+	user, _ := splitClientKey(key)
+	t.umu.Lock()
+	defer t.umu.Unlock()
+	if t.perUser[user] <= 1 {
+		delete(t.perUser, user)
+		return
+	}
+	t.perUser[user]--
+}
+
+// dims lists the identities a call touches: the client ID (within its
+// username) always; the username; the address when configured, and
+// always for a client without a username, which has proven nothing
+// else.
 func (t *Tracker) dims(id Identity) (n int, dims [3]Dimension, factors [3]float64) {
 	if id.ClientID != "" {
 		dims[n], factors[n] = ByClientID, 1
@@ -224,21 +292,27 @@ func (t *Tracker) dims(id Identity) (n int, dims [3]Dimension, factors [3]float6
 		dims[n], factors[n] = ByUsername, f[0]
 		n++
 	}
-	if f[1] > 0 && id.Addr.IsValid() {
-		dims[n], factors[n] = ByAddr, f[1]
+	ip := f[1]
+	if id.Username == "" {
+		ip = max(ip, 1)
+	}
+	if ip > 0 && id.Addr.IsValid() {
+		dims[n], factors[n] = ByAddr, ip
 		n++
 	}
 	return
 }
 
-func keyOf(id Identity, d Dimension) (string, netip.Addr) {
+// keyOf is what locked needs to find the identity's record of a
+// dimension.
+func keyOf(id Identity, d Dimension) (key, user string, addr netip.Addr) {
 	switch d {
 	case ByClientID:
-		return id.ClientID, netip.Addr{}
+		return id.ClientID, id.Username, netip.Addr{}
 	case ByUsername:
-		return id.Username, netip.Addr{}
+		return id.Username, "", netip.Addr{}
 	}
-	return "", id.Addr.Unmap()
+	return "", "", id.Addr.Unmap()
 }
 
 // Violation counts one violation of the given kind against the client
@@ -260,8 +334,8 @@ func (t *Tracker) Violation(id Identity, kind Kind, at time.Time) State {
 		t.violations[kind].Add(1) // an anonymous violation: no record to count it with
 	}
 	for i := 0; i < n; i++ {
-		key, addr := keyOf(id, dims[i])
-		s, r := t.locked(dims[i], key, addr, now, true)
+		key, user, addr := keyOf(id, dims[i])
+		s, r := t.locked(dims[i], key, user, addr, now, true)
 		if i == 0 {
 			s.violations[kind]++
 		}
@@ -287,8 +361,8 @@ func (t *Tracker) Good(id Identity, at time.Time) {
 	var steps stepList
 	n, dims, _ := t.dims(id)
 	for i := 0; i < n; i++ {
-		key, addr := keyOf(id, dims[i])
-		s, r := t.locked(dims[i], key, addr, now, true)
+		key, user, addr := keyOf(id, dims[i])
+		s, r := t.locked(dims[i], key, user, addr, now, true)
 		if r != nil {
 			mark := steps.len()
 			r.advance(&t.p, now, &steps)
@@ -328,8 +402,8 @@ func (t *Tracker) Verdict(id Identity, at time.Time) Verdict {
 	var steps stepList
 	n, dims, _ := t.dims(id)
 	for i := 0; i < n; i++ {
-		key, addr := keyOf(id, dims[i])
-		s, r := t.locked(dims[i], key, addr, now, false)
+		key, user, addr := keyOf(id, dims[i])
+		s, r := t.locked(dims[i], key, user, addr, now, false)
 		if r != nil {
 			mark := steps.len()
 			r.advance(&t.p, now, &steps)
@@ -354,24 +428,38 @@ func (t *Tracker) Verdict(id Identity, at time.Time) Verdict {
 }
 
 // evictLocked drops one record to make room: a baseline record if the
-// sample has one, else the longest-idle Normal record in it. Punished
-// records are never dropped. The sample is bounded, so a full tracker
-// costs every new client the same small amount.
-func (t *Tracker) evictLocked(s *trackerShard, now int64) bool {
+// sample has one, else the longest-idle Normal record in it, else (a
+// shard full of punished records) the least punished one, the one that
+// would recover first. An attacker cannot fill the Tracker with its own
+// punished records to wash out others' (a username has at most
+// Config.MaxClientsPerUser client records), and a full Tracker never
+// stops tracking: the newcomer always gets a record. The sample is
+// bounded, so a full tracker costs every new client the same small
+// amount.
+func (t *Tracker) evictLocked(s *trackerShard, now int64) {
 	const sample = 64
 	var victim *record
 	var del func()
 	seen := 0
+	worse := func(a, b *record) bool { // a is a worse victim than b
+		if a.state != b.state {
+			return a.state > b.state
+		}
+		if a.state == Normal {
+			return a.lastSeen > b.lastSeen
+		}
+		return a.lastBad > b.lastBad
+	}
 	consider := func(r *record, remove func()) bool {
 		seen++
-		if r.state == Normal && (victim == nil || r.baseline(&t.p, now) || r.lastSeen < victim.lastSeen) {
+		if victim == nil || r.baseline(&t.p, now) || worse(victim, r) {
 			victim, del = r, remove
 		}
-		return seen >= sample || (victim != nil && victim.baseline(&t.p, now))
+		return seen >= sample || victim.baseline(&t.p, now)
 	}
 	done := false
 	for k, r := range s.clients {
-		if done = consider(r, func() { delete(s.clients, k) }); done {
+		if done = consider(r, func() { delete(s.clients, k); t.clientGone(k) }); done {
 			break
 		}
 	}
@@ -389,11 +477,9 @@ func (t *Tracker) evictLocked(s *trackerShard, now int64) bool {
 			}
 		}
 	}
-	if victim == nil {
-		return false
+	if victim != nil {
+		del()
 	}
-	del()
-	return true
 }
 
 func (t *Tracker) emit(id Identity, steps *stepList) {
@@ -401,18 +487,31 @@ func (t *Tracker) emit(id Identity, steps *stepList) {
 		return
 	}
 	steps.each(func(st step) {
-		key, addr := keyOf(id, st.dim)
-		if st.dim == ByAddr {
-			key = addr.String()
+		switch st.dim {
+		case ByClientID:
+			t.report(st, id.ClientID, id.Username)
+		case ByUsername:
+			t.report(st, id.Username, "")
+		default:
+			t.report(st, id.Addr.Unmap().String(), "")
 		}
-		t.report(st, key)
 	})
 }
 
-func (t *Tracker) report(st step, key string) {
+// reportKey reports a step of the record stored under key.
+func (t *Tracker) reportKey(st step, key string) {
+	if st.dim == ByClientID {
+		user, id := splitClientKey(key)
+		t.report(st, id, user)
+		return
+	}
+	t.report(st, key, "")
+}
+
+func (t *Tracker) report(st step, key, username string) {
 	t.transitions.Add(1)
 	tr := Transition{
-		Dimension: st.dim, Key: key, From: st.from, To: st.to, At: time.Unix(0, st.at),
+		Dimension: st.dim, Key: key, Username: username, From: st.from, To: st.to, At: time.Unix(0, st.at),
 		Escalation: st.escalate, Kind: st.kind, Reason: st.reason(), Score: int(st.score + 0.5),
 		Adopted: st.adopted,
 	}
@@ -420,6 +519,9 @@ func (t *Tracker) report(st step, key string) {
 		attrs := []slog.Attr{
 			slog.String(st.dim.String(), key), slog.String("from", st.from.String()), slog.String("to", st.to.String()),
 			slog.String("reason", tr.Reason), slog.Int("score", tr.Score), slog.String("mode", t.Mode().String()),
+		}
+		if st.dim == ByClientID && username != "" {
+			attrs = append(attrs, slog.String("username", username))
 		}
 		if st.escalate && !st.adopted {
 			attrs = append(attrs, slog.String("violation", st.kind.String()))
@@ -461,11 +563,15 @@ func (t *Tracker) walk(now int64, f func(Dimension, *record) bool) {
 				st.dim = d
 				found = append(found, pending{key, st})
 			})
-			return f(d, r)
+			drop := f(d, r)
+			if drop && d == ByClientID {
+				t.clientGone(key)
+			}
+			return drop
 		})
 		s.mu.Unlock()
 		for _, p := range found {
-			t.report(p.st, p.key)
+			t.reportKey(p.st, p.key)
 		}
 	}
 }
@@ -473,13 +579,18 @@ func (t *Tracker) walk(now int64, f func(Dimension, *record) bool) {
 // Forget drops every record of the identity: an administrator's pardon.
 func (t *Tracker) Forget(id Identity) {
 	for _, d := range []Dimension{ByClientID, ByUsername, ByAddr} {
-		key, addr := keyOf(id, d)
+		key, user, addr := keyOf(id, d)
 		if (d != ByAddr && key == "") || (d == ByAddr && !addr.IsValid()) {
 			continue
 		}
-		s, r := t.locked(d, key, addr, 0, false)
+		s, r := t.locked(d, key, user, addr, 0, false)
 		if r != nil {
-			s.each(func(_ Dimension, _ string, _ netip.Addr, x *record) bool { return x == r })
+			s.each(func(_ Dimension, k string, _ netip.Addr, x *record) bool {
+				if x == r && d == ByClientID {
+					t.clientGone(k)
+				}
+				return x == r
+			})
 		}
 		s.mu.Unlock()
 	}
@@ -509,8 +620,9 @@ type Stats struct {
 	Scores      [10]int        // client records by score: 0–100, 101–200, …, 901–1000
 	Violations  [numKinds]uint64
 	Transitions uint64
-	// Untracked counts identities not recorded because the Tracker was
-	// full of punished clients.
+	// Untracked counts client IDs not recorded because their username
+	// had Config.MaxClientsPerUser records already (its own record
+	// counted the violation).
 	Untracked uint64
 }
 
