@@ -16,8 +16,8 @@ type Record struct {
 	Key       string    `json:"key"` // client ID, username or address
 	// Username is, for a client ID's record, the username it belongs to
 	// (see Tracker): "" for an anonymous client.
-	Username string `json:"user,omitempty"`
-	State    State  `json:"state"`
+	Username string    `json:"user,omitempty"`
+	State    State     `json:"state"`
 	Since    time.Time `json:"since"` // when the record entered State
 	Score    int       `json:"score"`
 	At       time.Time `json:"at"` // when the snapshot was taken

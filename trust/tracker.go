@@ -49,8 +49,8 @@ type Transition struct {
 	// authenticated with: the record is that user's client's ("" for
 	// an anonymous client).
 	Username string
-	From, To  State
-	At        time.Time
+	From, To State
+	At       time.Time
 	// Escalation is true for a step up, caused by Kind; false for a step
 	// down on recovery.
 	Escalation bool
