@@ -73,3 +73,28 @@ func ExampleBans() {
 	// Output:
 	// true 203.0.113.0/24 botnet
 }
+
+// A broker asks the gate before it verifies a password it has not
+// verified lately, and tells it how the attempt went.
+func ExampleAuthGate() {
+	g, _ := trust.NewAuthGate(trust.AuthGateConfig{Free: 2, Delay: time.Second, BanAfter: 5})
+	guesser := netip.MustParseAddr("192.0.2.66")
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	for i := 1; i <= 6; i++ {
+		wait, ok := g.Reserve(guesser, "sensor1", now)
+		if !ok {
+			fmt.Println(i, "busy: refused without verifying")
+			continue
+		}
+		now = now.Add(wait) // the broker waits its turn, then verifies: wrong
+		ban := g.Failed(guesser, "sensor1", now)
+		fmt.Println(i, "waited", wait, "ban:", ban)
+	}
+	// Output:
+	// 1 waited 0s ban: false
+	// 2 waited 0s ban: false
+	// 3 waited 0s ban: false
+	// 4 waited 1s ban: false
+	// 5 waited 2s ban: true
+	// 6 waited 4s ban: false
+}
