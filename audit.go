@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mqttguard/mqttguard/internal/loglimit"
 	"github.com/mqttguard/mqttguard/ratelimit"
 	"golang.org/x/time/rate"
 )
@@ -31,13 +32,24 @@ func (p Point) String() string {
 	return "Point(?)"
 }
 
-// auditor writes the audit log, rate limited per client so that a flood
-// cannot flood the log too.
+// auditor writes the audit log. Two bounds keep a flood from flooding
+// it: a token bucket per client ID (AuditPerSecond, bursts of 10), and,
+// because an attacker invents client IDs at will, a loglimit.Handler
+// around the logger that counts by the client's address and in total
+// (auditLimits: 20 lines a minute per address, 300 in all plus the
+// first line of up to 300 more addresses) and writes one "N similar
+// records suppressed" line a minute with what it dropped. A window
+// writes at most 600 audit lines and a summary, whatever arrives; a
+// real event from an address the flood has not used still appears.
 type auditor struct {
 	log        *slog.Logger
+	limited    *loglimit.Handler
 	limit      *ratelimit.Limiter
 	suppressed atomic.Uint64
 }
+
+// auditLimits bound the audit log by address and in total.
+var auditLimits = loglimit.Config{Keys: []string{"addr"}, PerKey: 20, Total: 300, NewKeys: 300, Interval: time.Minute}
 
 func newAuditor(l *slog.Logger, perSecond float64) *auditor {
 	if l == nil {
@@ -46,22 +58,43 @@ func newAuditor(l *slog.Logger, perSecond float64) *auditor {
 	if perSecond <= 0 {
 		perSecond = 2
 	}
-	return &auditor{log: l, limit: ratelimit.New(rate.Limit(perSecond), 10, ratelimit.WithMaxKeys(1<<16))}
+	limited := loglimit.New(l.Handler(), auditLimits)
+	return &auditor{log: slog.New(limited), limited: limited,
+		limit: ratelimit.New(rate.Limit(perSecond), 10, ratelimit.WithMaxKeys(1<<16))}
 }
 
+// sweep forgets idle clients' buckets and writes the summary of a
+// minute that ended with lines suppressed.
 func (a *auditor) sweep(now time.Time) {
 	if a.limit != nil {
 		a.limit.Sweep(now)
 	}
+	if a.limited != nil {
+		a.limited.Flush(now)
+	}
 }
 
-// write logs one decision that was not a plain Allow.
+// dropped is how many audit lines the bounds dropped.
+func (a *auditor) dropped() uint64 {
+	n := a.suppressed.Load()
+	if a.limited != nil {
+		n += a.limited.Stats().Suppressed
+	}
+	return n
+}
+
+// write logs one decision that was not a plain Allow, at the decision's
+// time (which is what the address and total bounds count by).
 func (a *auditor) write(p Point, d Decision, c *Client, now time.Time) {
 	if a.log == nil {
 		return
 	}
 	if !a.limit.AllowN(c.ID, now, 1) {
 		a.suppressed.Add(1)
+		return
+	}
+	ctx := context.Background()
+	if !a.log.Enabled(ctx, slog.LevelWarn) {
 		return
 	}
 	attrs := []slog.Attr{
@@ -93,7 +126,9 @@ func (a *auditor) write(p Point, d Decision, c *Client, now time.Time) {
 	if d.Observed {
 		msg = "mqttguard: would " + verdict.String()
 	}
-	a.log.LogAttrs(context.Background(), slog.LevelWarn, msg, attrs...)
+	r := slog.NewRecord(now, slog.LevelWarn, msg, 0)
+	r.AddAttrs(attrs...)
+	a.limited.Handle(ctx, r)
 }
 
 type counters struct {
@@ -114,7 +149,8 @@ type Stats struct {
 	Observed [numComponents]uint64
 	// Delayed counts publishes held back (Throttled clients).
 	Delayed uint64
-	// AuditSuppressed counts audit lines dropped by the audit rate limit.
+	// AuditSuppressed counts audit lines dropped by the audit's bounds
+	// (per client, per address, in total).
 	AuditSuppressed uint64
 }
 
@@ -131,7 +167,7 @@ func (g *Guard) Stats() Stats {
 		s.Observed[c] = g.stats.observed[c].Load()
 	}
 	s.Delayed = g.stats.delayed.Load()
-	s.AuditSuppressed = g.audit.suppressed.Load()
+	s.AuditSuppressed = g.audit.dropped()
 	return s
 }
 
