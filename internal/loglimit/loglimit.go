@@ -11,18 +11,22 @@
 //
 //   - a key may write PerKey records a window (an address cannot flood
 //     the log whatever client IDs it invents);
-//   - all keys together may write Total a window (a botnet cannot
-//     either);
+//   - all keys of one attribute together may write Total a window (a
+//     botnet cannot either);
 //   - but a key's first record in a window passes even when Total is
-//     spent, for up to NewKeys keys a window: a real event from a client
-//     the flood has not touched still appears, unless the flood comes
-//     from more than NewKeys keys at once;
+//     spent, for up to NewKeys keys of the attribute a window: a real
+//     event from a client the flood has not touched still appears,
+//     unless the flood comes from more than NewKeys keys at once;
+//   - each attribute in Keys has its own Total and NewKeys, because
+//     their values do not cost the same to forge: client IDs invented by
+//     the thousand spend the client IDs' budget, not the addresses';
 //   - when a window with drops ends, one line says how many records were
 //     dropped, from how many keys, and which keys dropped most
 //     ("loglimit: 2936 similar records suppressed", suppressed=2936
 //     keys=1 top="addr=203.0.113.9:2936").
 //
-// So a window writes at most Total + NewKeys records and one summary,
+// So a window writes at most (Total + NewKeys) records per attribute
+// in Keys, as many for records with none of them, and one summary,
 // whatever arrives. Keys are tracked for the current window only, at
 // most MaxKeys of them (more share one overflow key): memory is bounded
 // too.
@@ -56,11 +60,11 @@ type Config struct {
 	Keys []string
 	// PerKey is how many records a key may write per window (default 20).
 	PerKey int
-	// Total is how many records all keys together may write per window
-	// (default 300).
+	// Total is how many records all keys of one attribute together may
+	// write per window (default 300).
 	Total int
-	// NewKeys is how many keys a window may let write their first record
-	// once Total is spent (default 300).
+	// NewKeys is how many keys of one attribute a window may let write
+	// their first record once Total is spent (default 300).
 	NewKeys int
 	// Interval is the window, and the period of the summary line
 	// (default one minute).
@@ -123,12 +127,15 @@ type state struct {
 	start   time.Time // of the window; zero before the first record
 	counts  map[string]int
 	dropped map[string]int
-	total   int // records passed this window, within Total
-	newKeys int // records passed over Total as a key's first
+	budgets map[string]*budget // by attribute name ("" for none)
 	drops   int
 
 	passed, suppressed, summaries atomic.Uint64
 }
+
+// budget is what one attribute's keys spent of Total and NewKeys this
+// window.
+type budget struct{ total, newKeys int }
 
 // overflow is the key of records beyond MaxKeys.
 const overflow = "(other)"
@@ -136,7 +143,11 @@ const overflow = "(other)"
 // New wraps inner.
 func New(inner slog.Handler, cfg Config) *Handler {
 	cfg = cfg.withDefaults()
-	return &Handler{inner: inner, st: &state{cfg: cfg, counts: map[string]int{}, dropped: map[string]int{}}}
+	st := &state{cfg: cfg, counts: map[string]int{}, dropped: map[string]int{}, budgets: map[string]*budget{"": {}}}
+	for _, k := range cfg.Keys {
+		st.budgets[k] = &budget{}
+	}
+	return &Handler{inner: inner, st: st}
 }
 
 // Enabled is the wrapped handler's.
@@ -222,6 +233,7 @@ func (s *state) admit(key string, now time.Time) (summary *slog.Record, pass boo
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	summary = s.rollLocked(now)
+	b := s.budgets[attrName(key)]
 	n, seen := s.counts[key]
 	if !seen && len(s.counts) >= s.cfg.MaxKeys {
 		key = overflow
@@ -229,11 +241,11 @@ func (s *state) admit(key string, now time.Time) (summary *slog.Record, pass boo
 	}
 	switch {
 	case n >= s.cfg.PerKey:
-	case s.total < s.cfg.Total:
-		s.total++
+	case b.total < s.cfg.Total:
+		b.total++
 		pass = true
-	case !seen && s.newKeys < s.cfg.NewKeys:
-		s.newKeys++
+	case !seen && b.newKeys < s.cfg.NewKeys:
+		b.newKeys++
 		pass = true
 	}
 	if pass {
@@ -248,6 +260,13 @@ func (s *state) admit(key string, now time.Time) (summary *slog.Record, pass boo
 	s.drops++
 	s.suppressed.Add(1)
 	return summary, false
+}
+
+// attrName is the attribute a key was made from ("addr" of
+// "addr=192.0.2.1"; "" for records without one).
+func attrName(key string) string {
+	name, _, _ := strings.Cut(key, "=")
+	return name
 }
 
 func (s *state) roll(now time.Time) *slog.Record {
@@ -269,7 +288,10 @@ func (s *state) rollLocked(now time.Time) *slog.Record {
 	}
 	clear(s.counts)
 	clear(s.dropped)
-	s.total, s.newKeys, s.drops = 0, 0, 0
+	for _, b := range s.budgets {
+		*b = budget{}
+	}
+	s.drops = 0
 	if s.start.IsZero() || now.Sub(s.start) >= 2*s.cfg.Interval {
 		s.start = now
 	} else {

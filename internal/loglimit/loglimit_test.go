@@ -165,3 +165,18 @@ func TestConcurrentUse(t *testing.T) {
 	assert.Equal(t, uint64(8*20), st.Passed)
 	assert.Equal(t, uint64(8*480), st.Suppressed)
 }
+
+// Client IDs invented by the thousand spend the client IDs' budget, not
+// the addresses': an event keyed by a new address still appears.
+func TestEachAttributeHasItsOwnBudget(t *testing.T) {
+	cfg := Config{Keys: []string{"ip", "client"}, PerKey: 5, Total: 50, NewKeys: 50}
+	l, _, s := newLogger(cfg)
+	for i := range 3000 {
+		l.Warn("trust: state change", "client", fmt.Sprintf("rnd-%d", i))
+	}
+	assert.Equal(t, 100, s.count("client=rnd-"))
+	l.Warn("trust: state change", "client", "sensor-7")
+	l.Warn("trust: state change", "ip", "198.51.100.7")
+	assert.Zero(t, s.count("client=sensor-7"), "the client IDs' budget is spent")
+	assert.Equal(t, 1, s.count("ip=198.51.100.7"), "the addresses' is not")
+}
