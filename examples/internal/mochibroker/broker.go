@@ -41,6 +41,13 @@ func Start(cfg *stack.Config, log *slog.Logger) (_ *Broker, err error) {
 	caps.MaximumMessageExpiryInterval = 0
 	// mosquitto's default: a table this small costs nothing per client.
 	caps.TopicAliasMaximum = 10
+	// mochi makes each connection's outbound queue at accept, before any
+	// CONNECT: a channel of this many pointers. Its default, 8,192, is
+	// 64 KiB — nine tenths of what a socket that never authenticates
+	// costs the broker. 1,024 (8 KiB) is about what mosquitto queues per
+	// client (max_queued_messages 1000), and caps what a slow subscriber
+	// makes the broker hold.
+	caps.MaximumClientWritesPending = 1024
 	caps.Compatibilities.NoInheritedPropertiesOnAck = true // see conformance.go
 	if cfg.MQTT.MaxClients > 0 {
 		caps.MaximumClients = int64(cfg.MQTT.MaxClients)

@@ -66,6 +66,11 @@ type MQTTConfig struct {
 	MaxConnectSize int           `toml:"max_connect_size"`
 	ConnectTimeout time.Duration `toml:"connect_timeout"`
 	MaxClients     int           `toml:"max_clients"`
+	// MaxPendingPerAddress and MaxPending cap the connections not yet
+	// accepted (no CONNACK 0 yet), per client address (IPv6: per /64)
+	// and in all; 0: packets' defaults (64, 10,000), -1: no cap.
+	MaxPendingPerAddress int `toml:"max_pending_per_address"`
+	MaxPending           int `toml:"max_pending"`
 }
 
 type SecurityConfig struct {
@@ -268,6 +273,10 @@ func (c *Config) validate() error {
 		return c.errorf("mqtt.connect_timeout", "must not be negative")
 	case m.MaxClients < 0:
 		return c.errorf("mqtt.max_clients", "must not be negative")
+	case m.MaxPendingPerAddress < -1:
+		return c.errorf("mqtt.max_pending_per_address", "%d: want a number of connections, 0 for the default (64) or -1 for no cap", m.MaxPendingPerAddress)
+	case m.MaxPending < -1:
+		return c.errorf("mqtt.max_pending", "%d: want a number of connections, 0 for the default (10000) or -1 for no cap", m.MaxPending)
 	}
 	if _, err := c.ClientAuth(); err != nil {
 		return c.errorf("mqtt.tls_client_auth", "%v", err)

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mqttguard/mqttguard/packets"
 	"github.com/mqttguard/mqttguard/tlsconf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -21,6 +22,8 @@ func TestEmbeddedDefaultConfig(t *testing.T) {
 	assert.Equal(t, 100.0, c.Security.RateLimit.UserBurstCapacity)
 	assert.Equal(t, 3.0, c.Security.RateLimit.ChannelMessagesPerSecond)
 	assert.Equal(t, 10.0, c.Security.RateLimit.IPConnectionsPerSecond)
+	assert.Equal(t, packets.DefaultMaxPendingPerAddress, c.MQTT.MaxPendingPerAddress, "the file says the defaults")
+	assert.Equal(t, packets.DefaultMaxPending, c.MQTT.MaxPending)
 	assert.False(t, c.Security.AllowAnonymous)
 	assert.Equal(t, "/data/passwd", c.Path(c.Security.PasswordFile))
 	assert.Equal(t, "/abs/x", c.Path("/abs/x"))
@@ -36,9 +39,11 @@ func TestConfigErrorsNameTheLine(t *testing.T) {
 		{"bad mode", strings.Replace(base, `mode = "full"`, `mode = "paranoid"`, 1), `security.mode: "paranoid": want "observe", "light" or "full"`, `mode = "paranoid"`},
 		{"negative rate", strings.Replace(base, "channel_messages_per_second = 3.0", "channel_messages_per_second = -3.0", 1),
 			"security.rate_limit.channel_messages_per_second: -3 must not be negative", "channel_messages_per_second = -3.0"},
+		{"pending cap", strings.Replace(base, "max_pending = 10000", "max_pending = -5", 1),
+			"mqtt.max_pending: -5: want a number of connections, 0 for the default (10000) or -1 for no cap", "max_pending = -5"},
 		{"bad duration", strings.Replace(base, `connect_timeout = "10s"`, `connect_timeout = "ten"`, 1), "invalid duration", `connect_timeout = "ten"`},
 		{"syntax", strings.Replace(base, "[security.trust]", "[security.trust", 1), "the table header [security.trust is not closed: want [security.trust]", "[security.trust"},
-		{"unclosed", strings.Replace(base, "[security]", "[security", 1), "my.toml:25: the table header [security is not closed: want [security]", "[security"},
+		{"unclosed", strings.Replace(base, "[security]", "[security", 1), "my.toml:32: the table header [security is not closed: want [security]", "[security"},
 		{"unclosed, comment", strings.Replace(base, "[mqtt]", "[mqtt  # the listeners", 1), "the table header [mqtt is not closed", "[mqtt  #"},
 		{"unclosed array", base + "\n[[plugins    # mine\npath = \"x.wasm\"\n", "the table header [[plugins is not closed: want [[plugins]]", "[[plugins    # mine"},
 		{"other syntax", strings.Replace(base, "max_clients = 10000", "max_clients = = 10000", 1), "expected value", "max_clients = = 10000"},

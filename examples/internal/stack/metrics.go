@@ -35,6 +35,8 @@ var (
 	descAnomalies     = desc("push_interval_reports_total", "Push-interval reports by result.", "result")
 	descFlapBans      = desc("flapping_bans_total", "Bans for connecting in a loop.")
 	descPacketRejects = desc("packet_rejections_total", "Connections the packet validator closed, by reason code.", "code")
+	descPending       = desc("pending_connections", "Connections accepted and not yet given a successful CONNACK.")
+	descPendingClosed = desc("pending_evicted_total", "Pending connections closed to make room for newer ones, by cap: mqtt.max_pending_per_address or mqtt.max_pending.", "cap")
 	descKicks         = desc("kicks_total", "Clients disconnected by the broker.")
 	descWasmCalls     = desc("wasm_calls_total", "Plugin calls that ran.", "plugin")
 	descWasmVerdicts  = desc("wasm_verdicts_total", "Plugin verdicts.", "plugin", "verdict")
@@ -113,6 +115,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for code, n := range st.rejected.snapshot() {
 		counter(descPacketRejects, n, fmt.Sprintf("0x%02X", code))
 	}
+	ps := st.Pending()
+	gauge(descPending, float64(ps.Pending))
+	counter(descPendingClosed, ps.EvictedPerAddress, "per_address")
+	counter(descPendingClosed, ps.EvictedTotal, "total")
 	counter(descKicks, st.Kicks.Load())
 	for _, p := range st.Guard.Plugins() {
 		s := p.Stats()

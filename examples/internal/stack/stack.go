@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"github.com/mqttguard/mqttguard"
 	"github.com/mqttguard/mqttguard/acl"
 	"github.com/mqttguard/mqttguard/anomaly"
+	"github.com/mqttguard/mqttguard/internal/loglimit"
 	"github.com/mqttguard/mqttguard/packets"
 	"github.com/mqttguard/mqttguard/passwd"
 	"github.com/mqttguard/mqttguard/ratelimit"
@@ -68,8 +70,9 @@ type Stack struct {
 	pluginsMu   sync.Mutex // serialises plugin reloads
 	reloadMu    sync.Mutex // serialises reloads and writes to Cfg
 
-	addrMu sync.Mutex
-	addrs  map[string]string // listener → address
+	addrMu    sync.Mutex
+	addrs     map[string]string   // listener → address
+	listeners []*packets.Listener // for their pending counts
 
 	token  string
 	admin  *http.Server
@@ -77,7 +80,24 @@ type Stack struct {
 
 	stop    context.CancelFunc
 	workers sync.WaitGroup
+
+	// transitions and perConn bound the trust transition log and the
+	// lines written per connection (OnReject); the sweeper writes their
+	// summaries.
+	transitions, perConn *loglimit.Handler
 }
+
+// transitionLimits bound the trust tracker's log: 10 lines a minute per
+// client ID, username or address; for each of the three, 200 in all plus
+// the first line of up to 200 more; one "N similar records suppressed"
+// line a minute. Invented client IDs spend the client IDs' budget, so an
+// address's escalation still shows.
+var transitionLimits = loglimit.Config{Keys: []string{"ip", "client", "username"}, PerKey: 10, Total: 200, NewKeys: 200}
+
+// perConnLimits bound what the stack logs per connection (the packet
+// validator's refusals), by address: 10 lines a minute per address, 100
+// in all plus the first of up to 100 more addresses, and a summary.
+var perConnLimits = loglimit.Config{Keys: []string{"addr"}, PerKey: 10, Total: 100, NewKeys: 100}
 
 // New builds every component the configuration asks for and starts the
 // background work (sweeping, TLS file watching). Close stops it.
@@ -86,6 +106,7 @@ func New(cfg *Config, log *slog.Logger) (_ *Stack, err error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	st := &Stack{Cfg: cfg, Log: log, Bans: &trust.Bans{}, addrs: map[string]string{}, bansChanged: make(chan struct{}, 1)}
+	st.perConn = loglimit.New(log.Handler(), perConnLimits)
 	ctx, cancel := context.WithCancel(context.Background())
 	st.stop = cancel
 	defer func() {
@@ -126,7 +147,12 @@ func New(cfg *Config, log *slog.Logger) (_ *Stack, err error) {
 
 	tcfg := trust.Preset(mode)
 	tcfg.UsernameFactor, tcfg.IPFactor = s.Trust.UsernameFactor, s.Trust.IPFactor
-	tcfg.Logger = log
+	// Trust transitions are logged per client ID, username and address,
+	// and an attacker invents client IDs at will: the lines go through
+	// a bound per key and in total, with a summary of what was dropped
+	// (see transitionLimits).
+	st.transitions = loglimit.New(log.Handler(), transitionLimits)
+	tcfg.Logger = slog.New(st.transitions)
 	tcfg.OnTransition = st.onTransition
 	if st.Tracker, err = trust.New(tcfg); err != nil {
 		return nil, err
@@ -295,12 +321,18 @@ func (st *Stack) Listen(topicAliasMaximum uint16) ([]Listener, error) {
 		if tc != nil {
 			inner = tls.NewListener(ln, tc)
 		}
-		out = append(out, Listener{ID: id, Listener: packets.Listen(inner, packets.ListenerConfig{
-			Limits:            st.PacketLimits(),
-			ConnectTimeout:    m.ConnectTimeout,
-			TopicAliasMaximum: topicAliasMaximum,
-			OnReject:          st.OnReject,
-		})})
+		pl := packets.Listen(inner, packets.ListenerConfig{
+			Limits:               st.PacketLimits(),
+			ConnectTimeout:       m.ConnectTimeout,
+			MaxPendingPerAddress: m.MaxPendingPerAddress,
+			MaxPending:           m.MaxPending,
+			TopicAliasMaximum:    topicAliasMaximum,
+			OnReject:             st.OnReject,
+		})
+		st.addrMu.Lock()
+		st.listeners = append(st.listeners, pl)
+		st.addrMu.Unlock()
+		out = append(out, Listener{ID: id, Listener: pl})
 		return nil
 	}
 	closeAll := func() {
@@ -328,6 +360,22 @@ func (st *Stack) setAddr(id, addr string) {
 	st.addrMu.Unlock()
 }
 
+// Pending adds up the MQTT listeners' pending connections (accepted,
+// not yet given a successful CONNACK) and those closed to make room.
+func (st *Stack) Pending() packets.PendingStats {
+	st.addrMu.Lock()
+	defer st.addrMu.Unlock()
+	var sum packets.PendingStats
+	for _, l := range st.listeners {
+		p := l.Pending()
+		sum.Pending += p.Pending
+		sum.Addresses += p.Addresses
+		sum.EvictedPerAddress += p.EvictedPerAddress
+		sum.EvictedTotal += p.EvictedTotal
+	}
+	return sum
+}
+
 // Addr is a listener's address ("tcp", "tls", "admin"), "" if none.
 func (st *Stack) Addr(id string) string {
 	st.addrMu.Lock()
@@ -338,6 +386,13 @@ func (st *Stack) Addr(id string) string {
 // OnReject counts what the packet validator refused against the client
 // and its address.
 func (st *Stack) OnReject(c *packets.Conn, err error) {
+	if errors.Is(err, packets.ErrTooManyPending) {
+		// Closed to make room for a newer connection: the metrics count
+		// it (mqttguard_pending_evicted_total), and nothing is held
+		// against an address the total cap may have picked by age alone.
+		st.connLog().Debug("connection closed by the packet validator", "addr", addrOnly(c.RemoteAddr()), "error", err.Error())
+		return
+	}
 	code := byte(packets.CodeOf(err))
 	kind := trust.Malformed
 	if errors.Is(err, packets.ErrConnectTimeout) {
@@ -347,7 +402,20 @@ func (st *Stack) OnReject(c *packets.Conn, err error) {
 	addr, _ := netipAddr(c.RemoteAddr())
 	cl := mqttguard.Client{ID: c.ClientID(), Username: c.Username(), Addr: addr}
 	st.Guard.Violation(&cl, kind, time.Now())
-	st.Log.Warn("connection closed by the packet validator", "addr", c.RemoteAddr().String(), "client", cl.ID, "error", err.Error())
+	st.connLog().Warn("connection closed by the packet validator", "addr", addrOnly(c.RemoteAddr()), "client", cl.ID, "error", err.Error())
+}
+
+// connLog is the log for lines written per connection: bounded per
+// address and in total (perConnLimits).
+func (st *Stack) connLog() *slog.Logger { return slog.New(st.perConn) }
+
+// addrOnly is a remote address without its port: the port changes with
+// every connection, and the per-address log bound counts by the address.
+func addrOnly(a net.Addr) string {
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap().String()
+	}
+	return a.String()
 }
 
 func (st *Stack) onTransition(t trust.Transition) {
@@ -408,6 +476,8 @@ func (st *Stack) sweeper(ctx context.Context) {
 			return
 		case now := <-t.C:
 			st.Guard.Sweep(now)
+			st.transitions.Flush(now)
+			st.perConn.Flush(now)
 		}
 	}
 }
