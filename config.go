@@ -45,8 +45,16 @@ type Config struct {
 	// tells a client at once that it may not read there.
 	FilterOnDelivery bool
 
-	Bans     *trust.Bans
-	Trust    *trust.Tracker
+	Bans  *trust.Bans
+	Trust *trust.Tracker
+	// AuthGate bounds what failed authentications cost and answers
+	// password guessing: an address that keeps failing waits its turn
+	// (Connect blocks up to the gate's MaxDelay, or ctx), is refused as
+	// busy (0x89) past it, and is banned (by address, in Bans) when
+	// nobody authenticates from it. Nil: no spacing out, no such bans.
+	// Failures are never evidence against the claimed username or
+	// client ID, gate or not.
+	AuthGate *trust.AuthGate
 	Flapping *anomaly.FlappingDetector
 	// Intervals checks push intervals: anomalous reports are
 	// acknowledged and not delivered; repeated anomalies flag the device

@@ -93,17 +93,15 @@ func (g *Guard) connect(ctx context.Context, r *ConnectRequest, c *Client, now t
 			return Decision{Verdict: Reject, Code: 0x8A, Cause: Cause{Component: ByBan, Rule: ban.Kind.String() + " " + ban.Value, Detail: ban.Reason}}
 		}
 	}
-	if f := g.cfg.Flapping; f != nil && c.ID != "" {
-		if v := f.Connect(c.ID, now); v.Ban {
-			g.violation(id, trust.Flapping, now)
-			why := fmt.Sprintf("%d connects within %v", v.Count, f.Config().Window)
-			if d, stop := g.refuse(PointConnect, Decision{Verdict: Reject, Code: 0x8A, Cause: Cause{Component: ByFlapping, Detail: why}}, c, now, &obs); stop {
-				if b := g.cfg.Bans; b != nil {
-					b.Add(trust.Ban{Kind: trust.BanClientID, Value: c.ID, Until: v.BanUntil, At: now, By: "flapping", Reason: why})
-				}
-				return d
-			}
-		}
+	if r.AuthMethod != "" {
+		return Decision{Verdict: Reject, Code: 0x8C, Cause: Cause{Component: ByPassword,
+			Detail: "authentication method " + strconv.Quote(r.AuthMethod) + " is not supported"}}
+	}
+	// Until here the client has proven nothing but its address: what it
+	// claims (client ID, username) is not evidence against anyone, and
+	// what it costs is the AuthGate's to bound.
+	if d, ok := g.authenticate(ctx, r, c, now); !ok {
+		return d
 	}
 	lim := g.lim.Load()
 	if c.Addr.IsValid() && (lim.connAddr != nil || lim.sharedAddr != nil) {
@@ -126,12 +124,20 @@ func (g *Guard) connect(ctx context.Context, r *ConnectRequest, c *Client, now t
 			return d
 		}
 	}
-	if r.AuthMethod != "" {
-		return Decision{Verdict: Reject, Code: 0x8C, Cause: Cause{Component: ByPassword,
-			Detail: "authentication method " + strconv.Quote(r.AuthMethod) + " is not supported"}}
-	}
-	if d, ok := g.authenticate(r, c, now); !ok {
-		return d
+	if f := g.cfg.Flapping; f != nil && c.ID != "" {
+		// By the client ID within its username: bob reconnecting in a
+		// loop as sensor2's client ID is bob flapping.
+		if v := f.Connect(c.Username+"\x00"+c.ID, now); v.Ban {
+			g.violation(id, trust.Flapping, now)
+			why := fmt.Sprintf("%d connects within %v", v.Count, f.Config().Window)
+			if d, stop := g.refuse(PointConnect, Decision{Verdict: Reject, Code: 0x8A, Cause: Cause{Component: ByFlapping, Detail: why}}, c, now, &obs); stop {
+				if b := g.cfg.Bans; b != nil {
+					b.Add(trust.Ban{Kind: trust.BanClientID, Value: c.ID, Username: c.Username, Until: v.BanUntil, At: now,
+						By: "flapping", Reason: why, Automatic: true})
+				}
+				return d
+			}
+		}
 	}
 	if t := g.cfg.Trust; t != nil {
 		if v := t.Verdict(id, now); v.State == trust.Disconnected {
@@ -170,8 +176,10 @@ func (g *Guard) connect(ctx context.Context, r *ConnectRequest, c *Client, now t
 	return obs
 }
 
-// authenticate checks credentials or the certificate identity.
-func (g *Guard) authenticate(r *ConnectRequest, c *Client, now time.Time) (Decision, bool) {
+// authenticate checks credentials or the certificate identity. A
+// failure is evidence against the address only (the AuthGate's), never
+// against the username or client ID the CONNECT claimed.
+func (g *Guard) authenticate(ctx context.Context, r *ConnectRequest, c *Client, now time.Time) (Decision, bool) {
 	pw := g.cfg.Passwords
 	if pw == nil {
 		return Decision{}, true
@@ -179,16 +187,65 @@ func (g *Guard) authenticate(r *ConnectRequest, c *Client, now time.Time) (Decis
 	switch {
 	case g.cfg.UseIdentityAsUsername && c.CertIdentity != "":
 		return Decision{}, true // the certificate is the credential
-	case c.Username == "":
-		if g.cfg.AllowAnonymous {
-			return Decision{}, true
+	case c.Username == "" && g.cfg.AllowAnonymous:
+		return Decision{}, true
+	case c.Username != "" && pw.Cached(c.Username, string(r.Password)):
+		return Decision{}, true // verified a moment ago: no hash, no turn to wait
+	}
+	gate := g.cfg.AuthGate
+	if gate != nil {
+		wait, ok := gate.Reserve(c.Addr, c.Username, now)
+		if !ok {
+			return Decision{Verdict: Reject, Code: 0x89, Cause: Cause{Component: ByPassword,
+				Detail: "too many failed authentications from this address: try later"}}, false
 		}
+		if wait > 0 && !sleep(ctx, wait) {
+			return Decision{Verdict: Reject, Code: 0x89, Cause: Cause{Component: ByPassword, Detail: "gave up waiting its turn"}}, false
+		}
+		now = now.Add(wait)
+	}
+	if c.Username == "" {
+		g.authFailed(c, now)
 		return Decision{Verdict: Reject, Code: 0x87, Cause: Cause{Component: ByPassword, Detail: "anonymous clients are not allowed"}}, false
-	case !pw.Verify(c.Username, string(r.Password)):
-		g.violation(c.identity(), trust.AuthFailure, now)
-		return Decision{Verdict: Reject, Code: 0x86, Cause: Cause{Component: ByPassword, Rule: c.Username, Detail: "bad username or password"}}, false
+	}
+	ok, err := pw.VerifyContext(ctx, c.Username, string(r.Password))
+	if err != nil {
+		return Decision{Verdict: Reject, Code: 0x89, Cause: Cause{Component: ByPassword, Detail: err.Error()}}, false
+	}
+	if !ok {
+		g.authFailed(c, now)
+		return Decision{Verdict: Reject, Code: 0x86, Cause: Cause{Component: ByPassword, Detail: "bad username or password"}}, false
+	}
+	if gate != nil {
+		gate.Succeeded(c.Addr, c.Username, now)
 	}
 	return Decision{}, true
+}
+
+// authFailed counts a failed authentication against the address (and,
+// to slow guessing, the username) and bans an address the AuthGate says
+// is guessing.
+func (g *Guard) authFailed(c *Client, now time.Time) {
+	gate := g.cfg.AuthGate
+	if gate == nil || !gate.Failed(c.Addr, c.Username, now) || g.cfg.Bans == nil || !g.enforcing() {
+		return
+	}
+	cfg := gate.Config()
+	g.cfg.Bans.Add(trust.Ban{Kind: trust.BanIP, Value: c.Addr.String(), Until: now.Add(cfg.BanFor), At: now,
+		By: "auth-failures", Automatic: true,
+		Reason: fmt.Sprintf("%d failed authentications within %v, none succeeded", gate.Failures(c.Addr, now), cfg.Window)})
+}
+
+// sleep waits d or until ctx is done, and reports whether it waited d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 func aclCause(d acl.Decision) Cause {

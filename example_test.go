@@ -52,7 +52,7 @@ func Example() {
 	// connect: allow
 	// publish: allow
 	// publish: reject 0x87 by acl: no rule matched
-	// connect: reject 0x86 by password "sensor1": bad username or password v3 code 4
+	// connect: reject 0x86 by password: bad username or password v3 code 4
 }
 
 // In ObserveOnly the abuse layer decides as usual but nothing is
@@ -110,7 +110,7 @@ func ExampleGuard_Connect() {
 	connect("rogue-7", "sensor1", "sensor1-pw")
 	// Output:
 	// s1       sensor1    allow (v3: 0)
-	// s1       sensor1    reject 0x86 by password "sensor1": bad username or password (v3: 4)
+	// s1       sensor1    reject 0x86 by password: bad username or password (v3: 4)
 	// anon                reject 0x87 by password: anonymous clients are not allowed (v3: 5)
 	// rogue-7  sensor1    reject 0x8A by ban "client rogue-7": flooding (v3: 5)
 }

@@ -158,12 +158,16 @@ func (g *Guard) rateRefusal(rule string, code byte, key string) Decision {
 func (g *Guard) localRateLimit(l *limiters, c *Client, m *Message, mult float64, full bool, now time.Time) (Decision, bool) {
 	var checks [5]ratelimit.Check
 	n := 0
+	// A client's buckets are its client ID's within its username (bob
+	// cannot drain sensor2's by using its client ID); a topic's are the
+	// publisher's, so that a flooder spends its own share of the topic
+	// and not that of everyone who may publish there.
 	if l.msgClient != nil {
-		checks[n] = ratelimit.Check{Limiter: l.msgClient, Key: c.ID, N: 1, Mult: mult}
+		checks[n] = ratelimit.Check{Limiter: l.msgClient, Key: c.ID, Scope: c.Username, N: 1, Mult: mult}
 		n++
 	}
 	if l.bytesClient != nil {
-		checks[n] = ratelimit.Check{Limiter: l.bytesClient, Key: c.ID, N: len(m.Payload), Mult: mult}
+		checks[n] = ratelimit.Check{Limiter: l.bytesClient, Key: c.ID, Scope: c.Username, N: len(m.Payload), Mult: mult}
 		n++
 	}
 	if l.msgUser != nil && c.Username != "" {
@@ -175,7 +179,11 @@ func (g *Guard) localRateLimit(l *limiters, c *Client, m *Message, mult float64,
 		if full && m.Subscribers >= 0 {
 			cost = ratelimit.FanoutCost(m.Subscribers)
 		}
-		checks[n] = ratelimit.Check{Limiter: l.msgTopic, Key: m.Topic, N: cost, Mult: mult}
+		who := c.Username
+		if who == "" {
+			who = "\x00" + c.ID // no username: the client ID (never a username: MQTT strings hold no NUL)
+		}
+		checks[n] = ratelimit.Check{Limiter: l.msgTopic, Key: m.Topic, Scope: who, N: cost, Mult: mult}
 		n++
 	}
 	if l.msgTotal != nil {
@@ -234,10 +242,12 @@ func (g *Guard) banDevice(c *Client, why string, now time.Time) {
 	if b == nil {
 		return
 	}
-	ban := trust.Ban{Until: now.Add(g.cfg.AnomalyBanFor), At: now, By: "anomaly", Reason: why}
+	ban := trust.Ban{Until: now.Add(g.cfg.AnomalyBanFor), At: now, By: "anomaly", Reason: why, Automatic: true}
 	switch {
 	case c.ID != "":
-		ban.Kind, ban.Value = trust.BanClientID, c.ID
+		// The client ID within its username: bob's anomalies under
+		// sensor2's client ID do not ban sensor2's device.
+		ban.Kind, ban.Value, ban.Username = trust.BanClientID, c.ID, c.Username
 	case c.Username != "":
 		ban.Kind, ban.Value = trust.BanUsername, c.Username
 	case g.cfg.BanAddresses && c.Addr.IsValid():

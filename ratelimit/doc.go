@@ -47,10 +47,14 @@
 // indistinguishable from a key never seen, and is dropped when its shard
 // needs room (or by Sweep). WithMaxKeys bounds the keys a Limiter keeps
 // (default DefaultMaxKeys). When a shard is full of keys that are still
-// paying off their debt, new keys share one overflow bucket per shard:
-// conservative for newcomers and impossible to game. There is no LRU: an
-// attacker spraying fresh keys (spoofed client IDs) cannot evict, and so
-// reset, its own throttled bucket.
+// paying off their debt, a new key evicts the one deepest out of debt of
+// a small sample (the nearest to full), and starts with a full bucket of
+// its own: a flood of keys cannot leave a newcomer without its burst.
+// There is no LRU: an attacker spraying fresh keys (spoofed client IDs)
+// evicts those barely-used fresh keys before its own throttled bucket,
+// and evicting a throttled bucket gives its key no more than a fresh key
+// would have; bound what fresh keys can do with a second limit on a key
+// the attacker cannot mint (a username, as the Guard does).
 //
 // # Costs, multipliers and several dimensions
 //

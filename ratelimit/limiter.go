@@ -48,9 +48,9 @@ type config struct {
 }
 
 // WithMaxKeys bounds the number of keys the Limiter keeps. Beyond it,
-// full buckets are dropped to make room, and when none is full, new keys
-// share an overflow bucket per shard (1/64 of the keys each). n <= 0
-// means DefaultMaxKeys.
+// full buckets are dropped to make room, and when none is full, the
+// bucket nearest to full of a sample (see the package doc). n <= 0 means
+// DefaultMaxKeys.
 func WithMaxKeys(n int) Option {
 	return func(c *config) {
 		if n > 0 {
@@ -322,8 +322,8 @@ func (l *Limiter) Sweep(t time.Time) int {
 type Stats struct {
 	Allowed    uint64 // calls allowed (rate.Inf, n <= 0 and an infinite multiplier are not counted)
 	Refused    uint64 // calls refused
-	Overflowed uint64 // times a new key had to share an overflow bucket
-	Evicted    uint64 // full buckets dropped to make room or by Sweep
+	Overflowed uint64 // times a new key had to share an overflow bucket (no room could be made)
+	Evicted    uint64 // buckets dropped to make room (full ones first) or by Sweep
 	Keys       int    // keys kept now
 }
 

@@ -201,24 +201,30 @@ func TestZeroAllocations(t *testing.T) {
 	assert.Zero(t, allocs)
 }
 
-// A flood of unique keys never grows the limiter past its bound, and a
-// key already throttled stays throttled: no LRU to spray it out of.
-func TestUniqueKeyFloodIsBoundedAndNoLRUBypass(t *testing.T) {
+// A flood of unique keys stays within the bound, and a newcomer after it
+// still gets its whole burst: a full shard evicts the bucket nearest to
+// full of a sample, never hands a newcomer a shared, drained one. (The
+// sprayer gets a burst per fresh key, evicted or not: bound it with a
+// limit on a key it cannot mint, as the Guard does with usernames.)
+func TestUniqueKeyFloodIsBoundedAndNewcomersGetTheirBurst(t *testing.T) {
 	const maxKeys = 1600
 	l := New(1, 5, WithMaxKeys(maxKeys))
 	now := time.Now()
-	require.True(t, l.AllowN("attacker", now, 5))
-	require.False(t, l.AllowN("attacker", now, 1))
 	for i := 0; i < 100*maxKeys; i++ {
 		l.AllowN(fmt.Sprintf("spoofed-%d", i), now.Add(time.Duration(i)*time.Microsecond), 5)
 		if i%1000 == 0 {
 			require.LessOrEqual(t, l.Len(), maxKeys+numShards, "after %d keys", i)
 		}
 	}
-	later := now.Add(100 * time.Millisecond)
-	assert.False(t, l.AllowN("attacker", later, 1), "the attacker's bucket must still be throttled")
+	later := now.Add(200 * time.Millisecond)
+	for i := range 10 {
+		newcomer := fmt.Sprint("legit-", i)
+		assert.True(t, l.AllowN(newcomer, later, 5), "%s gets its whole burst", newcomer)
+		assert.False(t, l.AllowN(newcomer, later, 1), "and no more")
+	}
 	st := l.Stats()
-	assert.Positive(t, st.Overflowed, "new keys beyond the bound share the overflow bucket")
+	assert.Zero(t, st.Overflowed, "nobody shared an overflow bucket")
+	assert.Positive(t, st.Evicted)
 	// Once every bucket has refilled (5 s) and the grace second passed,
 	// a sweep gives everything back.
 	removed := l.Sweep(now.Add(10 * time.Second))
@@ -363,14 +369,29 @@ func TestHeapPerKey(t *testing.T) {
 	runtime.KeepAlive(keys)
 }
 
+// A scope gives each scope its own bucket for one key: the flooder of a
+// topic spends its own share.
+func TestMultiScope(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	topic := New(1, 2)
+	bob := Check{Limiter: topic, Key: "alerts/critical", Scope: "bob", N: 1}
+	dash := Check{Limiter: topic, Key: "alerts/critical", Scope: "dashboard", N: 1}
+	for range 2 {
+		require.True(t, Multi{bob}.Allow(t0))
+	}
+	assert.False(t, Multi{bob}.Allow(t0), "bob's share is spent")
+	assert.True(t, Multi{dash}.Allow(t0), "the dashboard's is not")
+	assert.Zero(t, testing.AllocsPerRun(100, func() { Multi{bob, dash}.Allow(t0) }))
+}
+
 func TestMultiTrySaysWhichRefused(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	perClient := New(10, 5)
 	perTopic := New(1, 1)
-	m := Multi{{perClient, "c", 1, 1}, {perTopic, "t", 1, 1}}
+	m := Multi{{Limiter: perClient, Key: "c", N: 1, Mult: 1}, {Limiter: perTopic, Key: "t", N: 1, Mult: 1}}
 	assert.Equal(t, -1, m.Try(t0))
 	assert.Equal(t, 1, m.Try(t0), "the topic's bucket is empty")
 	assert.InDelta(t, 4, perClient.Tokens("c", t0), 1e-9, "and the client's gave nothing for the refusal")
-	assert.Equal(t, 0, Multi{{perClient, "c", 9, 1}}.Try(t0))
+	assert.Equal(t, 0, Multi{{Limiter: perClient, Key: "c", N: 9, Mult: 1}}.Try(t0))
 	assert.Equal(t, 0, make(Multi, 17).Try(t0))
 }

@@ -12,6 +12,19 @@ type Check struct {
 	Key     string
 	N       int
 	Mult    float64
+	// Scope, if set, gives each scope its own bucket for Key: a topic's
+	// limit scoped by publisher charges the one who floods the topic, not
+	// everyone who publishes there. The pair is hashed as it is, with no
+	// allocation.
+	Scope string
+}
+
+// hash is the bucket's key hash.
+func (c *Check) hash(seed maphash.Seed) uint64 {
+	if c.Scope == "" {
+		return keyHash(maphash.String(seed, c.Key))
+	}
+	return keyHash(maphash.Comparable(seed, [2]string{c.Scope, c.Key}))
 }
 
 // Multi is several buckets checked as one, such as a client's, its
@@ -21,7 +34,7 @@ type Check struct {
 //
 // A Multi literal built at the call site does not escape, so
 //
-//	ratelimit.Multi{{perClient, id, 1, m}, {perIP, ip, 1, 0}}.Allow(now)
+//	ratelimit.Multi{{Limiter: perClient, Key: id, N: 1, Mult: m}, {Limiter: perIP, Key: ip, N: 1}}.Allow(now)
 //
 // costs no allocation.
 type Multi []Check
@@ -64,7 +77,7 @@ func (m Multi) Try(t time.Time) int {
 		if mult == 0 {
 			mult = 1
 		}
-		h := keyHash(maphash.String(l.seed, c.Key))
+		h := c.hash(l.seed)
 		s := l.shardFor(h)
 		inc, ok := l.cost(c.N, mult)
 		if !ok {

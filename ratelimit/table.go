@@ -138,7 +138,7 @@ func (s *shard) insert(hash uint64, now int64, l *Limiter) *entry {
 			s.sweepLocked(now, l)
 			s.nextSweep = now + l.sweepInterval
 		}
-		if s.live >= s.maxLive {
+		if s.live >= s.maxLive && !s.evictLocked(hash, t) {
 			s.overflowed.Add(1)
 			return &s.overflow
 		}
@@ -215,6 +215,42 @@ func (s *shard) sweepLocked(now int64, l *Limiter) int {
 	s.liveCount.Store(int64(s.live))
 	s.evicted.Add(uint64(removed))
 	return removed
+}
+
+// evictLocked makes room in a full shard (under mu): of a sample of its
+// entries, the one deepest out of debt goes (the lowest theoretical
+// arrival time: the nearest to full). A newcomer always gets a bucket of
+// its own, full; a key that sprays fresh keys evicts those fresh keys,
+// which are barely in debt, before it evicts its own throttled one, and
+// evicting a throttled key gives it back no more than a fresh key would
+// have. It reports whether it evicted one.
+func (s *shard) evictLocked(near uint64, t *table) bool {
+	const sample = 32
+	var victim *entry
+	var at uint64
+	var best int64
+	seen := 0
+	for i, n := near&t.mask, 0; n < len(t.hashes) && seen < sample; i, n = (i+1)&t.mask, n+1 {
+		if h := t.hashes[i].Load(); h == emptyHash || h == tombHash {
+			continue
+		}
+		e := t.entries[i].Load()
+		if e == nil {
+			continue
+		}
+		seen++
+		if tat := e.tat.Load(); tat != dead && (victim == nil || tat < best) {
+			victim, at, best = e, i, tat
+		}
+	}
+	if victim == nil || !victim.tat.CompareAndSwap(best, dead) {
+		return false
+	}
+	t.bury(at)
+	s.retire(victim)
+	s.evicted.Add(1)
+	s.liveCount.Store(int64(s.live))
+	return true
 }
 
 // remove deletes hash's entry whatever its state.
