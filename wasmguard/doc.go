@@ -68,9 +68,16 @@
 //     metered block — a straight-line run of code entered only at its
 //     start: the function's start and the instruction after each loop,
 //     if, else and end — with the weight of the block's instructions
-//     (calls weigh 10, memory.grow 256); memory.fill, memory.copy and
-//     memory.init are charged one unit per 16 bytes before they run. The
-//     counter is set to Fuel before each call; below zero the guest traps.
+//     (calls weigh 10, memory.grow 256, calls to host functions 200);
+//     memory.fill, memory.copy and memory.init are charged one unit per
+//     16 bytes before they run. The counter is set to Fuel before each
+//     call; below zero the guest traps. A host call weighs what it costs
+//     the host: weighed like a guest call, a loop of 64 KiB log calls ran
+//     135 ms on the default fuel (the issue measured 270 ms of CPU under
+//     load); it now runs out in ~10 ms. What a host function does per
+//     byte is bounded per call instead: MaxLogBytesPerCall for log, 64
+//     KiB of WASI randomness (a loop of 64 KiB random_get calls ran 19 s
+//     on the default fuel before this bound), 2.5 KiB of output kept.
 //     Every loop iteration and every call pays, so loops, loop-free call
 //     trees and recursion are all bounded, deterministically, with no
 //     goroutine and no exit to Go. Charging per metered block rather than
@@ -89,11 +96,21 @@
 //     even on a guest that is slow per unit of fuel, at wazero's cost.
 //
 // The default Fuel of 20 million units stops an infinite loop in about
-// 12 ms, the 2^40-call tree in about 13 ms and a loop of 16 MiB
-// memory.fill calls in about 65 ms on a 2-core VM, with the garbage
-// collector running throughout (the hostile suite in the tests measures
-// this). A Go guest's whole garbage collection of a 13 MiB heap costs
-// about 3 million units.
+// 12 ms, the 2^40-call tree in about 13 ms, a loop of host calls in
+// about 10 ms and a loop of 16 MiB memory.fill calls in about 65 ms on a
+// 2-core VM, with the garbage collector running throughout (the hostile
+// suite in the tests measures this): every call ends within the default
+// Timeout of 100 ms without preemption. A shorter Timeout scales the
+// default fuel down with it (300,000 units a millisecond, the costliest
+// rate measured). A Go guest's whole garbage collection of a 13 MiB heap
+// costs about 3 million units.
+//
+// A fail-open plugin that keeps failing costs the clients behind it the
+// time of its failed calls. The circuit breaker quarantines it after 5
+// consecutive failures or, sooner, once its consecutive failures have
+// taken Timeout in all (WithBreakerBudget): a plugin whose every call
+// runs out of fuel is quarantined after ~30 ms of failures (5 calls), one
+// whose calls take 90 ms after 2 (BenchmarkQuarantine).
 //
 // What it costs (bench/, 2-core VM, medians): a trivial on_publish
 // written by hand takes 190 ns per call with every limit enforced, against
@@ -134,7 +151,8 @@
 //
 // The host module "mqttguard" provides log(level i32, ptr i32, len i32),
 // which writes to the WithLogger logger at a slog level (cut to 512
-// bytes, rate limited by WithLogRate), and config(ptr i32, cap i32) → i32,
+// bytes, at most MaxLogBytesPerCall a call, rate limited by
+// WithLogRate), and config(ptr i32, cap i32) → i32,
 // which copies up to cap bytes of the WithConfig configuration to ptr and
 // returns its length. A pointer range outside the guest's memory traps the
 // guest: the host never trusts a guest pointer. WASI gives a plugin no

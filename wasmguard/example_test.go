@@ -85,3 +85,27 @@ func ExamplePlugin_Disable() {
 	// allow <nil>
 	// 2 2 1 1
 }
+
+// A fail-open plugin whose calls each run to their limit (here: it asks
+// the host to log 64 KiB in a loop until its fuel runs out) is
+// quarantined once its failures have taken the breaker's budget — the
+// Timeout by default, 1 ns here to make the example exact — rather than
+// after five of them: the clients behind it pay about one Timeout.
+func ExampleWithBreakerBudget() {
+	ctx := context.Background()
+	wasm, _ := os.ReadFile("testdata/logflood.wasm")
+	p, _ := wasmguard.Load(ctx, wasm, wasmguard.Limits{MaxInstances: 1},
+		wasmguard.WithFailurePolicy(wasmguard.FailOpen), wasmguard.WithBreakerBudget(time.Nanosecond), wasmguard.WithName("logflood"))
+	defer p.Close(ctx)
+
+	for range 2 {
+		v, err := p.OnPublish(ctx, &wasmguard.PublishEvent{Topic: "t"})
+		fmt.Println(v.Action, err)
+	}
+	st := p.Stats()
+	fmt.Println(st.Calls, st.FuelExhausted, st.Quarantined, st.LogBytes <= 4096)
+	// Output:
+	// allow wasmguard: plugin logflood on_publish: the plugin ran out of fuel: wasm error: unreachable
+	// allow wasmguard: plugin logflood on_publish: the plugin is quarantined after repeated failures
+	// 1 1 1 true
+}

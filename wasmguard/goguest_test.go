@@ -25,7 +25,7 @@ func loadGoGuest(t testing.TB, lim Limits, opts ...Option) *Plugin {
 func TestGoGuest(t *testing.T) {
 	rec := &recorder{}
 	p := loadGoGuest(t, Limits{MaxInstances: 2}, WithLogger(slog.New(rec)), WithConfig([]byte("s3cret")),
-		WithBreaker(1000, time.Hour))
+		WithBreaker(1000, time.Hour), WithBreakerBudget(-1))
 	ctx := context.Background()
 	ask := func(topic string, payload string) (Verdict, error) {
 		return p.OnPublish(ctx, &PublishEvent{ClientID: "c", Username: "u", Topic: topic, Payload: []byte(payload)})
@@ -76,7 +76,7 @@ func TestGoGuest(t *testing.T) {
 // A Go guest that keeps allocating hits the 16 MiB limit, its runtime
 // reports "out of memory" and traps; the host names it.
 func TestGoGuestOutOfMemory(t *testing.T) {
-	p := loadGoGuest(t, Limits{MaxInstances: 1, RecycleMemoryBytes: 16 << 20}, WithBreaker(1000, time.Hour))
+	p := loadGoGuest(t, Limits{MaxInstances: 1, RecycleMemoryBytes: 16 << 20}, WithBreaker(1000, time.Hour), WithBreakerBudget(-1))
 	var err error
 	calls := 0
 	for ; calls < 20; calls++ {

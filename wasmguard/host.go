@@ -2,7 +2,9 @@ package wasmguard
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"sync"
@@ -45,8 +47,11 @@ func (e errGuestPointer) Error() string {
 
 // hostLog is log(level i32, ptr i32, len i32): the text at [ptr, ptr+len)
 // goes to the host's logger at the given slog level (clamped to
-// debug…error), cut to 512 bytes, rate limited. A range outside the
-// guest's memory traps the guest: the host never trusts a guest pointer.
+// debug…error), cut to 512 bytes, within MaxLogBytesPerCall a call and
+// the WithLogRate rate. A range outside the guest's memory traps the
+// guest: the host never trusts a guest pointer. (The call itself weighs
+// 200 units of fuel, so a guest that loops on log runs out of fuel as
+// soon as one that loops on anything else.)
 func (p *Plugin) hostLog(ctx context.Context, m api.Module, stack []uint64) {
 	level, ptr, n := int32(stack[0]), uint32(stack[1]), uint32(stack[2])
 	buf, ok := m.Memory().Read(ptr, n)
@@ -54,22 +59,31 @@ func (p *Plugin) hostLog(ctx context.Context, m api.Module, stack []uint64) {
 		p.stats.logRejected.Add(1)
 		panic(errGuestPointer{ptr, n})
 	}
+	text := buf
+	cut := false
+	if len(text) > maxLogBytes {
+		text, cut = text[:maxLogBytes], true
+	}
+	if inst, _ := p.byModule.Load(m); inst != nil { // nil while it starts: _initialize
+		in := inst.(*instance)
+		if in.logBytes+len(text) > p.lim.MaxLogBytesPerCall {
+			p.stats.logDropped.Add(1)
+			return
+		}
+		in.logBytes += len(text)
+	}
 	if !p.logLimit.allow(time.Now()) {
 		p.stats.logDropped.Add(1)
 		return
 	}
 	p.stats.logLines.Add(1)
+	p.stats.logBytes.Add(uint64(len(text)))
 	if p.logger == nil {
 		return
 	}
 	lv := slog.Level(min(max(level, int32(slog.LevelDebug)), int32(slog.LevelError)))
 	if !p.logger.Enabled(ctx, lv) {
 		return
-	}
-	text := buf
-	cut := false
-	if len(text) > maxLogBytes {
-		text, cut = text[:maxLogBytes], true
 	}
 	s := strings.ToValidUTF8(string(text), string(utf8.RuneError))
 	if cut {
@@ -119,6 +133,35 @@ func (l *logLimiter) allow(now time.Time) bool {
 	}
 	l.tokens--
 	return true
+}
+
+// randomBudget is the randomness a guest may draw through WASI's
+// random_get per call (and initBudget while it starts): reading the
+// system's source costs the host ~3 ns a byte, so a loop of 64 KiB
+// random_get calls, each one instruction of the guest's, ran for 19 s on
+// 20,000,000 units of fuel before this bound. Beyond it random_get
+// fails (EIO); a Go guest reads a few dozen bytes a call, if any.
+const (
+	randomBudget     = 64 << 10
+	randomInitBudget = 1 << 20
+)
+
+// budgetReader is an instance's random source: rand.Reader within a
+// budget the host resets before each call.
+type budgetReader struct {
+	src  io.Reader
+	left int
+}
+
+var errRandomBudget = errors.New("wasmguard: the plugin drew more randomness than a call may")
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	if len(p) > b.left {
+		b.left = 0
+		return 0, errRandomBudget
+	}
+	b.left -= len(p)
+	return b.src.Read(p)
 }
 
 // output keeps what a guest wrote to stdout and stderr during its last

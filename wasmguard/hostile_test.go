@@ -26,6 +26,9 @@ var hostileCases = []struct {
 	{"logoob", nil, ErrTrap},
 	{"badbuffer", nil, ErrBadBuffer},
 	{"garbage", nil, ErrBadVerdict},
+	{"logflood", nil, ErrFuel},         // 64 KiB log calls in a loop: each weighs a host call
+	{"randflood", nil, ErrFuel},        // 64 KiB random_get calls: a budget of randomness per call
+	{"writeflood", nil, ErrFuel},       // 64 KiB stdout writes: the host keeps 2.5 KiB of them
 	{"echo", le(0xF00D), ErrFuel},      // spins
 	{"echo", le(0xB0B0), ErrCallDepth}, // recurses
 }
@@ -36,7 +39,7 @@ var hostileCases = []struct {
 func BenchmarkHostileCall(b *testing.B) {
 	for _, tc := range hostileCases {
 		b.Run(tc.module, func(b *testing.B) {
-			p := load(b, tc.module, Limits{MaxInstances: 2}, WithBreaker(1<<30, time.Hour))
+			p := load(b, tc.module, Limits{MaxInstances: 2}, WithBreaker(1<<30, time.Hour), WithBreakerBudget(-1))
 			w := watchGC()
 			for b.Loop() {
 				publish(p, tc.payload)
@@ -108,7 +111,7 @@ func TestHostileGuests(t *testing.T) {
 	for _, tc := range hostileCases {
 		t.Run(tc.module, func(t *testing.T) {
 			const instances, calls = 2, 6
-			p := load(t, tc.module, Limits{MaxInstances: instances}, WithBreaker(1000, time.Hour))
+			p := load(t, tc.module, Limits{MaxInstances: instances}, WithBreaker(1000, time.Hour), WithBreakerBudget(-1))
 			w := watchGC()
 			var slowest time.Duration
 			for range calls {
@@ -146,7 +149,7 @@ func TestHostileGuests(t *testing.T) {
 // A plugin that fails sometimes keeps answering correctly the rest of the
 // time, even with every instance replaced along the way.
 func TestPoolRecoversBetweenGoodCalls(t *testing.T) {
-	p := load(t, "echo", Limits{MaxInstances: 2}, WithBreaker(1000, time.Hour))
+	p := load(t, "echo", Limits{MaxInstances: 2}, WithBreaker(1000, time.Hour), WithBreakerBudget(-1))
 	for i := range 30 {
 		answer := uint32(0x9701)
 		if i%3 == 0 {
@@ -166,7 +169,7 @@ func TestPoolRecoversBetweenGoodCalls(t *testing.T) {
 // 100 goroutines share 10 instances; run with -race.
 func TestConcurrentCalls(t *testing.T) {
 	const goroutines, each = 100, 60
-	p := load(t, "echo", Limits{MaxInstances: 10}, WithBreaker(1<<30, time.Hour))
+	p := load(t, "echo", Limits{MaxInstances: 10}, WithBreaker(1<<30, time.Hour), WithBreakerBudget(-1))
 	var wg sync.WaitGroup
 	var wrong, traps atomic.Int64
 	for g := range goroutines {

@@ -27,21 +27,29 @@ type Limits struct {
 	MaxTables   int
 	MaxMemories int
 	// Timeout is the wall-clock bound per call (default 100 ms). Fuel is
-	// what stops a call (see the package doc); a call that returns after
-	// Timeout is a failure all the same, and with Preempt the call is
-	// also interrupted at Timeout.
+	// what stops a call (see the package doc), and its default is
+	// calibrated so that the costliest guest code runs out of it within
+	// Timeout; a call that returns after Timeout is a failure all the
+	// same, and with Preempt the call is also interrupted at Timeout.
+	// The circuit breaker counts failed calls' time against it too.
 	Timeout time.Duration
 
 	// MaxModuleBytes caps the module's size (default 8 MiB; a Go-built
 	// plugin is about 1.9 MB).
 	MaxModuleBytes int
 	// Fuel is the work one call may do, in instruction units (default
-	// 20,000,000: a few milliseconds of typical code, tens of milliseconds
-	// in the worst case); InitFuel is what instantiation may use, the Go
-	// runtime's _initialize included (default 200,000,000; a Go guest
-	// needs about 13,000,000).
+	// 20,000,000, or less for a Timeout under 65 ms: see fuelFor); InitFuel
+	// is what instantiation may use, the Go runtime's _initialize
+	// included (default 200,000,000; a Go guest needs about 13,000,000).
+	// A call to a host function weighs 200 units, what it costs the host
+	// in time, so that fuel bounds a guest that loops on host calls too.
 	Fuel     int64
 	InitFuel int64
+	// MaxLogBytesPerCall bounds what one call may write through the
+	// host's log function (default 4 KiB, after each line is cut to 512
+	// bytes); lines beyond it are dropped and counted in LogDropped, like
+	// those over WithLogRate.
+	MaxLogBytesPerCall int
 	// MaxCallDepth bounds nested calls (default 10,000), so that recursion
 	// cannot make the host grow a native stack of its own choosing.
 	MaxCallDepth int
@@ -63,6 +71,25 @@ type Limits struct {
 }
 
 const pageSize = 64 << 10
+
+// Fuel calibration. The costliest fuel measured (BenchmarkHostileCall,
+// 2-core VM) is a loop of 16 MiB memory.fill calls: 20,000,000 units in
+// 65 ms, about 300,000 a millisecond; ordinary code runs ~1,600,000 a
+// millisecond. defaultFuel is the fuel of Timeout's default, 100 ms.
+const (
+	defaultFuel             = 20_000_000
+	worstFuelPerMillisecond = 300_000
+)
+
+// fuelFor is the default fuel for a Timeout: defaultFuel, or, for a
+// Timeout shorter than the worst case of defaultFuel (65 ms), what the
+// worst case runs in Timeout, so that fuel stops every call within its
+// Timeout without wazero's costly preemption. A Go guest's garbage
+// collection of a 13 MiB heap takes about 3,000,000 units: a Timeout
+// under 10 ms is for hand-written (or TinyGo) plugins.
+func fuelFor(timeout time.Duration) int64 {
+	return min(defaultFuel, max(1, timeout.Milliseconds())*worstFuelPerMillisecond)
+}
 
 func (l Limits) withDefaults() (Limits, error) {
 	if l.MaxMemoryBytes == 0 {
@@ -87,7 +114,10 @@ func (l Limits) withDefaults() (Limits, error) {
 		l.MaxModuleBytes = 8 << 20
 	}
 	if l.Fuel <= 0 {
-		l.Fuel = 20_000_000
+		l.Fuel = fuelFor(l.Timeout)
+	}
+	if l.MaxLogBytesPerCall <= 0 {
+		l.MaxLogBytesPerCall = 4 << 10
 	}
 	if l.InitFuel <= 0 {
 		l.InitFuel = 200_000_000

@@ -93,10 +93,22 @@ func WithFailurePolicy(p FailurePolicy) Option { return func(o *options) { o.pol
 func WithCacheDir(dir string) Option { return func(o *options) { o.cacheDir = dir } }
 
 // WithBreaker sets the circuit breaker: after failures consecutive
-// failed calls the plugin is quarantined for cooldown (doubling, up to
-// ten minutes, while it keeps failing). Defaults: 5 and 30 seconds.
+// failed calls, or sooner once consecutive failed calls have taken
+// WithBreakerBudget in all, the plugin is quarantined for cooldown
+// (doubling, up to ten minutes, while it keeps failing). Defaults: 5 and
+// 30 seconds.
 func WithBreaker(failures int, cooldown time.Duration) Option {
-	return func(o *options) { o.breaker = breakerConfig{failures: failures, cooldown: cooldown} }
+	return func(o *options) { o.breaker.failures, o.breaker.cooldown = failures, cooldown }
+}
+
+// WithBreakerBudget sets the time consecutive failed calls may take in
+// all before the breaker trips, however few they are (default:
+// Limits.Timeout; negative: only WithBreaker's count trips it). A
+// fail-open plugin whose calls each run to their limit thus costs the
+// clients behind it about this much before it is quarantined, not five
+// times its Timeout.
+func WithBreakerBudget(d time.Duration) Option {
+	return func(o *options) { o.breaker.budget = d }
 }
 
 // WithConfig gives the plugin a configuration (a deny list, thresholds,
@@ -187,6 +199,12 @@ func Load(ctx context.Context, wasm []byte, lim Limits, opts ...Option) (*Plugin
 	}
 	if err := p.checkExports(); err != nil {
 		return nil, err
+	}
+	switch {
+	case o.breaker.budget == 0:
+		o.breaker.budget = lim.Timeout
+	case o.breaker.budget < 0:
+		o.breaker.budget = 0 // the count alone
 	}
 	p.breaker = newBreaker(o.breaker)
 	p.logLimit = newLogLimiter(o.logRate)

@@ -49,6 +49,9 @@ type Plugin struct {
 
 	liveMu sync.Mutex
 	live   map[*instance]struct{}
+	// byModule finds the instance a host function was called from
+	// (api.Module → *instance), for its per-call budgets.
+	byModule sync.Map
 
 	stats counters
 }
@@ -66,6 +69,8 @@ type instance struct {
 	bufCap      int
 	calls       int
 	out         *output
+	rnd         *budgetReader
+	logBytes    int // written through log in the call running
 
 	// Read by Stats while the instance runs.
 	callsSeen atomic.Uint64
@@ -151,13 +156,14 @@ func (p *Plugin) call(ctx context.Context, h Hook, ev event) (Verdict, error) {
 		case errors.Is(err, ErrBusy):
 			return p.policy.verdict(), p.callError(h, ErrBusy, err)
 		}
-		return p.fail(h, now, ErrInstantiate, err)
+		return p.fail(h, now, time.Since(now), ErrInstantiate, err)
 	}
 	p.stats.calls.Add(1)
+	started := time.Now() // the breaker counts the plugin's time, not the wait for an instance
 	v, kind, err := p.run(ctx, inst, h, &ev, size, now)
 	if kind != nil {
 		p.replace(inst, false)
-		return p.fail(h, now, kind, err)
+		return p.fail(h, now, time.Since(started), kind, err)
 	}
 	p.breaker.success()
 	switch v.Action {
@@ -195,6 +201,7 @@ func (p *Plugin) run(ctx context.Context, inst *instance, h Hook, ev *event, siz
 	inst.fuel.Set(uint64(p.lim.Fuel))
 	inst.depth.Set(0)
 	inst.out.reset()
+	inst.rnd.left, inst.logBytes = randomBudget, 0
 	inst.stack[0] = uint64(size)
 	err = inst.hooks[h].CallWithStack(cctx, inst.stack)
 	elapsed := time.Since(now)
@@ -231,6 +238,7 @@ func (p *Plugin) grow(ctx context.Context, inst *instance, size int) (kind, err 
 	want = min(want, max(size, p.lim.MaxEventBytes))
 	inst.fuel.Set(uint64(p.lim.Fuel))
 	inst.depth.Set(0)
+	inst.rnd.left, inst.logBytes = randomBudget, 0
 	inst.stack[0] = uint64(want)
 	if err := inst.buffer.CallWithStack(ctx, inst.stack); err != nil {
 		return p.classify(ctx, inst, err, inst.out.take()), fmt.Errorf("%s(%d): %w", exportBuffer, want, err)
@@ -280,9 +288,10 @@ func (p *Plugin) observeMemory(inst *instance) {
 	}
 }
 
-// fail counts a failed call, feeds the breaker, and returns the failure
-// policy's verdict.
-func (p *Plugin) fail(h Hook, now time.Time, kind, err error) (Verdict, error) {
+// fail counts a failed call that started at now and took took of the
+// plugin's time, feeds the breaker, and returns the failure policy's
+// verdict.
+func (p *Plugin) fail(h Hook, now time.Time, took time.Duration, kind, err error) (Verdict, error) {
 	p.stats.failures.Add(1)
 	switch kind {
 	case ErrTrap:
@@ -303,7 +312,7 @@ func (p *Plugin) fail(h Hook, now time.Time, kind, err error) (Verdict, error) {
 		p.stats.instantiateErrors.Add(1)
 	}
 	cerr := p.callError(h, kind, err)
-	if tripped, cooldown := p.breaker.failure(now); tripped {
+	if tripped, cooldown := p.breaker.failure(now, took); tripped {
 		p.log(slog.LevelWarn, "plugin quarantined after repeated failures", slog.Duration("for", cooldown), slog.String("last", cerr.Error()))
 	} else {
 		p.log(slog.LevelDebug, "plugin call failed", slog.String("error", cerr.Error()))
@@ -402,12 +411,13 @@ func (p *Plugin) refiller() {
 
 func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	out := &output{}
+	rnd := &budgetReader{src: rand.Reader, left: randomInitBudget}
 	cfg := wazero.NewModuleConfig().
 		WithName(""). // anonymous: nothing can import it
 		WithStartFunctions("_initialize").
 		WithStdout(out).
 		WithStderr(out).
-		WithRandSource(rand.Reader)
+		WithRandSource(rnd)
 	mod, err := p.rt.InstantiateModule(withMemory(ctx), p.compiled, cfg)
 	if err != nil {
 		if s := telling(out.take()); s != "" {
@@ -417,7 +427,7 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 		}
 		return nil, err
 	}
-	inst := &instance{mod: mod, mem: mod.Memory(), out: out, stack: make([]uint64, 1)}
+	inst := &instance{mod: mod, mem: mod.Memory(), out: out, rnd: rnd, stack: make([]uint64, 1)}
 	inst.fuel, _ = mod.ExportedGlobal(wasmbin.FuelExport).(api.MutableGlobal)
 	inst.depth, _ = mod.ExportedGlobal(wasmbin.DepthExport).(api.MutableGlobal)
 	inst.buffer = mod.ExportedFunction(exportBuffer)
@@ -435,6 +445,7 @@ func (p *Plugin) newInstance(ctx context.Context) (*instance, error) {
 	p.liveMu.Lock()
 	p.live[inst] = struct{}{}
 	p.liveMu.Unlock()
+	p.byModule.Store(mod, inst)
 	return inst, nil
 }
 
@@ -442,6 +453,7 @@ func (p *Plugin) closeInstance(inst *instance) {
 	p.liveMu.Lock()
 	delete(p.live, inst)
 	p.liveMu.Unlock()
+	p.byModule.Delete(inst.mod)
 	if p.atMemoryLimit(inst) {
 		p.stats.memoryLimitHits.Add(1)
 	}

@@ -152,34 +152,54 @@ func TestQuarantine(t *testing.T) {
 func TestBreakerProbesAndBacksOff(t *testing.T) {
 	b := newBreaker(breakerConfig{failures: 2, cooldown: time.Second})
 	t0 := time.Unix(1000, 0)
-	tripped, _ := b.failure(t0)
+	tripped, _ := b.failure(t0, 0)
 	assert.False(t, tripped)
 	b.success() // not consecutive
-	tripped, _ = b.failure(t0)
+	tripped, _ = b.failure(t0, 0)
 	assert.False(t, tripped)
-	tripped, d := b.failure(t0)
+	tripped, d := b.failure(t0, 0)
 	assert.True(t, tripped)
 	assert.Equal(t, time.Second, d)
 	assert.True(t, b.open(t0.Add(999*time.Millisecond)))
 	assert.False(t, b.open(t0.Add(time.Second)), "the first call after the cooldown is a probe")
 
-	tripped, d = b.failure(t0.Add(time.Second))
+	tripped, d = b.failure(t0.Add(time.Second), 0)
 	assert.True(t, tripped, "a failed probe trips again at once")
 	assert.Equal(t, 2*time.Second, d, "and for twice as long")
 	t1 := t0.Add(3 * time.Second)
 	for i := 0; i < 20; i++ {
-		_, d = b.failure(t1)
+		_, d = b.failure(t1, 0)
 		t1 = t1.Add(d)
 	}
 	assert.Equal(t, maxCooldown, d)
 
 	b.success()
 	assert.False(t, b.open(t1))
-	tripped, _ = b.failure(t1)
+	tripped, _ = b.failure(t1, 0)
 	assert.False(t, tripped, "a success resets the count")
-	tripped, d = b.failure(t1)
+	tripped, d = b.failure(t1, 0)
 	assert.True(t, tripped)
 	assert.Equal(t, time.Second, d, "and the cooldown")
+}
+
+// Failed calls that take the budget in all trip the breaker however few
+// they are; cheap failures need the full count.
+func TestBreakerTimeBudget(t *testing.T) {
+	b := newBreaker(breakerConfig{failures: 5, cooldown: time.Second, budget: 100 * time.Millisecond})
+	t0 := time.Unix(1000, 0)
+	tripped, _ := b.failure(t0, 60*time.Millisecond)
+	assert.False(t, tripped)
+	tripped, d := b.failure(t0.Add(60*time.Millisecond), 60*time.Millisecond)
+	assert.True(t, tripped, "120 ms of failures: over the 100 ms budget after 2 of 5")
+	assert.True(t, b.open(t0.Add(120*time.Millisecond+d-time.Millisecond)), "for the cooldown from the failure's end")
+
+	b.success()
+	for i := range 4 {
+		tripped, _ = b.failure(t0.Add(time.Hour), time.Millisecond)
+		assert.False(t, tripped, "cheap failure %d", i+1)
+	}
+	tripped, _ = b.failure(t0.Add(time.Hour), time.Millisecond)
+	assert.True(t, tripped, "the fifth")
 }
 
 func TestEventTooLarge(t *testing.T) {

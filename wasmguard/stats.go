@@ -12,6 +12,7 @@ type counters struct {
 	instantiateErrors, quarantined, skipped, waits atomic.Uint64
 	created, replaced, recycled, memoryLimitHits   atomic.Uint64
 	logLines, logDropped, logRejected, peakMemory  atomic.Uint64
+	logBytes                                       atomic.Uint64
 }
 
 // Stats are a plugin's counters since Load.
@@ -36,7 +37,8 @@ type Stats struct {
 	InstancesReplaced        uint64 // closed after a failure
 	InstancesRecycled        uint64 // closed after RecycleAfter calls or past RecycleMemoryBytes
 	MemoryLimitHits          uint64 // instances closed with their memory at MaxMemoryBytes
-	LogLines, LogDropped     uint64 // log calls delivered, and dropped by the rate limit
+	LogLines, LogDropped     uint64 // log calls delivered, and dropped by the rate limit or MaxLogBytesPerCall
+	LogBytes                 uint64 // bytes the log calls delivered (each line cut to 512)
 	LogRejected              uint64 // log calls with a pointer outside memory (each trapped)
 	PeakMemoryBytes          uint64 // the largest linear memory any instance reached
 	Instances                []InstanceStats
@@ -63,7 +65,7 @@ func (p *Plugin) Stats() Stats {
 		Quarantines: p.breaker.trips.Load(), Skipped: c.skipped.Load(), Waits: c.waits.Load(),
 		InstancesCreated: c.created.Load(), InstancesReplaced: c.replaced.Load(), InstancesRecycled: c.recycled.Load(),
 		MemoryLimitHits: c.memoryLimitHits.Load(), LogLines: c.logLines.Load(), LogDropped: c.logDropped.Load(),
-		LogRejected: c.logRejected.Load(), PeakMemoryBytes: c.peakMemory.Load(), Disabled: p.disabled.Load(),
+		LogRejected: c.logRejected.Load(), LogBytes: c.logBytes.Load(), PeakMemoryBytes: c.peakMemory.Load(), Disabled: p.disabled.Load(),
 	}
 	if u := p.breaker.until.Load(); u != 0 && time.Now().UnixNano() < u {
 		s.QuarantinedUntil = time.Unix(0, u)
