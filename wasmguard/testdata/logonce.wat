@@ -1,6 +1,6 @@
-;; logonce: logs its payload (up to the event's size) n times, where n is
-;; the payload's first byte, then allows: a guest that logs a lot in one
-;; call without looping forever.
+;; logonce: logs the whole event n times, where n is the event's last
+;; byte (the payload's last), then allows: a guest that logs a lot in one
+;; call and returns.
 (module
   (import "mqttguard" "log" (func $log (param i32 i32 i32)))
   (memory (export "memory") 2)
@@ -8,8 +8,7 @@
   (func (export "mqttguard_buffer") (param i32) (result i32) (i32.const 1024))
   (func (export "on_publish") (param $len i32) (result i32)
     (local $n i32)
-    ;; the payload is the event's last field: its first byte is at len - payload length;
-    ;; simpler: log the whole event, (first byte of the buffer's last byte) times
+    ;; the event is at 1024; its last byte is the payload's last
     (local.set $n (i32.load8_u (i32.sub (i32.add (i32.const 1024) (local.get $len)) (i32.const 1))))
     (block $done
       (loop $l
