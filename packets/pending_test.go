@@ -219,7 +219,7 @@ func TestPendingCloseAndAdmit(t *testing.T) {
 }
 
 // 3,000 connections from one address that send nothing, one byte or
-// half a CONNECT: the default per-address cap keeps the newest 64 and
+// half a CONNECT: the default per-address cap keeps the newest 256 and
 // closes the rest, oldest first.
 func TestPendingFloodFromOneAddress(t *testing.T) {
 	const n = 3000

@@ -68,7 +68,7 @@ type MQTTConfig struct {
 	MaxClients     int           `toml:"max_clients"`
 	// MaxPendingPerAddress and MaxPending cap the connections not yet
 	// accepted (no CONNACK 0 yet), per client address (IPv6: per /64)
-	// and in all; 0: packets' defaults (64, 10,000), -1: no cap.
+	// and in all; 0: packets' defaults (256, 10,000), -1: no cap.
 	MaxPendingPerAddress int `toml:"max_pending_per_address"`
 	MaxPending           int `toml:"max_pending"`
 }
@@ -274,7 +274,7 @@ func (c *Config) validate() error {
 	case m.MaxClients < 0:
 		return c.errorf("mqtt.max_clients", "must not be negative")
 	case m.MaxPendingPerAddress < -1:
-		return c.errorf("mqtt.max_pending_per_address", "%d: want a number of connections, 0 for the default (64) or -1 for no cap", m.MaxPendingPerAddress)
+		return c.errorf("mqtt.max_pending_per_address", "%d: want a number of connections, 0 for the default (256) or -1 for no cap", m.MaxPendingPerAddress)
 	case m.MaxPending < -1:
 		return c.errorf("mqtt.max_pending", "%d: want a number of connections, 0 for the default (10000) or -1 for no cap", m.MaxPending)
 	}

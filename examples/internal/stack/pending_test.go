@@ -114,7 +114,7 @@ func TestPendingMemoryOfTheExampleBroker(t *testing.T) {
 }
 
 // 3,000 idle connections from one address: the default per-address cap
-// keeps 64 and closes the oldest of the rest; meanwhile a device with a
+// keeps 256 and closes the oldest of the rest; meanwhile a device with a
 // password connects from the same address and is accepted.
 func TestPendingCapOfTheExampleBroker(t *testing.T) {
 	const n = 3000
