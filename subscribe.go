@@ -2,6 +2,7 @@ package mqttguard
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/mqttguard/mqttguard/acl"
@@ -13,7 +14,8 @@ import (
 // client's trust state (Disconnected disconnects with 0x98; the other
 // states still let a client subscribe), the ACL's subscribe check (0x87,
 // which a broker sends in the SUBACK; 0x80 for MQTT 3.1.1) unless
-// Config.FilterOnDelivery, and the plugins' on_subscribe. A broker calls it from its subscribe hook, not
+// Config.FilterOnDelivery (but always for a shared subscription, which
+// takes messages from others), and the plugins' on_subscribe. A broker calls it from its subscribe hook, not
 // its per-message ACL hook: many brokers cannot tell the two apart.
 func (g *Guard) Subscribe(ctx context.Context, c *Client, filter string, qos byte, now time.Time) Decision {
 	return g.record(PointSubscribe, g.subscribe(ctx, c, filter, qos, now), c, now)
@@ -33,7 +35,12 @@ func (g *Guard) subscribe(ctx context.Context, c *Client, filter string, qos byt
 			}
 		}
 	}
-	if h := g.cfg.ACL; h != nil && !g.cfg.FilterOnDelivery {
+	// A shared subscription takes its messages from the group's other
+	// members (one member gets each): joining needs a read rule that
+	// covers the filter even with FilterOnDelivery, or a member that may
+	// read nothing could join any group and swallow a share of its
+	// messages.
+	if h := g.cfg.ACL; h != nil && (!g.cfg.FilterOnDelivery || strings.HasPrefix(filter, "$share/")) {
 		if ad := h.Check(c.acl(), acl.Subscribe, filter); !ad.Allowed {
 			g.violation(id, trust.ACLDenied, now)
 			return Decision{Verdict: Reject, Code: 0x87, Cause: aclCause(ad)}

@@ -147,6 +147,26 @@ func (p *Proxy) each(f func(*session)) {
 	}
 }
 
+// takeOver ends the live sessions with a client ID, as the upstream
+// would on a takeover (DISCONNECT 0x8E to the client), but the proxy's
+// way: their wills are decided (or held for their delay) before the new
+// connection's CONNECT goes upstream.
+func (p *Proxy) takeOver(id string) {
+	var old []*session
+	p.each(func(s *session) {
+		if s.gc.ID == id {
+			old = append(old, s)
+		}
+	})
+	for _, s := range old {
+		s.closeBoth(0x8E)
+		select {
+		case <-s.ended:
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
 // Clients lists the connected clients (stack.Sessions).
 func (p *Proxy) Clients() []mqttguard.Client {
 	var out []mqttguard.Client

@@ -57,6 +57,11 @@ type session struct {
 	graceful  atomic.Bool // the client sent DISCONNECT (not 0x04: that one asks for the will)
 	willDelay time.Duration
 	holdWill  bool // closeBoth left the upstream connection for heldWills
+	// disc is the client's DISCONNECT with reason 0x04 (disconnect with
+	// will), kept for its properties (a new Session Expiry Interval) to
+	// pass on whichever way the will is decided.
+	disc  []byte
+	ended chan struct{} // closed when serve returns (a held will handed over)
 	kickCode  atomic.Int32
 	closeOnce sync.Once
 	buf       []byte // for what the client relay writes
@@ -82,7 +87,8 @@ func (p *Proxy) serve(c *packets.Conn, listener string) {
 		return // the validator closed it (and counted it), or the client left
 	}
 	s := &session{p: p, client: c, version: pkt.Connect.Level, subs: map[uint16]*pendingSub{},
-		localRel: map[uint16]bool{}, upDropped: map[uint16]bool{}}
+		localRel: map[uint16]bool{}, upDropped: map[uint16]bool{}, ended: make(chan struct{})}
+	defer close(s.ended)
 	ctx := context.Background()
 	if !s.connect(ctx, pkt, listener) {
 		return
@@ -141,6 +147,12 @@ func (s *session) connect(ctx context.Context, pkt *packets.Packet, listener str
 		fwd.Username, fwd.UsernameFlag = []byte(gc.CertIdentity), true
 	}
 	who, named := ownerOf(gc), len(cn.ClientID) > 0
+	if named {
+		// The upstream would take a live session with this client ID
+		// over itself, and publish its will unasked: end it here first,
+		// the proxy's way (its will decided, or held for its delay).
+		p.takeOver(gc.ID)
+	}
 	p.wills.reconnected(gc.ID, who, !cn.CleanStart)
 	if named && p.owners.changes(gc.ID, who, !cn.CleanStart) {
 		if err := p.endSession(ctx, fwd); err != nil {
@@ -156,8 +168,11 @@ func (s *session) connect(ctx context.Context, pkt *packets.Packet, listener str
 		return false
 	}
 	s.up = up
-	if s.willDelay = willDelay(pkt); s.willDelay > 0 {
-		fwd.WillProps.Raw = packets.WithoutProperties(fwd.WillProps.Raw, packets.PropWillDelay) // the proxy waits (will.go)
+	if fwd.WillFlag && fwd.WillProps.Has(packets.PropWillDelay) {
+		// The proxy waits, and decides when the wait is over (will.go);
+		// the upstream must not wait on its own.
+		fwd.WillProps.Raw = packets.WithoutProperties(fwd.WillProps.Raw, packets.PropWillDelay)
+		s.willDelay = willDelay(pkt)
 	}
 	props := packets.WithoutProperties(pkt.Props.Raw, packets.PropTopicAliasMaximum)
 	up.SetDeadline(now.Add(10 * time.Second))
@@ -267,7 +282,13 @@ func (s *session) clientToUpstream() {
 			}
 		case packets.DISCONNECT:
 			if pkt.ReasonCode == packets.DisconnectWithWill && s.will != nil {
-				return // an end with the will, which closeBoth decides
+				// An end with the will, which closeBoth decides. A new
+				// Session Expiry Interval in it shortens the will's wait.
+				s.disc = append([]byte(nil), pkt.Raw...)
+				if pkt.Props.Has(packets.PropSessionExpiry) {
+					s.willDelay = min(s.willDelay, time.Duration(pkt.Props.SessionExpiry)*time.Second)
+				}
+				return
 			}
 			s.graceful.Store(true)
 			s.toUpstream(pkt.Raw)
@@ -517,7 +538,7 @@ func (s *session) closeBoth(code byte) {
 		switch {
 		case s.graceful.Load() || s.will == nil:
 			s.up.Close()
-		case s.willDelay > 0:
+		case s.willDelay > 0 && s.p.wills.room(s.gc.Username):
 			s.holdWill = true
 			s.up.SetReadDeadline(time.Now()) // ends the upstream relay; heldWills takes over
 		default:

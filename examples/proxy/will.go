@@ -27,15 +27,24 @@ import (
 // decided then.
 
 // willDelay is how long a CONNECT's will waits: its Will Delay Interval,
-// or the Session Expiry Interval if the session ends first. Zero for
-// MQTT 3.1.1, which has no delays.
+// or the Session Expiry Interval if the session ends first (0: at once),
+// at most maxWillDelay. Zero for MQTT 3.1.1, which has no delays.
 func willDelay(pkt *packets.Packet) time.Duration {
 	cn := &pkt.Connect
 	if pkt.Connect.Level != packets.V5 || !cn.WillFlag || cn.WillProps.WillDelay == 0 {
 		return 0
 	}
-	return time.Duration(min(cn.WillProps.WillDelay, pkt.Props.SessionExpiry)) * time.Second
+	return min(time.Duration(min(cn.WillProps.WillDelay, pkt.Props.SessionExpiry))*time.Second, maxWillDelay)
 }
+
+// Holding a will costs an upstream connection and two goroutines until
+// it is decided: bounded per username and in total, and in time. A will
+// past a bound is decided when its client leaves, as if it had no delay.
+const (
+	maxWillDelay   = 24 * time.Hour
+	maxHeld        = 1000
+	maxHeldPerUser = 16
+)
 
 // heldWills are the upstream connections held for a delayed will, by
 // client ID. Close decides them all and waits.
@@ -43,8 +52,16 @@ type heldWills struct {
 	p       *Proxy
 	mu      sync.Mutex
 	pending map[string]*heldWill
+	perUser map[string]int
 	closed  bool
 	wg      sync.WaitGroup
+}
+
+// room reports whether a will of username's may be held.
+func (w *heldWills) room(username string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.pending) < maxHeld && w.perUser[username] < maxHeldPerUser
 }
 
 type heldWill struct {
@@ -79,7 +96,11 @@ func (w *heldWills) hold(s *session) {
 	if old := w.pending[s.gc.ID]; old != nil {
 		old.cancel <- false
 	}
+	if w.perUser == nil {
+		w.perUser = map[string]int{}
+	}
 	w.pending[s.gc.ID] = hw
+	w.perUser[hw.s.gc.Username]++
 	w.wg.Add(1)
 	w.mu.Unlock()
 	go func() {
@@ -128,9 +149,12 @@ loop:
 	if w.pending[s.gc.ID] == hw {
 		delete(w.pending, s.gc.ID)
 	}
+	if w.perUser[s.gc.Username]--; w.perUser[s.gc.Username] <= 0 {
+		delete(w.perUser, s.gc.Username)
+	}
 	w.mu.Unlock()
 	if resumed {
-		s.toUpstream(packets.AppendDisconnect(nil, s.version, 0)) // the will is discarded
+		s.toUpstream(normalDisconnect(s)) // the will is discarded
 		s.flush()
 		select { // the upstream has taken it in when it closes the connection
 		case <-gone:
@@ -177,10 +201,31 @@ func (w *heldWills) close() {
 // (a normal DISCONNECT first).
 func (p *Proxy) endUpstream(s *session, now time.Time) {
 	if s.will != nil {
-		if d := p.Guard.Disconnect(&s.gc, s.will, now); d.Verdict != mqttguard.Allow {
-			s.toUpstream(packets.AppendDisconnect(nil, s.version, 0))
+		d := p.Guard.Disconnect(&s.gc, s.will, now)
+		switch {
+		case d.Verdict != mqttguard.Allow:
+			s.toUpstream(normalDisconnect(s))
+			s.flush()
+		case s.disc != nil:
+			s.toUpstream(s.disc) // the client's own 0x04, with its properties
 			s.flush()
 		}
 	}
 	s.up.Close()
+}
+
+// normalDisconnect is a DISCONNECT that discards the will: reason 0,
+// with the properties of the client's 0x04 DISCONNECT if it sent one
+// (its new Session Expiry Interval still applies).
+func normalDisconnect(s *session) []byte {
+	if s.disc == nil || s.version != packets.V5 {
+		return packets.AppendDisconnect(nil, s.version, 0)
+	}
+	out := append([]byte(nil), s.disc...)
+	i := 1
+	for out[i]&0x80 != 0 { // the remaining length's bytes
+		i++
+	}
+	out[i+1] = 0 // the reason code, first in the variable header
+	return out
 }
