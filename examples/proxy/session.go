@@ -60,8 +60,8 @@ type session struct {
 	// disc is the client's DISCONNECT with reason 0x04 (disconnect with
 	// will), kept for its properties (a new Session Expiry Interval) to
 	// pass on whichever way the will is decided.
-	disc  []byte
-	ended chan struct{} // closed when serve returns (a held will handed over)
+	disc      []byte
+	ended     chan struct{} // closed when serve returns (a held will handed over)
 	kickCode  atomic.Int32
 	closeOnce sync.Once
 	buf       []byte // for what the client relay writes
