@@ -18,11 +18,11 @@ import (
 // arrives, not by what a header claims: a connection that sends nothing
 // costs a Reader of under 200 bytes and nothing more, and one that
 // announces a 64 KiB CONNECT and sends 10 bytes of it holds a packet
-// buffer of 128. Until the CONNECT is complete there is no read-ahead
-// (its body is read straight into the packet buffer); after it, the
-// read-ahead starts at 512 bytes and doubles, up to 4 KiB, while reads
-// fill it. A packet buffer grows, up to the announced size, as the
-// body's bytes come in, and is reused for the packets after it.
+// buffer of 128 (a large body is read straight into its buffer). Once a
+// whole fixed header has arrived, the read-ahead starts at 512 bytes and
+// doubles, up to 4 KiB, while reads fill it. A packet buffer grows, up
+// to the announced size, as the body's bytes come in, and is reused for
+// the packets after it.
 //
 // After an error the connection must be closed: the error's reason code
 // (CodeOf) is what an MQTT 5.0 client should be told in a DISCONNECT.
@@ -33,6 +33,7 @@ type Reader struct {
 	r, w    int    // in[r:w] is read and not yet handed out
 	full    bool   // the last read filled in: a busy connection, read more at once
 	rerr    error  // an error that came with bytes, reported once they are read
+	framed  bool   // a whole fixed header has arrived: read-ahead may be allocated
 	first   [8]byte
 	lim     Limits
 	buf     []byte
@@ -106,6 +107,7 @@ func (r *Reader) Read() (*Packet, error) {
 		mult <<= 7
 	}
 	total := n + rem
+	r.framed = true
 	limit := r.lim.MaxPacketSize
 	what := "maximum packet size"
 	if !r.session.connected {
@@ -152,7 +154,7 @@ func (r *Reader) body(hdr []byte, total int) ([]byte, error) {
 			copy(grown, buf)
 			buf = grown
 		}
-		k, err := r.readSome(buf[len(buf):min(cap(buf), total)])
+		k, err := r.readSome(buf[len(buf):min(cap(buf), total)], total-len(buf))
 		buf = buf[:len(buf)+k]
 		if err != nil {
 			r.buf = buf[:0]
@@ -178,7 +180,7 @@ func (r *Reader) readByte() (byte, error) {
 // readFull fills p from the stream.
 func (r *Reader) readFull(p []byte) error {
 	for len(p) > 0 {
-		k, err := r.readSome(p)
+		k, err := r.readSome(p, len(p))
 		p = p[k:]
 		if err != nil {
 			return err
@@ -187,13 +189,17 @@ func (r *Reader) readFull(p []byte) error {
 	return nil
 }
 
-// readSome reads at least one byte into p (len(p) > 0): from the
-// read-ahead, or straight from the connection when p is at least as large
-// as the read-ahead would be, or when there is no read-ahead buffer yet
-// (the first packet's body goes straight into its own buffer: a
-// connection that never completes its CONNECT holds no other).
-func (r *Reader) readSome(p []byte) (int, error) {
-	if r.r == r.w && r.rerr == nil && (len(p) >= r.nextSize() || len(r.in) <= len(r.first)) {
+// readSome reads at least one byte into p (len(p) > 0), part of a packet
+// of which rest bytes are still to come: from the read-ahead, or straight
+// from the connection when rest is at least as large as the read-ahead
+// would be. So a large packet's body is not copied twice, and one that
+// claims more than arrives (a CONNECT announcing 64 KiB) holds no
+// read-ahead; a small one goes through the read-ahead, which takes in
+// what the client sent after it too — a server that refuses the CONNECT
+// and closes leaves no unread bytes behind, which would make the close
+// a reset that can cost the client the refusal's CONNACK.
+func (r *Reader) readSome(p []byte, rest int) (int, error) {
+	if r.r == r.w && r.rerr == nil && rest >= r.nextSize() {
 		return r.readSrc(p)
 	}
 	if r.r == r.w {
@@ -209,10 +215,10 @@ func (r *Reader) readSome(p []byte) (int, error) {
 // nextSize is the size of the read-ahead the next fill reads into.
 func (r *Reader) nextSize() int {
 	switch {
-	case r.in == nil, !r.session.connected:
-		// Until its CONNECT is in, a connection has proven nothing:
-		// its header bytes wait in first, its body goes straight into
-		// the packet buffer, and it holds no read-ahead.
+	case r.in == nil, !r.framed:
+		// Until a whole fixed header is in, a connection has proven
+		// nothing: its bytes wait in first, and it holds no
+		// read-ahead.
 		return len(r.first)
 	case len(r.in) < minReadAhead:
 		return minReadAhead

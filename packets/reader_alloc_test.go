@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,7 +26,7 @@ func TestReaderAllocatesByWhatArrives(t *testing.T) {
 	}()
 	<-readerBlocked
 	assert.LessOrEqual(t, cap(r.buf), firstPacketBuf, "the packet buffer: what arrived, not 64 KiB")
-	assert.LessOrEqual(t, len(r.in), len(r.first), "no read-ahead before the CONNECT is complete")
+	assert.LessOrEqual(t, len(r.in), len(r.first), "no read-ahead for a body that claims more than arrives")
 	assert.Nil(t, r.pkt, "no decoded packet before one is complete")
 	close(unblock)
 	<-done
@@ -99,4 +100,28 @@ func TestReaderReadAheadFollowsTheTraffic(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.Equal(t, maxReadAhead, len(r.in), "full reads grow it to the most")
+}
+
+// A client that sends packets right behind its CONNECT: reading the
+// CONNECT takes them in too, so a server that refuses the CONNECT and
+// closes leaves nothing unread, and the client gets the refusal and a
+// clean end of stream, not a reset that could cost it the CONNACK.
+func TestRefusedConnectWithPacketsBehindItClosesCleanly(t *testing.T) {
+	l, accept := serve(t, ListenerConfig{})
+	client := dial(t, l)
+	server := accept()
+	connect := connect311(0x02, "eager")
+	_, err := client.Write(cat(connect, publish311(0x02, "a/b", 1, "21.5"), []byte{0xc0, 0}))
+	require.NoError(t, err)
+	_, err = io.ReadFull(server, make([]byte, len(connect)))
+	require.NoError(t, err)
+	assert.Equal(t, len(publish311(0x02, "a/b", 1, "21.5"))+2, server.(*Conn).Buffered(), "the packets behind the CONNECT are in")
+	_, err = server.Write(AppendConnack(nil, V311, false, 5))
+	require.NoError(t, err)
+	require.NoError(t, server.Close())
+
+	client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(client)
+	assert.NoError(t, err, "EOF, not a reset")
+	assert.Equal(t, []byte{0x20, 0x02, 0x00, 0x05}, got)
 }
