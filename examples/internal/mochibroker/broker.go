@@ -41,6 +41,9 @@ func Start(cfg *stack.Config, log *slog.Logger) (_ *Broker, err error) {
 	caps.MaximumMessageExpiryInterval = 0
 	// mosquitto's default: a table this small costs nothing per client.
 	caps.TopicAliasMaximum = 10
+	// The messages one session may hold (mosquitto's max_queued_messages
+	// default; mochi's is 8,192): quota.go bounds an account's bytes.
+	caps.MaximumInflight = 1000
 	// mochi makes each connection's outbound queue at accept, before any
 	// CONNECT: a channel of this many pointers. Its default, 8,192, is
 	// 64 KiB — nine tenths of what a socket that never authenticates
@@ -53,7 +56,7 @@ func Start(cfg *stack.Config, log *slog.Logger) (_ *Broker, err error) {
 		caps.MaximumClients = int64(cfg.MQTT.MaxClients)
 	}
 	b.srv = mqtt.New(&mqtt.Options{Capabilities: caps, Logger: mochiLogger(st.Log)})
-	b.hook = newHook(st.Guard, b.srv, &st.Kicks)
+	b.hook = newHook(st.Guard, b.srv, &st.Kicks, Quotas{SessionsPerUser: 100, QueuedBytesPerUser: 64 << 20})
 	if err := b.srv.AddHook(b.hook, nil); err != nil {
 		return nil, err
 	}

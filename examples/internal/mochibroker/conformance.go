@@ -39,7 +39,8 @@ func cleanAck(pk *packets.Packet) {
 }
 
 // OnPacketRead refuses an acknowledgement of the wrong kind for the
-// delivery it names.
+// delivery it names, and frees the flow-control slot (flow.go) of one
+// of the right kind.
 func (h *guardHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	var want byte
 	switch pk.FixedHeader.Type {
@@ -47,11 +48,15 @@ func (h *guardHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets.Pa
 		want = 1
 	case packets.Pubrec:
 		want = 2
+	case packets.Pubcomp:
+		h.acked(cl, &pk)
+		return pk, nil
 	default:
 		return pk, nil
 	}
 	out, ok := cl.State.Inflight.Get(pk.PacketID)
 	if !ok || out.FixedHeader.Type != packets.Publish || out.FixedHeader.Qos == want {
+		h.acked(cl, &pk)
 		return pk, nil // unknown identifiers mochi ignores, as MQTT lets it
 	}
 	if cl.Properties.ProtocolVersion == 5 {

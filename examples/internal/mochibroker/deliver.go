@@ -47,14 +47,34 @@ func (h *guardHook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 			return allowed
 		}
 	}
+	if h.accounts.full(s.c.Username) {
+		return false // the account holds its quota of queued messages (quota.go)
+	}
 	return h.g.MayReceive(&s.c, topic).Verdict == mqttguard.Allow
+}
+
+// OnPacketSent notes that a connection's CONNACK is out.
+func (h *guardHook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, b []byte) {
+	if pk.FixedHeader.Type == packets.Connack && pk.ReasonCode == packets.CodeSuccess.Code {
+		if s := h.session(cl); s != nil {
+			s.connackOnce.Do(func() { close(s.connacked) })
+		}
+	}
 }
 
 func (h *guardHook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 	switch pk.FixedHeader.Type {
 	case packets.Publish:
-		if !cl.Net.Inline && !h.mayDeliver(cl, &pk, time.Now()) {
+		if cl.Net.Inline {
+			break
+		}
+		s := h.session(cl)
+		if s == nil || !h.mayDeliver(cl, s, &pk, time.Now()) {
 			return h.withdraw(cl, &pk)
+		}
+		s.connackFirst()
+		if pk.FixedHeader.Qos > 0 && !pk.FixedHeader.Dup {
+			s.flow.take(cl)
 		}
 	case packets.Connack:
 		if pk.ReasonCode == packets.CodeSuccess.Code {
@@ -68,10 +88,12 @@ func (h *guardHook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.P
 }
 
 // mayDeliver is the decision on a PUBLISH about to be written to cl.
-func (h *guardHook) mayDeliver(cl *mqtt.Client, pk *packets.Packet, now time.Time) bool {
-	s := h.session(cl)
-	if s == nil || pk.TopicName == "" || pk.TopicName == droppedWill {
+func (h *guardHook) mayDeliver(cl *mqtt.Client, s *session, pk *packets.Packet, now time.Time) bool {
+	if pk.TopicName == "" || pk.TopicName == droppedWill {
 		return false // no topic: an alias, which the hook switched off
+	}
+	if pk.FixedHeader.Dup && s.wasResumed(pk.PacketID) {
+		return true // decided when the session was resumed
 	}
 	if pk.Expiry > 0 && now.Unix() > pk.Expiry {
 		return false // [MQTT-3.3.2-5]
@@ -84,8 +106,10 @@ func (h *guardHook) mayDeliver(cl *mqtt.Client, pk *packets.Packet, now time.Tim
 // writes instead: a packet of no type, which it refuses to encode.
 func (h *guardHook) withdraw(cl *mqtt.Client, pk *packets.Packet) packets.Packet {
 	if pk.FixedHeader.Qos > 0 && cl.State.Inflight.Delete(pk.PacketID) {
-		cl.State.Inflight.IncreaseSendQuota()
 		atomic.AddInt64(&h.srv.Info.Inflight, -1)
+		if s := h.session(cl); s != nil {
+			h.releaseMessage(s, pk.PacketID)
+		}
 	}
 	return packets.Packet{}
 }

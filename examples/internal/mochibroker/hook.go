@@ -55,13 +55,14 @@ type guardHook struct {
 	kicks    *atomic.Uint64
 	fanout   fanoutCache
 	wills    delayedWills
+	accounts accounts
 
 	inlineOnce sync.Once
 	inline     *mqtt.Client // publishes the wills the hook delays
 }
 
-func newHook(g *mqttguard.Guard, srv *mqtt.Server, kicks *atomic.Uint64) *guardHook {
-	h := &guardHook{g: g, srv: srv, kicks: kicks,
+func newHook(g *mqttguard.Guard, srv *mqtt.Server, kicks *atomic.Uint64, q Quotas) *guardHook {
+	h := &guardHook{g: g, srv: srv, kicks: kicks, accounts: accounts{q: q},
 		countFanout: g.Config().RateLimits.MessagesPerTopic.PerSecond > 0}
 	h.wills.h = h
 	return h
@@ -72,7 +73,8 @@ func (h *guardHook) ID() string { return "mqttguard" }
 func (h *guardHook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSubscribe, mqtt.OnSubscribed,
-		mqtt.OnPublish, mqtt.OnWill, mqtt.OnDisconnect, mqtt.OnPacketEncode, mqtt.OnPacketRead, mqtt.OnClientExpired:
+		mqtt.OnPublish, mqtt.OnWill, mqtt.OnDisconnect, mqtt.OnPacketEncode, mqtt.OnPacketRead, mqtt.OnPacketSent,
+		mqtt.OnClientExpired, mqtt.OnSelectSubscribers, mqtt.OnQosPublish, mqtt.OnQosComplete, mqtt.OnQosDropped:
 		return true
 	}
 	return false
@@ -117,12 +119,27 @@ func (h *guardHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		h.connack(cl, code)
 		return packets.Code{Code: code, Reason: d.Cause.Component.String()}
 	}
+	if !h.accounts.mayOpen(c.Username, h.replaces(cl.ID, c)) {
+		h.connack(cl, 0x97)
+		return packets.Code{Code: 0x97, Reason: "sessions per user"}
+	}
 	// mochi would send this client topic aliases of its own choosing
 	// and, after a reconnect, resend a queued message by an alias the new
 	// connection never learnt. Every delivery carries its topic.
 	cl.Properties.Props.TopicAliasMaximum = 0
 	h.begin(cl, c, pk.Connect.Clean)
 	return nil
+}
+
+// replaces reports whether a connection of c's with client ID id takes
+// over a session its username already has.
+func (h *guardHook) replaces(id string, c mqttguard.Client) bool {
+	prev, ok := h.srv.Clients.Get(id)
+	if !ok {
+		return false
+	}
+	ps := h.session(prev)
+	return ps != nil && ps.c.Username == c.Username
 }
 
 // connack refuses a connection with the right code for its version,

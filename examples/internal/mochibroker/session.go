@@ -3,6 +3,7 @@ package mochibroker
 import (
 	"net/netip"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,7 +58,36 @@ type session struct {
 	// takes the client ID over from, and whether it must start afresh.
 	predecessor *mqtt.Client
 	fresh       bool
+	// superseded is set on the predecessor's session by the connection
+	// that takes it over (before mochi closes the predecessor's
+	// connection, so before its will): resumed or ended.
+	superseded atomic.Int32
+
+	flow        flow          // the client's Receive Maximum (flow.go)
+	held        held          // the bytes of its messages in flight (quota.go)
+	connacked   chan struct{} // closed once the CONNACK is written
+	connackOnce sync.Once
+	// resumed are the packet identifiers of the messages resume checked
+	// and handed to mochi's resend: they go out as checked, even if one
+	// expires while the resend waits on a slow client (mochi ends the
+	// connection, will unsent, when a resend fails to encode).
+	resumedMu sync.Mutex
+	resumed   map[uint16]struct{}
 }
+
+// wasResumed reports (once) whether id is a message resume checked.
+func (s *session) wasResumed(id uint16) bool {
+	s.resumedMu.Lock()
+	defer s.resumedMu.Unlock()
+	_, ok := s.resumed[id]
+	delete(s.resumed, id)
+	return ok
+}
+
+const (
+	supersededResumed = 1 // the session goes on in another connection
+	supersededEnded   = 2 // another identity or a clean start ended it
+)
 
 // owner is who a session belongs to: what identifies an authenticated
 // client beyond the client ID it chose.
@@ -80,17 +110,28 @@ func (h *guardHook) session(cl *mqtt.Client) *session {
 // for one to hand over (its OnConnect), and settles a delayed will left
 // by the client ID's last connection.
 func (h *guardHook) begin(cl *mqtt.Client, c mqttguard.Client, cleanStart bool) {
-	s := &session{c: c, owner: ownerOf(c),
+	s := &session{c: c, owner: ownerOf(c), connacked: make(chan struct{}),
 		persistent: (cl.Properties.ProtocolVersion == 5 && cl.Properties.Props.SessionExpiryInterval > 0) ||
 			(cl.Properties.ProtocolVersion < 5 && !cl.Properties.Clean)}
+	if cl.Properties.ProtocolVersion == 5 {
+		s.flow = newFlow(cl.Properties.Props.ReceiveMaximum)
+	}
+	cl.State.Inflight.ResetSendQuota(0) // mochi's flow control deadlocks: flow.go
 	resumes := false
 	if prev, ok := h.srv.Clients.Get(cl.ID); ok {
 		s.predecessor = prev
 		ps := h.session(prev)
 		resumes = ps != nil && ps.owner == s.owner && ps.persistent && !cleanStart
 		s.fresh = !resumes
+		if ps != nil {
+			how := int32(supersededEnded)
+			if resumes {
+				how = supersededResumed
+			}
+			ps.superseded.Store(how)
+		}
 	}
-	h.sessions.Store(cl, s)
+	h.addSession(cl, s)
 	h.wills.reconnected(cl.ID, s.owner, resumes)
 }
 
@@ -103,9 +144,10 @@ func (h *guardHook) atConnack(cl *mqtt.Client, pk *packets.Packet) {
 		return
 	}
 	if prev := s.predecessor; prev != nil {
-		h.sessions.Delete(prev)
+		h.dropSession(prev)
 		s.predecessor = nil
 	}
+	cl.State.Inflight.ResetSendQuota(0) // mochi set it again handing the session over: flow.go
 	if s.fresh {
 		if pk.SessionPresent {
 			h.srv.UnsubscribeClient(cl)
@@ -131,11 +173,9 @@ func (h *guardHook) resume(cl *mqtt.Client, s *session, now time.Time) {
 		if p.FixedHeader.Type != packets.Publish {
 			continue // PUBREL, PUBREC: the ends of QoS 2 flows, resent as they are
 		}
-		// A message that expires within the second is dropped here
-		// rather than at the resend, where the gate's refusal would
-		// end the connection (mochi treats a resend that fails to
-		// encode as a broken connection).
-		expired := p.Expiry > 0 && now.Unix()+1 > p.Expiry
+		// Onward delivery starts here: what has not expired now goes
+		// out, even if the resend takes long (see session.resumed).
+		expired := p.Expiry > 0 && now.Unix() > p.Expiry
 		if expired || h.g.Deliver(&s.c, &mqttguard.Message{Topic: p.TopicName, QoS: p.FixedHeader.Qos, Retain: p.FixedHeader.Retain}).Verdict != mqttguard.Allow {
 			if cl.State.Inflight.Delete(p.PacketID) {
 				atomic.AddInt64(&h.srv.Info.Inflight, -1)
@@ -157,11 +197,16 @@ func (h *guardHook) resume(cl *mqtt.Client, s *session, now time.Time) {
 	if int64(uint16(base))+int64(len(order)) > 1<<16 {
 		base = base&^0xffff + 1<<16 // the low 16 bits would wrap: start at the next multiple
 	}
+	s.resumedMu.Lock()
+	s.resumed = make(map[uint16]struct{}, len(order))
 	for i, id := range order {
 		p := byID[id]
 		p.Created = base + int64(i)
 		cl.State.Inflight.Set(p)
+		s.resumed[id] = struct{}{}
+		h.holdMessage(s, &p)
 	}
+	s.resumedMu.Unlock()
 }
 
 // allocationOrder sorts packet identifiers in the order mochi gave them
@@ -184,14 +229,14 @@ func allocationOrder(ids []uint16) []uint16 {
 
 func (h *guardHook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 	if expire || cl.IsTakenOver() {
-		h.sessions.Delete(cl)
+		h.dropSession(cl)
 	}
 	// Otherwise the session lives on, offline, until it is taken over
 	// (atConnack) or expires (OnClientExpired).
 }
 
 func (h *guardHook) OnClientExpired(cl *mqtt.Client) {
-	h.sessions.Delete(cl)
+	h.dropSession(cl)
 }
 
 // connected calls fn for each connected client's session.

@@ -30,8 +30,19 @@ func (h *guardHook) OnWill(cl *mqtt.Client, will mqtt.Will) (mqtt.Will, error) {
 	if s == nil {
 		return dropped, nil
 	}
-	if delay := willDelay(cl, will); delay > 0 {
-		h.wills.schedule(cl.ID, s, will, delay)
+	if will.WillDelayInterval > 0 {
+		// mochi delays a will with an interval whatever else happens,
+		// and sends it without asking again, stamped with an expiry the
+		// delivery gate then refuses: the hook keeps every such will.
+		delay := willDelay(cl, will)
+		switch {
+		case s.superseded.Load() == supersededResumed:
+			return dropped, nil // a new connection to the session within the delay [MQTT-3.1.3-9]
+		case delay > 0 && s.superseded.Load() == 0:
+			h.wills.schedule(cl.ID, s, will, delay)
+		case h.willAllowed(&s.c, will): // the session ends now: so does the wait
+			h.publishWill(will)
+		}
 		return dropped, nil
 	}
 	if !h.willAllowed(&s.c, will) {
@@ -47,9 +58,10 @@ func (h *guardHook) willAllowed(c *mqttguard.Client, will mqtt.Will) bool {
 }
 
 // willDelay is how long a will waits: its Will Delay Interval, or the
-// Session Expiry Interval if the session ends first.
+// Session Expiry Interval if the session ends first (0: it ends now,
+// and so does the wait).
 func willDelay(cl *mqtt.Client, will mqtt.Will) time.Duration {
-	if cl.Properties.ProtocolVersion != 5 || will.WillDelayInterval == 0 {
+	if will.WillDelayInterval == 0 {
 		return 0
 	}
 	return time.Duration(min(will.WillDelayInterval, cl.Properties.Props.SessionExpiryInterval)) * time.Second
