@@ -65,6 +65,15 @@ type Config struct {
 
 	RateLimits RateLimits
 
+	// MaxSubscriptions and MaxSubscriptionBytes bound what one client
+	// may subscribe to: its filters, and their bytes together (defaults
+	// 1,000 and 1 MiB; negative: no bound). Past them a new filter is
+	// refused with 0x97 (SubscriptionQuota). A subscription costs the
+	// broker memory for as long as the session lives, and topic matching
+	// on every publish.
+	MaxSubscriptions     int
+	MaxSubscriptionBytes int
+
 	// Plugins are consulted in order after every built-in check; the
 	// first that does not allow decides. SetPlugins swaps them at run
 	// time.

@@ -2,6 +2,7 @@ package mqttguard
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -59,6 +60,32 @@ func (g *Guard) subscribe(ctx context.Context, c *Client, filter string, qos byt
 		}
 	}
 	return obs
+}
+
+// SubscriptionQuota decides whether a client that holds n filters of
+// size bytes together may add filter (a filter it holds already
+// replaces itself, and is not asked about): Reject 0x97 past
+// Config.MaxSubscriptions or MaxSubscriptionBytes. The broker knows what
+// a client holds; the Guard keeps no record of it.
+func (g *Guard) SubscriptionQuota(c *Client, n, size int, filter string) Decision {
+	maxN, maxBytes := g.cfg.MaxSubscriptions, g.cfg.MaxSubscriptionBytes
+	if maxN == 0 {
+		maxN = 1000
+	}
+	if maxBytes == 0 {
+		maxBytes = 1 << 20
+	}
+	var why string
+	switch {
+	case maxN > 0 && n+1 > maxN:
+		why = fmt.Sprintf("%d filters, the most a client may hold", maxN)
+	case maxBytes > 0 && size+len(filter) > maxBytes:
+		why = fmt.Sprintf("%d bytes of filters, the most a client may hold", maxBytes)
+	default:
+		return Decision{}
+	}
+	d := Decision{Verdict: Reject, Code: 0x97, Cause: Cause{Component: ByTopic, Rule: "subscriptions per client", Detail: why}}
+	return g.record(PointSubscribe, d, c, time.Now())
 }
 
 // Disconnect is the decision at the end of a session: whether its will

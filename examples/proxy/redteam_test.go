@@ -128,3 +128,22 @@ func TestProxySharedSubscriptionNeedsReadRights(t *testing.T) {
 	}
 	assert.Len(t, dash.Collect(time.Second, true), 40)
 }
+
+// A client holds at most 1,000 filters through the proxy too: the next
+// gets 0x97; an UNSUBSCRIBE frees room.
+func TestProxySubscriptionQuota(t *testing.T) {
+	tp := startProxy(t, withBob)
+	c := login(t, tp, packets.V5, e2e.RawOpts{ID: "many", User: "bob", Pass: passwords["bob"]})
+	for i := 0; i < 1000; i += 50 {
+		var subs []e2e.RawSub
+		for j := i; j < i+50; j++ {
+			subs = append(subs, e2e.RawSub{Filter: fmt.Sprint("bob/f/", j)})
+		}
+		for _, code := range c.Subscribe(subs...) {
+			require.Less(t, code, byte(0x80))
+		}
+	}
+	assert.Equal(t, []byte{0x97, 0}, c.Subscribe(e2e.RawSub{Filter: "bob/one-too-many"}, e2e.RawSub{Filter: "bob/f/0"}))
+	c.Unsubscribe("bob/f/1")
+	assert.Equal(t, []byte{0}, c.Subscribe(e2e.RawSub{Filter: "bob/one-too-many"}))
+}

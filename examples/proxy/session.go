@@ -49,6 +49,12 @@ type session struct {
 	cW   *bufio.Writer // under cMu
 	ka   uint16        // the CONNECT's keep-alive, seconds
 
+	// filters are the subscriptions the client holds (as the proxy
+	// forwarded them), for its quota; read and written by the client
+	// relay only.
+	filters     map[string]struct{}
+	filterBytes int
+
 	mu        sync.Mutex
 	subs      map[uint16]*pendingSub // SUBSCRIBEs with refused filters, by packet ID
 	localRel  map[uint16]bool        // client QoS 2 flows the proxy answered: their PUBREL stays here
@@ -280,6 +286,16 @@ func (s *session) clientToUpstream() {
 			if !s.toUpstream(pkt.Raw) {
 				return
 			}
+		case packets.UNSUBSCRIBE:
+			for _, sub := range pkt.Subscriptions {
+				if _, had := s.filters[string(sub.Filter)]; had {
+					delete(s.filters, string(sub.Filter))
+					s.filterBytes -= len(sub.Filter)
+				}
+			}
+			if !s.toUpstream(pkt.Raw) {
+				return
+			}
 		case packets.DISCONNECT:
 			if pkt.ReasonCode == packets.DisconnectWithWill && s.will != nil {
 				// An end with the will, which closeBoth decides. A new
@@ -350,7 +366,17 @@ func (s *session) subscribe(pkt *packets.Packet) bool {
 	var allowed []int
 	now := time.Now()
 	for i, sub := range subs {
-		d := s.p.Guard.Subscribe(context.Background(), &s.gc, string(sub.Filter), sub.QoS, now)
+		f := string(sub.Filter)
+		d := s.p.Guard.Subscribe(context.Background(), &s.gc, f, sub.QoS, now)
+		if _, had := s.filters[f]; d.Verdict == mqttguard.Allow && !had {
+			if d = s.p.Guard.SubscriptionQuota(&s.gc, len(s.filters), s.filterBytes, f); d.Verdict == mqttguard.Allow {
+				if s.filters == nil {
+					s.filters = map[string]struct{}{}
+				}
+				s.filters[f] = struct{}{}
+				s.filterBytes += len(f)
+			}
+		}
 		switch d.Verdict {
 		case mqttguard.Allow:
 			allowed = append(allowed, i)

@@ -181,6 +181,21 @@ func (c *Raw) Subscribe(subs ...RawSub) []byte {
 	return append([]byte(nil), ack.ReasonCodes...)
 }
 
+// Unsubscribe unsubscribes and waits for the UNSUBACK.
+func (c *Raw) Unsubscribe(filters ...string) {
+	c.t.Helper()
+	id := c.ID()
+	body := binary.BigEndian.AppendUint16(nil, id)
+	if c.V == packets.V5 {
+		body = append(body, 0)
+	}
+	for _, f := range filters {
+		body = appendStr(body, f)
+	}
+	c.Send(Packet(0xa2, body))
+	require.Equal(c.t, id, c.Expect(packets.UNSUBACK).PacketID)
+}
+
 // PublishPacket encodes a PUBLISH; props are MQTT 5 properties.
 func (c *Raw) PublishPacket(topic, payload string, qos byte, retain bool, id uint16, props []byte) []byte {
 	first := byte(0x30) | qos<<1

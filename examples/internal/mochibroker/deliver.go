@@ -83,6 +83,8 @@ func (h *guardHook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.P
 		}
 	case packets.Puback, packets.Pubrec, packets.Pubrel, packets.Pubcomp:
 		cleanAck(&pk)
+	case packets.Suback:
+		h.suback(cl, &pk)
 	}
 	return pk
 }

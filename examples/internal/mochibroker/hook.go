@@ -157,35 +157,6 @@ func (h *guardHook) OnConnectAuthenticate(cl *mqtt.Client, pk packets.Packet) bo
 	return h.session(cl) != nil // OnConnect decided
 }
 
-func (h *guardHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
-	s := h.session(cl)
-	if s == nil {
-		return pk
-	}
-	now := time.Now()
-	decided := make(map[string]bool, len(pk.Filters))
-	filters := append(packets.Subscriptions(nil), pk.Filters...)
-	for i, sub := range filters {
-		d := h.g.Subscribe(context.Background(), &s.c, sub.Filter, sub.Qos, now)
-		switch {
-		case d.Verdict == mqttguard.Disconnect:
-			h.kick(cl, d.Code)
-		case d.Cause.Component == mqttguard.ByTopic:
-			filters[i].Filter = "" // mochi answers an invalid filter with 0x8F
-		}
-		decided[sub.Filter] = d.Verdict == mqttguard.Allow
-	}
-	pk.Filters = filters
-	s.subscribing.Store(&decided)
-	return pk
-}
-
-func (h *guardHook) OnSubscribed(cl *mqtt.Client, pk packets.Packet, codes []byte) {
-	if s := h.session(cl); s != nil {
-		s.subscribing.Store(nil)
-	}
-}
-
 func (h *guardHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	if cl.Net.Inline {
 		return pk, nil // the broker's own: a delayed will the Guard has just allowed

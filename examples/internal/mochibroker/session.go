@@ -65,6 +65,7 @@ type session struct {
 
 	flow        flow          // the client's Receive Maximum (flow.go)
 	held        held          // the bytes of its messages in flight (quota.go)
+	subacks     subacks       // refusal codes for the SUBACK (subscribe.go)
 	connacked   chan struct{} // closed once the CONNACK is written
 	connackOnce sync.Once
 	// resumed are the packet identifiers of the messages resume checked
