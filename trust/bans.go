@@ -74,6 +74,26 @@ func (b Ban) key() string {
 	return b.Value
 }
 
+// Matches reports whether the ban covers the identity (expiry aside):
+// its client ID (and, for a scoped client ban, its username), its
+// username, its address or network. A broker uses it to find the live
+// sessions a new ban must end.
+func (b Ban) Matches(id Identity) bool {
+	switch b.Kind {
+	case BanClientID:
+		return id.ClientID == b.Value && (b.Username == "" || b.Username == id.Username)
+	case BanUsername:
+		return id.Username != "" && id.Username == b.Value
+	case BanIP:
+		a, err := netip.ParseAddr(b.Value)
+		return err == nil && id.Addr.IsValid() && a.Unmap() == id.Addr.Unmap()
+	case BanCIDR:
+		p, err := netip.ParsePrefix(b.Value)
+		return err == nil && id.Addr.IsValid() && p.Contains(id.Addr.Unmap())
+	}
+	return false
+}
+
 // Permanent reports whether the ban never expires.
 func (b Ban) Permanent() bool { return b.Until.IsZero() }
 

@@ -182,3 +182,32 @@ func FuzzBanFile(f *testing.F) {
 		}
 	})
 }
+
+// Matches is what a broker asks of every live session when a ban is
+// made: a scoped client ban covers only that account's client ID, an
+// address ban the address in either form.
+func TestBanMatches(t *testing.T) {
+	at := netip.MustParseAddr("10.0.0.7")
+	id := Identity{ClientID: "dev-1", Username: "alice", Addr: at}
+	for _, tc := range []struct {
+		ban  Ban
+		want bool
+	}{
+		{Ban{Kind: BanClientID, Value: "dev-1"}, true},
+		{Ban{Kind: BanClientID, Value: "dev-1", Username: "alice"}, true},
+		{Ban{Kind: BanClientID, Value: "dev-1", Username: "mallory"}, false}, // mallory's dev-1, not alice's
+		{Ban{Kind: BanClientID, Value: "dev-2"}, false},
+		{Ban{Kind: BanUsername, Value: "alice"}, true},
+		{Ban{Kind: BanUsername, Value: "bob"}, false},
+		{Ban{Kind: BanIP, Value: "10.0.0.7"}, true},
+		{Ban{Kind: BanIP, Value: "::ffff:10.0.0.7"}, true},
+		{Ban{Kind: BanIP, Value: "10.0.0.8"}, false},
+		{Ban{Kind: BanCIDR, Value: "10.0.0.0/24"}, true},
+		{Ban{Kind: BanCIDR, Value: "10.0.1.0/24"}, false},
+		{Ban{Kind: BanIP, Value: "not an address"}, false},
+	} {
+		assert.Equal(t, tc.want, tc.ban.Matches(id), "%+v", tc.ban)
+	}
+	assert.False(t, Ban{Kind: BanUsername, Value: ""}.Matches(Identity{ClientID: "anon"}), "an empty username ban matches no anonymous client")
+	assert.False(t, Ban{Kind: BanIP, Value: "10.0.0.7"}.Matches(Identity{ClientID: "dev-1"}), "no address, no match")
+}

@@ -20,9 +20,10 @@ type Config struct {
 	// top of the ×0.8 band).
 	InitialScore int
 	// Weights of each kind of violation, in escalation units (defaults:
-	// rate-limited 1, acl-denied 2, malformed 5, anomaly 1, auth-failure 3,
+	// rate-limited 1, acl-denied 1, malformed 5, anomaly 1, auth-failure 3,
 	// flapping 3, plugin-denied 2, other 1). A negative weight ignores a
-	// kind.
+	// kind. (A broker reports an auth failure only for a client that had
+	// proven who it is: see AuthGate.)
 	Weights map[Kind]int
 
 	// Window is how far back violations count towards escalation
@@ -33,7 +34,8 @@ type Config struct {
 	Window time.Duration
 	// Thresholds are the escalation levels, in weight units, at which a
 	// client reaches Throttled, WriteDisabled, ShadowBanned and
-	// Disconnected (default 3, 6, 10, 15). They must increase.
+	// Disconnected (default 4, 6, 10, 15: three mistakes throttle
+	// nobody). They must increase.
 	Thresholds [4]int
 
 	// QuietPeriod without violations steps a client down one state
@@ -59,6 +61,15 @@ type Config struct {
 	// ScoreHalfLife pulls scores back towards InitialScore: penalties
 	// are forgiven and bonuses must be kept up (default 1 hour).
 	ScoreHalfLife time.Duration
+
+	// Spacing: violations of one kind by one identity within Spacing of
+	// the last one counted count once (default 100 ms). A burst is one
+	// offence: a client that pipelines 30 publishes past its limit, or a
+	// tester's three refused publishes, is not punished 30 or three times
+	// in the same instant; a client that keeps offending second after
+	// second still escalates (a flood reaches Disconnected in 1.5 s).
+	// A negative Spacing counts every violation.
+	Spacing time.Duration
 
 	// ObserveCooldown: in ObserveOnly, at most one violation per client
 	// counts per cooldown (default 1 minute).
@@ -120,7 +131,7 @@ type ConfigError struct {
 func (e *ConfigError) Error() string { return "trust: config " + e.Field + ": " + e.Msg }
 
 var defaultWeights = [numKinds]int{
-	RateLimited: 1, ACLDenied: 2, Malformed: 5, Anomaly: 1,
+	RateLimited: 1, ACLDenied: 1, Malformed: 5, Anomaly: 1,
 	AuthFailure: 3, Flapping: 3, PluginDenied: 2, Other: 1,
 }
 
@@ -134,7 +145,7 @@ func (c Config) withDefaults() Config {
 		c.InitialScore = 300
 	}
 	if c.Thresholds == [4]int{} {
-		c.Thresholds = [4]int{3, 6, 10, 15}
+		c.Thresholds = [4]int{4, 6, 10, 15}
 	}
 	def(&c.Window, time.Minute)
 	def(&c.QuietPeriod, 2*time.Minute)
@@ -144,6 +155,7 @@ func (c Config) withDefaults() Config {
 	def(&c.GoodInterval, 10*time.Second)
 	def(&c.ScoreHalfLife, time.Hour)
 	def(&c.ObserveCooldown, time.Minute)
+	def(&c.Spacing, 100*time.Millisecond)
 	def(&c.IdleExpiry, time.Hour)
 	if c.ScorePenalty == 0 {
 		c.ScorePenalty = 40

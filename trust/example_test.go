@@ -21,8 +21,10 @@ func Example() {
 	}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	rogue := trust.Identity{ClientID: "rogue-7"}
-	// Three ACL denials within a minute: publishing is switched off.
-	for i := 0; i < 3; i++ {
+	// Six ACL denials within a minute (a burst counts once: a second
+	// apart): publishing is switched off.
+	for i := 0; i < 6; i++ {
+		now = now.Add(time.Second)
 		tr.Violation(rogue, trust.ACLDenied, now)
 	}
 	action, code := tr.Verdict(rogue, now).Publish()

@@ -17,7 +17,7 @@ func TestSetFactorsAppliesToLaterViolations(t *testing.T) {
 	tr := tracker(t, Config{Mode: EnforceFull, UsernameFactor: -1})
 	addr := netip.MustParseAddr("192.0.2.7")
 	misbehave := func(user string) {
-		for i := range 3 {
+		for i := range 4 {
 			tr.Violation(Identity{ClientID: fmt.Sprint(user, i), Username: user, Addr: addr}, RateLimited, t0)
 		}
 	}
@@ -27,7 +27,7 @@ func TestSetFactorsAppliesToLaterViolations(t *testing.T) {
 	require.NoError(t, tr.SetFactors(1, 0))
 	assert.Equal(t, 1.0, tr.Config().UsernameFactor)
 	misbehave("initech")
-	assert.Equal(t, Throttled, tr.State(Identity{ClientID: "new", Username: "initech"}, t0), "factor 1: three devices of one account throttle it")
+	assert.Equal(t, Throttled, tr.State(Identity{ClientID: "new", Username: "initech"}, t0), "factor 1: four devices of one account throttle it")
 
 	var ce *ConfigError
 	require.ErrorAs(t, tr.SetFactors(-1, 0), &ce)
@@ -39,7 +39,7 @@ func TestSetFactorsAppliesToLaterViolations(t *testing.T) {
 func TestTransitionLogLevels(t *testing.T) {
 	var buf bytes.Buffer
 	tr := tracker(t, Config{Mode: EnforceFull, Logger: slog.New(slog.NewTextHandler(&buf, nil))})
-	for range 3 {
+	for range 4 {
 		tr.Violation(id("s"), RateLimited, t0)
 	}
 	tr.State(id("s"), t0.Add(10*time.Minute))

@@ -39,7 +39,7 @@ func ExampleTracker_Adopt() {
 	}})
 	rogue := trust.Identity{ClientID: "rogue"}
 	for i := 0; i < 3; i++ {
-		a.Violation(rogue, trust.Malformed, now)
+		a.Violation(rogue, trust.Malformed, now.Add(time.Duration(i)*time.Second)) // a second apart: three offences
 	}
 	rec, _ := a.Record(trust.ByClientID, "rogue", "", now)
 	b.Adopt(rec, now.Add(time.Second)) // what a RecordStore delivers

@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 	"time"
@@ -8,7 +9,8 @@ import (
 
 // Records returns the records in state least or worse at time at (for
 // least Throttled: every punished client, username and address), most
-// severe first, then the most recently punished. It is what an operator
+// severe first, then the most recently punished, then by dimension and
+// key. It is what an operator
 // lists, and what a broker saves to keep punishments over a restart
 // (Restore).
 func (t *Tracker) Records(least State, at time.Time) []Record {
@@ -44,10 +46,8 @@ func (t *Tracker) Records(least State, at time.Time) []Record {
 		}
 	}
 	slices.SortFunc(out, func(a, b Record) int {
-		if a.State != b.State {
-			return int(b.State) - int(a.State)
-		}
-		return b.Since.Compare(a.Since)
+		return cmp.Or(cmp.Compare(b.State, a.State), b.Since.Compare(a.Since), cmp.Compare(a.Dimension, b.Dimension),
+			cmp.Compare(a.Key, b.Key), cmp.Compare(a.Username, b.Username))
 	})
 	return out
 }

@@ -16,7 +16,8 @@ func ExampleVerdict_Publish() {
 	for i := range 4 {
 		action, code := tr.Verdict(rogue, now).Publish()
 		fmt.Printf("%s: %s %#02x\n", tr.State(rogue, now), action, code)
-		for range []int{3, 3, 4, 5}[i] { // violations weighing 2 each
+		for range []int{6, 4, 5, 0}[i] { // ACL denials a second apart, a point each
+			now = now.Add(time.Second)
 			tr.Violation(rogue, trust.ACLDenied, now)
 		}
 	}

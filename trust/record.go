@@ -36,6 +36,7 @@ type params struct {
 	goodInterval int64
 	halfLife     float64 // ns
 	cooldown     int64
+	spacing      int64
 	idle         int64
 }
 
@@ -50,6 +51,7 @@ func newParams(c Config) params {
 		goodInterval: c.GoodInterval.Nanoseconds(),
 		halfLife:     float64(max(c.ScoreHalfLife.Nanoseconds(), 1)),
 		cooldown:     c.ObserveCooldown.Nanoseconds(),
+		spacing:      max(c.Spacing.Nanoseconds(), 0),
 		idle:         c.IdleExpiry.Nanoseconds(),
 	}
 	for k := range p.weights {

@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 )
@@ -44,6 +45,16 @@ func (s State) String() string {
 		return "disconnected"
 	}
 	return "State(" + strconv.Itoa(int(s)) + ")"
+}
+
+// ParseState reads the names String returns.
+func ParseState(s string) (State, error) {
+	for st := Normal; st <= Disconnected; st++ {
+		if st.String() == s {
+			return st, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown state %q; want normal, throttled, write-disabled, shadow-banned or disconnected", s)
 }
 
 // Mode is how far a Tracker may go, for a staged rollout: observe

@@ -30,3 +30,22 @@ func TestEnumsHaveNames(t *testing.T) {
 	assert.Equal(t, "PublishAction(9)", PublishAction(9).String())
 	assert.Equal(t, "reject 0x87", fmt.Sprintf("%v %#x", PublishReject, CodeNotAuthorized))
 }
+
+// States and dimensions read back from what String prints (the admin
+// API's ?state= and the trust file use them).
+func TestStateAndDimensionNamesRoundTrip(t *testing.T) {
+	for s := Normal; s <= Disconnected; s++ {
+		got, err := ParseState(s.String())
+		require.NoError(t, err)
+		assert.Equal(t, s, got)
+	}
+	for d := ByClientID; d <= ByAddr; d++ {
+		got, err := ParseDimension(d.String())
+		require.NoError(t, err)
+		assert.Equal(t, d, got)
+	}
+	_, err := ParseState("banned")
+	assert.ErrorContains(t, err, "want normal, throttled")
+	_, err = ParseDimension("device")
+	assert.ErrorContains(t, err, "want client, username or ip")
+}

@@ -2,6 +2,7 @@ package trust
 
 import (
 	"context"
+	"fmt"
 	"hash/maphash"
 	"log/slog"
 	"net/netip"
@@ -28,6 +29,16 @@ const (
 	ByUsername
 	ByAddr
 )
+
+// ParseDimension reads the names String returns.
+func ParseDimension(s string) (Dimension, error) {
+	for d := ByClientID; d <= ByAddr; d++ {
+		if d.String() == s {
+			return d, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown dimension %q; want client, username or ip", s)
+}
 
 func (d Dimension) String() string {
 	switch d {
@@ -342,7 +353,8 @@ func (t *Tracker) Violation(id Identity, kind Kind, at time.Time) State {
 		if r != nil {
 			mark := steps.len()
 			r.advance(&t.p, now, &steps)
-			if w > 0 && (mode != ObserveOnly || r.lastBad == 0 || now-r.lastBad >= t.p.cooldown) {
+			repeat := r.lastBad != 0 && r.lastKind == kind && now-r.lastBad < t.p.spacing
+			if w > 0 && !repeat && (mode != ObserveOnly || r.lastBad == 0 || now-r.lastBad >= t.p.cooldown) {
 				r.violation(&t.p, w*factors[i], kind, now, limit, &steps)
 			}
 			steps.setDim(mark, dims[i])

@@ -16,27 +16,61 @@ import (
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
+// tracker makes a Tracker for a test. Its violations count one by one
+// even in the same instant (no Spacing), as most tests send bursts to
+// reach a state: TestSpacing covers the default.
 func tracker(t testing.TB, cfg Config) *Tracker {
 	t.Helper()
+	if cfg.Spacing == 0 {
+		cfg.Spacing = -1
+	}
 	tr, err := New(cfg)
 	require.NoError(t, err)
 	return tr
 }
 
+// A burst of one kind of violation is one offence; an offence that goes
+// on second after second escalates.
+func TestSpacing(t *testing.T) {
+	tr, err := New(Config{Mode: EnforceFull})
+	require.NoError(t, err)
+	c := Identity{ClientID: "c", Username: "u"}
+	for range 30 {
+		tr.Violation(c, RateLimited, t0)
+	}
+	assert.Equal(t, Normal, tr.State(c, t0), "30 refusals in one instant are one point")
+	for range 3 {
+		tr.Violation(c, ACLDenied, t0)
+	}
+	assert.Equal(t, Normal, tr.State(c, t0), "another kind is another point: 2 in all")
+	at := t0
+	for tr.State(c, at) != Disconnected {
+		at = at.Add(10 * time.Millisecond)
+		tr.Violation(c, RateLimited, at)
+		require.Less(t, at.Sub(t0), 10*time.Second)
+	}
+	assert.InDelta(t, 1.3, at.Sub(t0).Seconds(), 0.15, "a sustained flood: a point every 100 ms, disconnected after 13 more")
+}
+
 func id(c string) Identity { return Identity{ClientID: c} }
 
 func TestEscalationThresholds(t *testing.T) {
-	// Default thresholds 3, 6, 10, 15; a malformed packet weighs 5.
+	// Default thresholds 4, 6, 10, 15; a malformed packet weighs 5, an
+	// ACL refusal 1: a newcomer's three mistakes throttle nobody.
+	rl, acl := RateLimited, ACLDenied
 	cases := []struct {
 		kinds []Kind
 		want  State
 	}{
-		{[]Kind{RateLimited}, Normal},
-		{[]Kind{RateLimited, RateLimited, RateLimited}, Throttled},
-		{[]Kind{ACLDenied, ACLDenied, ACLDenied}, WriteDisabled},
+		{[]Kind{rl}, Normal},
+		{[]Kind{rl, rl, rl}, Normal},
+		{[]Kind{rl, rl, rl, rl}, Throttled},
+		{[]Kind{acl, acl, acl}, Normal},
+		{[]Kind{acl, acl, acl, acl, acl, acl}, WriteDisabled},
+		{[]Kind{Malformed}, Throttled},
 		{[]Kind{Malformed, Malformed}, ShadowBanned},
 		{[]Kind{Malformed, Malformed, Malformed}, Disconnected},
-		{[]Kind{AuthFailure}, Throttled},
+		{[]Kind{AuthFailure, AuthFailure}, WriteDisabled},
 	}
 	for _, c := range cases {
 		tr := tracker(t, Config{Mode: EnforceFull})
@@ -51,15 +85,15 @@ func TestEscalationThresholds(t *testing.T) {
 
 func TestLevelLeaksOverTheWindow(t *testing.T) {
 	tr := tracker(t, Config{Mode: EnforceFull})
-	// Two rate-limit hits a minute apart never add up to three: the level
-	// leaks 3 per minute.
+	// Rate-limit hits 40 s apart never add up to the threshold (4): the
+	// level leaks over the minute.
 	for i := 0; i < 20; i++ {
 		tr.Violation(id("c"), RateLimited, t0.Add(time.Duration(i)*40*time.Second))
 	}
 	assert.Equal(t, Normal, tr.State(id("c"), t0.Add(20*40*time.Second)))
-	// Three within a second escalate.
+	// Four within a second escalate.
 	at := t0.Add(time.Hour)
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 4; i++ {
 		tr.Violation(id("c"), RateLimited, at)
 	}
 	assert.Equal(t, Throttled, tr.State(id("c"), at))
@@ -115,7 +149,7 @@ func TestRecoveryVisitsEveryState(t *testing.T) {
 // A violation during recovery restarts the quiet period: no flapping.
 func TestHysteresis(t *testing.T) {
 	tr := tracker(t, Config{Mode: EnforceFull})
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 4; i++ {
 		tr.Violation(id("c"), RateLimited, t0)
 	}
 	require.Equal(t, Throttled, tr.State(id("c"), t0))
@@ -220,7 +254,9 @@ func TestModes(t *testing.T) {
 // An hour of floods under ObserveOnly, then enforcement: nobody is banned
 // for the past; fresh violations are needed.
 func TestSwitchFromObserveDoesNotMassBan(t *testing.T) {
-	tr := tracker(t, Preset(ObserveOnly))
+	cfg := Preset(ObserveOnly)
+	cfg.Spacing = -1
+	tr := tracker(t, cfg)
 	for c := 0; c < 200; c++ {
 		for m := 0; m < 60; m++ {
 			tr.Violation(id(fmt.Sprint(c)), Malformed, t0.Add(time.Duration(m)*time.Minute))
@@ -268,10 +304,10 @@ func TestVerdictActions(t *testing.T) {
 func TestDimensions(t *testing.T) {
 	tr := tracker(t, Config{Mode: EnforceFull, UsernameFactor: 1, IPFactor: 0.5})
 	addr := netip.MustParseAddr("192.0.2.7")
-	// Three devices of one account misbehave once each: the account
-	// reaches Throttled, so a fourth device of the same account is
+	// Four devices of one account misbehave once each: the account
+	// reaches Throttled, so a fifth device of the same account is
 	// throttled too; the shared address only got half the weight.
-	for i := 0; i < 3; i++ {
+	for i := 0; i < 4; i++ {
 		tr.Violation(Identity{ClientID: fmt.Sprint("dev", i), Username: "acme", Addr: addr}, RateLimited, t0)
 	}
 	fourth := Identity{ClientID: "dev9", Username: "acme", Addr: addr}
