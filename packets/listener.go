@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -144,12 +145,17 @@ type Conn struct {
 	wmu    sync.Mutex
 	closed bool         // a DISCONNECT was sent: no more writes
 	watch  connackWatch // the server's writes until its CONNACK
+
+	closing atomic.Bool // Close was called: Read reports the connection closed
 }
 
 // Read hands out the client's packets, each only once the Reader has
 // read and validated all of it.
 func (c *Conn) Read(p []byte) (int, error) {
 	for len(c.pending) == 0 {
+		if c.closing.Load() {
+			return 0, net.ErrClosed
+		}
 		pkt, err := c.ReadPacket()
 		if err != nil {
 			return 0, err
@@ -177,6 +183,9 @@ func (c *Conn) ReadPacket() (*Packet, error) {
 		return nil, c.err
 	}
 	pkt, err := c.r.Read()
+	if c.closing.Load() {
+		return nil, net.ErrClosed // closed while the Reader waited: what it read is not the server's
+	}
 	if err != nil {
 		c.err = c.fail(err)
 		return nil, c.err
@@ -246,11 +255,52 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// Close closes the connection; it is no longer pending.
+// Close closes the connection; it is no longer pending. What the
+// server wrote goes out first, and what the client still sends is read
+// and thrown away for a moment (lingerFor, lingerBytes) before the
+// socket closes: closing a TCP socket with unread bytes makes it send a
+// reset, which can destroy what the client has not read yet — the
+// DISCONNECT or CONNACK that says why it is refused — and a client that
+// pipelines its publishes always has bytes in flight. Close does not
+// wait for that; Read reports the connection closed at once.
 func (c *Conn) Close() error {
 	c.untrack()
-	return c.Conn.Close()
+	if !c.closing.CompareAndSwap(false, true) {
+		return nil
+	}
+	tc, ok := c.Conn.(*net.TCPConn)
+	if !ok || lingering.Add(1) > maxLingering {
+		if ok {
+			lingering.Add(-1)
+		}
+		return c.Conn.Close()
+	}
+	if err := tc.CloseWrite(); err != nil {
+		lingering.Add(-1)
+		return tc.Close()
+	}
+	tc.SetReadDeadline(time.Now().Add(lingerFor))
+	go func() { // ends within lingerFor
+		defer lingering.Add(-1)
+		io.Copy(io.Discard, io.LimitReader(tc, lingerBytes))
+		tc.Close()
+	}()
+	return nil
 }
+
+// lingering counts the closing connections still draining, in the
+// whole process; past maxLingering a Close is immediate, so a flood of
+// connections that are refused cannot hold more than that many sockets
+// (and goroutines) open for lingerFor.
+var lingering atomic.Int64
+
+const maxLingering = 1024
+
+// How long, and how much, a closing connection reads and discards.
+const (
+	lingerFor   = 500 * time.Millisecond
+	lingerBytes = 1 << 20
+)
 
 // Admit ends the connection's pending time, for a server that does not
 // write its CONNACK through the Conn; one that does needs not call it.

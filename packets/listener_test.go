@@ -285,3 +285,40 @@ func TestListenerKeepAliveDeadline(t *testing.T) {
 	resp, _ := io.ReadAll(client)
 	assert.Equal(t, []byte{0xe0, 0x01, 0x8d}, resp)
 }
+
+// A client that pipelines its publishes always has bytes in flight when
+// the server refuses it. Closing a socket with unread bytes sends a
+// reset, which can destroy the refusal (a DISCONNECT with its reason)
+// before the client reads it; Close drains instead, so the client reads
+// every byte the server wrote and then a clean end of stream.
+func TestListenerCloseDeliversTheLastWordsToAPipeliningClient(t *testing.T) {
+	l, accept := serve(t, ListenerConfig{})
+	client := dial(t, l)
+	server := accept()
+	pub := publish311(0x02, "a/b", 1, string(make([]byte, 4096)))
+	written := make(chan struct{})
+	go func() { // the client floods until the server goes (at most 8 MiB)
+		defer close(written)
+		client.Write(connect311(0x02, "dev-1"))
+		for range 2048 {
+			if _, err := client.Write(pub); err != nil {
+				return
+			}
+		}
+	}()
+	_, err := server.(*Conn).ReadPacket() // the CONNECT
+	require.NoError(t, err)
+	_, err = server.(*Conn).ReadPacket() // a publish: the client is well under way
+	require.NoError(t, err)
+	last := []byte{0xe0, 0x02, 0x96, 0x00} // DISCONNECT 0x96, message rate too high
+	_, err = server.Write(last)
+	require.NoError(t, err)
+	require.NoError(t, server.Close())
+	_, err = server.Read(make([]byte, 1))
+	assert.ErrorIs(t, err, net.ErrClosed, "the server reads nothing more after Close")
+
+	got, err := io.ReadAll(client)
+	assert.NoError(t, err, "a clean end of stream, not a reset")
+	assert.Equal(t, last, got)
+	<-written
+}
