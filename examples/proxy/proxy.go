@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -31,6 +30,7 @@ type Proxy struct {
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
+	perUser  map[string]int // sessions by username (under mu)
 	closing  bool
 	wills    heldWills
 	owners   sessionOwners
@@ -119,19 +119,39 @@ func (p *Proxy) dialUpstream(ctx context.Context) (net.Conn, error) {
 	return d.DialContext(ctx, "tcp", p.Cfg.Upstream.Addr)
 }
 
-func (p *Proxy) add(s *session) bool {
+// add registers a session; false when the proxy is closing, or the
+// session's username has security.max_sessions_per_user connections
+// already (default 100; the upstream keeps sessions, the proxy bounds
+// the connections it relays).
+func (p *Proxy) add(s *session) (ok, full bool) {
+	max := p.Cfg.Security.MaxSessionsPerUser
+	if max == 0 {
+		max = 100
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closing {
-		return false
+		return false, false
+	}
+	if max > 0 && p.perUser[s.gc.Username] >= max {
+		return false, true
 	}
 	p.sessions[s] = struct{}{}
-	return true
+	if p.perUser == nil {
+		p.perUser = map[string]int{}
+	}
+	p.perUser[s.gc.Username]++
+	return true, false
 }
 
 func (p *Proxy) remove(s *session) {
 	p.mu.Lock()
-	delete(p.sessions, s)
+	if _, ok := p.sessions[s]; ok {
+		delete(p.sessions, s)
+		if p.perUser[s.gc.Username]--; p.perUser[s.gc.Username] <= 0 {
+			delete(p.perUser, s.gc.Username)
+		}
+	}
 	p.mu.Unlock()
 }
 
@@ -174,37 +194,12 @@ func (p *Proxy) Clients() []mqttguard.Client {
 	return out
 }
 
-// Kick disconnects the clients with a client ID.
-func (p *Proxy) Kick(id string, code byte) int {
+// Kick disconnects the clients a ban matches, with code.
+func (p *Proxy) Kick(match trust.Ban, code byte) int {
 	n := 0
 	p.each(func(s *session) {
-		if s.gc.ID == id {
+		if match.Matches(trust.Identity{ClientID: s.gc.ID, Username: s.gc.Username, Addr: s.gc.Addr}) {
 			s.kick(code)
-			n++
-		}
-	})
-	return n
-}
-
-// KickBan disconnects the clients a ban matches.
-func (p *Proxy) KickBan(b trust.Ban) int {
-	n := 0
-	p.each(func(s *session) {
-		match := false
-		switch b.Kind {
-		case trust.BanClientID:
-			match = s.gc.ID == b.Value
-		case trust.BanUsername:
-			match = s.gc.Username == b.Value
-		case trust.BanIP:
-			a, err := netip.ParseAddr(b.Value)
-			match = err == nil && a == s.gc.Addr
-		case trust.BanCIDR:
-			pf, err := netip.ParsePrefix(b.Value)
-			match = err == nil && pf.Contains(s.gc.Addr)
-		}
-		if match {
-			s.kick(0x8A)
 			n++
 		}
 	})

@@ -70,7 +70,10 @@ func TestProxyRateLimitAndFlood(t *testing.T) {
 	watcher.Sub(t, "sensors/#")
 	flood := tp.Login(t, "flooder", "sensor1")
 	var acks []byte
-	for i := 0; i < 400; i++ {
+	// Refusals of one kind count once per trust.Config.Spacing (100 ms),
+	// so the flood goes on for seconds, not for a count.
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; i < 50000 && time.Now().Before(deadline); i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		r, err := flood.Client.Publish(ctx, &paho.Publish{Topic: "sensors/sensor1/t", Payload: []byte(fmt.Sprint(i)), QoS: 1})
 		cancel()

@@ -214,7 +214,7 @@ func (s *session) connect(ctx context.Context, pkt *packets.Packet, listener str
 	// a kick or a ban that follows the CONNACK finds it; the CONNACK goes
 	// out under cMu, so a kick that races it writes its DISCONNECT after.
 	s.cMu.Lock()
-	added := p.add(s)
+	added, full := p.add(s)
 	err = nil
 	if added {
 		s.cW.Write(stripConnack(ack))
@@ -222,7 +222,12 @@ func (s *session) connect(ctx context.Context, pkt *packets.Packet, listener str
 	}
 	s.cMu.Unlock()
 	if !added {
-		s.client.Write(packets.AppendConnack(nil, s.version, false, packets.ServerUnavailable))
+		code := packets.ServerUnavailable
+		if full {
+			code = packets.QuotaExceeded
+		}
+		s.client.Write(packets.AppendConnack(nil, s.version, false, code))
+		up.Write(packets.AppendDisconnect(nil, s.version, 0))
 		up.Close()
 		return false
 	}

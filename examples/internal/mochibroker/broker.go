@@ -56,7 +56,7 @@ func Start(cfg *stack.Config, log *slog.Logger) (_ *Broker, err error) {
 		caps.MaximumClients = int64(cfg.MQTT.MaxClients)
 	}
 	b.srv = mqtt.New(&mqtt.Options{Capabilities: caps, Logger: mochiLogger(st.Log)})
-	b.hook = newHook(st.Guard, b.srv, &st.Kicks, Quotas{SessionsPerUser: 100, QueuedBytesPerUser: 64 << 20})
+	b.hook = newHook(st.Guard, b.srv, &st.Kicks, quotas(cfg.Security))
 	if err := b.srv.AddHook(b.hook, nil); err != nil {
 		return nil, err
 	}
@@ -87,4 +87,23 @@ func (b *Broker) Close(ctx context.Context) error {
 		err = b.srv.Close()
 	}
 	return errors.Join(err, b.Stack.Close(ctx))
+}
+
+// quotas are the configuration's per-account bounds (0: the defaults,
+// 100 sessions and 64 MiB; -1: none).
+func quotas(s stack.SecurityConfig) Quotas {
+	q := Quotas{SessionsPerUser: s.MaxSessionsPerUser, QueuedBytesPerUser: s.MaxQueuedBytesPerUser}
+	switch q.SessionsPerUser {
+	case 0:
+		q.SessionsPerUser = 100
+	case -1:
+		q.SessionsPerUser = 0
+	}
+	switch q.QueuedBytesPerUser {
+	case 0:
+		q.QueuedBytesPerUser = 64 << 20
+	case -1:
+		q.QueuedBytesPerUser = 0
+	}
+	return q
 }

@@ -31,7 +31,7 @@ func (h connErrorHandler) Enabled(ctx context.Context, l slog.Level) bool {
 
 func (h connErrorHandler) Handle(ctx context.Context, r slog.Record) error {
 	if r.Message != "" || r.Level != slog.LevelWarn {
-		return h.inner.Handle(ctx, r)
+		return h.inner.Handle(ctx, summarizePackets(r))
 	}
 	var err error
 	r.Attrs(func(a slog.Attr) bool {
@@ -62,6 +62,33 @@ func (h connErrorHandler) Handle(ctx context.Context, r slog.Record) error {
 		return true
 	})
 	return h.inner.Handle(ctx, out)
+}
+
+// summarizePackets replaces the whole packets mochi puts in some DEBUG
+// records ("failed publishing packet" for every subscriber a message
+// could not be queued for) by their type, topic and size. Printing a
+// packet prints its payload: at 256 KiB a message and eight offline
+// subscribers over quota, formatting alone took 140 ms a publish, and a
+// debug log is no place for the fleet's readings.
+func summarizePackets(r slog.Record) slog.Record {
+	has := false
+	r.Attrs(func(a slog.Attr) bool {
+		_, has = a.Value.Any().(mochipackets.Packet)
+		return !has
+	})
+	if !has {
+		return r
+	}
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		if pk, ok := a.Value.Any().(mochipackets.Packet); ok {
+			a = slog.Group(a.Key, "type", mochipackets.PacketNames[pk.FixedHeader.Type], "topic", pk.TopicName,
+				"qos", pk.FixedHeader.Qos, "payload_bytes", len(pk.Payload))
+		}
+		out.AddAttrs(a)
+		return true
+	})
+	return out
 }
 
 func (h connErrorHandler) WithAttrs(as []slog.Attr) slog.Handler {

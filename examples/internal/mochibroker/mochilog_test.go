@@ -49,3 +49,20 @@ func TestMochiConnectionErrorsAreNotWarnNoise(t *testing.T) {
 	log.Info("attached listener", "id", "tcp")
 	assert.Contains(t, buf.String(), `msg="attached listener"`, "mochi's other lines pass as they are")
 }
+
+// mochi puts whole packets in some DEBUG records; their payloads (the
+// fleet's readings, up to the packet size limit) do not reach the log,
+// their topic and size do.
+func TestMochiPacketsAreSummarizedInTheLog(t *testing.T) {
+	var buf bytes.Buffer
+	log := mochiLogger(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	pk := mochipackets.Packet{FixedHeader: mochipackets.FixedHeader{Type: mochipackets.Publish, Qos: 1},
+		TopicName: "bob/7", Payload: bytes.Repeat([]byte("secret"), 1000)}
+	log.Debug("failed publishing packet", "error", errors.New("quota"), "client", "q1", "packet", pk) // as mochi's server.go does
+	out := buf.String()
+	assert.NotContains(t, out, "secret")
+	assert.Contains(t, out, "packet.topic=bob/7")
+	assert.Contains(t, out, "packet.payload_bytes=6000")
+	assert.Contains(t, out, "packet.type=Publish")
+	assert.Contains(t, out, "client=q1", "the other attributes are kept")
+}

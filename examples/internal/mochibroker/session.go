@@ -1,7 +1,6 @@
 package mochibroker
 
 import (
-	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -250,36 +249,11 @@ func (h *guardHook) connected(fn func(cl *mqtt.Client, s *session)) {
 	})
 }
 
-// KickBan kicks every connected client a ban matches.
-func (h *guardHook) KickBan(b trust.Ban) int {
+// Kick kicks the connected clients a ban matches, with code.
+func (h *guardHook) Kick(match trust.Ban, code byte) int {
 	n := 0
 	h.connected(func(cl *mqtt.Client, s *session) {
-		match := false
-		switch b.Kind {
-		case trust.BanClientID:
-			match = s.c.ID == b.Value
-		case trust.BanUsername:
-			match = s.c.Username == b.Value
-		case trust.BanIP:
-			a, err := netip.ParseAddr(b.Value)
-			match = err == nil && a == s.c.Addr
-		case trust.BanCIDR:
-			p, err := netip.ParsePrefix(b.Value)
-			match = err == nil && p.Contains(s.c.Addr)
-		}
-		if match {
-			h.kick(cl, 0x8A)
-			n++
-		}
-	})
-	return n
-}
-
-// Kick kicks the connected clients with a client ID.
-func (h *guardHook) Kick(id string, code byte) int {
-	n := 0
-	h.connected(func(cl *mqtt.Client, s *session) {
-		if s.c.ID == id {
+		if match.Matches(trust.Identity{ClientID: s.c.ID, Username: s.c.Username, Addr: s.c.Addr}) {
 			h.kick(cl, code)
 			n++
 		}

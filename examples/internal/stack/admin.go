@@ -26,7 +26,9 @@ import (
 //	POST   /clients/{id}/kick           disconnect a client (0x98)
 //	GET    /bans                        the ban list
 //	POST   /bans                        add one: {"kind": "client", "value": "x", "for": "1h", "reason": "…"}
-//	DELETE /bans/{kind}/{value}         lift one
+//	DELETE /bans/{kind}/{value}         lift one (?username= for a client ban scoped to a username)
+//	GET    /trust                       punished clients, usernames and addresses (?state=write-disabled: that or worse)
+//	POST   /trust/pardon                put one back to normal: {"dimension": "client", "key": "x", "username": "u"}
 //	GET    /plugins                     plugins with their stats
 //	POST   /plugins/{name}/disable      take a plugin out (its calls allow)
 //	POST   /plugins/{name}/enable       put it back (and lift a quarantine)
@@ -56,6 +58,8 @@ func (st *Stack) StartAdmin() error {
 	mux.Handle("GET /bans", st.authorized(http.HandlerFunc(st.listBans)))
 	mux.Handle("POST /bans", st.authorized(http.HandlerFunc(st.addBan)))
 	mux.Handle("DELETE /bans/{kind}/{value...}", st.authorized(http.HandlerFunc(st.removeBan)))
+	mux.Handle("GET /trust", st.authorized(http.HandlerFunc(st.listTrust)))
+	mux.Handle("POST /trust/pardon", st.authorized(http.HandlerFunc(st.pardon)))
 	mux.Handle("GET /plugins", st.authorized(http.HandlerFunc(st.listPlugins)))
 	mux.Handle("POST /plugins/{name}/{action}", st.authorized(http.HandlerFunc(st.switchPlugin)))
 	mux.Handle("POST /mode/{mode}", st.authorized(http.HandlerFunc(st.setMode)))
@@ -134,7 +138,7 @@ func (st *Stack) listClients(w http.ResponseWriter, r *http.Request) {
 func (st *Stack) kickClient(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	sess := st.sessionsOrNil()
-	if sess == nil || sess.Kick(id, 0x98) == 0 {
+	if sess == nil || sess.Kick(trust.Ban{Kind: trust.BanClientID, Value: id}, 0x98) == 0 {
 		httpError(w, http.StatusNotFound, "no client %q is connected", id)
 		return
 	}
@@ -192,7 +196,7 @@ func (st *Stack) removeBan(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "kind: %v", err)
 		return
 	}
-	if !st.Bans.Remove(kind, r.PathValue("value")) {
+	if !st.Bans.Lift(trust.Ban{Kind: kind, Value: r.PathValue("value"), Username: r.URL.Query().Get("username")}) {
 		httpError(w, http.StatusNotFound, "no %v ban on %q", kind, r.PathValue("value"))
 		return
 	}
@@ -273,4 +277,61 @@ func (st *Stack) reloadHandler(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, res)
+}
+
+// TrustEntry is one punished record as GET /trust lists it.
+type TrustEntry struct {
+	Dimension string    `json:"dimension"` // client, username or ip
+	Key       string    `json:"key"`
+	Username  string    `json:"username,omitempty"` // a client's, for a client record
+	State     string    `json:"state"`
+	Since     time.Time `json:"since"`
+	Score     int       `json:"score"`
+	Reason    string    `json:"reason,omitempty"` // the kind of the last violation
+}
+
+func (st *Stack) listTrust(w http.ResponseWriter, r *http.Request) {
+	least := trust.Throttled
+	if q := r.URL.Query().Get("state"); q != "" {
+		s, err := trust.ParseState(q)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, "state: %v", err)
+			return
+		}
+		least = s
+	}
+	out := []TrustEntry{}
+	for _, rec := range st.Tracker.Records(least, time.Now()) {
+		out = append(out, TrustEntry{Dimension: rec.Dimension.String(), Key: rec.Key, Username: rec.Username,
+			State: rec.State.String(), Since: rec.Since, Score: rec.Score, Reason: rec.Reason})
+	}
+	writeJSON(w, out)
+}
+
+// pardon puts one record back to normal, at once, and logs who was
+// pardoned (the Tracker logs the transition; this says it was the API).
+func (st *Stack) pardon(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Dimension string `json:"dimension"`
+		Key       string `json:"key"`
+		Username  string `json:"username"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		httpError(w, http.StatusBadRequest, "body: %v", err)
+		return
+	}
+	dim, err := trust.ParseDimension(req.Dimension)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "dimension: %v", err)
+		return
+	}
+	if !st.Tracker.Pardon(dim, req.Key, req.Username, time.Now()) {
+		httpError(w, http.StatusNotFound, "no %s record for %q", dim, req.Key)
+		return
+	}
+	st.Log.Info("trust: pardoned through the admin API", "dimension", dim.String(), "key", req.Key, "username", req.Username)
+	st.SaveTrust()
+	writeJSON(w, map[string]string{"pardoned": dim.String() + " " + req.Key})
 }

@@ -74,20 +74,46 @@ type MQTTConfig struct {
 }
 
 type SecurityConfig struct {
-	Mode                  string          `toml:"mode"`
-	EnableShadowBan       bool            `toml:"enable_shadow_ban"`
-	EnableIPBan           bool            `toml:"enable_ip_ban"`
-	AllowAnonymous        bool            `toml:"allow_anonymous"`
-	PasswordFile          string          `toml:"password_file"`
-	ACLFile               string          `toml:"acl_file"`
-	BanFile               string          `toml:"ban_file"`
-	UseIdentityAsUsername bool            `toml:"use_identity_as_username"`
-	CertIdentity          string          `toml:"cert_identity"`
-	SubscribeCheck        string          `toml:"subscribe_check"`
-	RateLimit             RateLimitConfig `toml:"rate_limit"`
-	Trust                 TrustConfig     `toml:"trust"`
-	Flapping              FlappingConfig  `toml:"flapping"`
-	Devices               []DeviceProfile `toml:"devices"`
+	Mode                  string `toml:"mode"`
+	EnableShadowBan       bool   `toml:"enable_shadow_ban"`
+	EnableIPBan           bool   `toml:"enable_ip_ban"`
+	AllowAnonymous        bool   `toml:"allow_anonymous"`
+	PasswordFile          string `toml:"password_file"`
+	ACLFile               string `toml:"acl_file"`
+	BanFile               string `toml:"ban_file"`
+	UseIdentityAsUsername bool   `toml:"use_identity_as_username"`
+	CertIdentity          string `toml:"cert_identity"`
+	SubscribeCheck        string `toml:"subscribe_check"`
+	// TrustFile keeps the punished clients and usernames (trust states
+	// worse than normal) over a restart, beside the ban file.
+	TrustFile string `toml:"trust_file"`
+	// Per client and per username bounds: the subscriptions a client
+	// holds (defaults 1,000 filters and 1 MiB), the sessions a username
+	// keeps (connected or, on the broker, offline; default 100) and the
+	// bytes of the messages the broker holds for a username's sessions
+	// (default 64 MiB). 0 takes the default, -1 removes the bound.
+	// Anonymous clients share one account.
+	MaxSubscriptions      int                `toml:"max_subscriptions"`
+	MaxSubscriptionBytes  int                `toml:"max_subscription_bytes"`
+	MaxSessionsPerUser    int                `toml:"max_sessions_per_user"`
+	MaxQueuedBytesPerUser int64              `toml:"max_queued_bytes_per_user"`
+	AuthFailures          AuthFailuresConfig `toml:"auth_failures"`
+	RateLimit             RateLimitConfig    `toml:"rate_limit"`
+	Trust                 TrustConfig        `toml:"trust"`
+	Flapping              FlappingConfig     `toml:"flapping"`
+	Devices               []DeviceProfile    `toml:"devices"`
+}
+
+// AuthFailuresConfig is trust.AuthGateConfig: how failed
+// authentications from an address are spaced out and when the address
+// is banned.
+type AuthFailuresConfig struct {
+	Free     int           `toml:"free"`
+	Delay    time.Duration `toml:"delay"`
+	MaxDelay time.Duration `toml:"max_delay"`
+	Window   time.Duration `toml:"window"`
+	BanAfter int           `toml:"ban_after"`
+	BanFor   time.Duration `toml:"ban_for"`
 }
 
 type RateLimitConfig struct {
@@ -318,6 +344,15 @@ func (c *Config) validate() error {
 	if f.MaxConnects < 0 || f.Window < 0 || f.BanFor < 0 {
 		return c.errorf("security.flapping", "values must not be negative")
 	}
+	if _, err := trust.NewAuthGate(authGateConfig(s.AuthFailures)); err != nil {
+		return c.errorf("security.auth_failures", "%v", err)
+	}
+	for key, v := range map[string]int64{"max_subscriptions": int64(s.MaxSubscriptions), "max_subscription_bytes": int64(s.MaxSubscriptionBytes),
+		"max_sessions_per_user": int64(s.MaxSessionsPerUser), "max_queued_bytes_per_user": s.MaxQueuedBytesPerUser} {
+		if v < -1 {
+			return c.errorf("security."+key, "%d: want a number, 0 for the default or -1 for no bound", v)
+		}
+	}
 	for i, d := range s.Devices {
 		key := fmt.Sprintf("security.devices[%d]", i)
 		switch {
@@ -457,4 +492,11 @@ func splitKey(key string) (table string, index int, name string) {
 		return key[:i], -1, key[i+1:]
 	}
 	return "", -1, key
+}
+
+// authGateConfig is the configuration's [security.auth_failures] as the
+// trust package takes it.
+func authGateConfig(a AuthFailuresConfig) trust.AuthGateConfig {
+	return trust.AuthGateConfig{Free: a.Free, Delay: a.Delay, MaxDelay: a.MaxDelay, Window: a.Window,
+		BanAfter: a.BanAfter, BanFor: a.BanFor}
 }

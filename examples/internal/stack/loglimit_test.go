@@ -23,16 +23,17 @@ func TestTransitionLogIsBounded(t *testing.T) {
 	attacker := netip.MustParseAddr("203.0.113.9")
 	for i := range 3000 {
 		id := trust.Identity{ClientID: fmt.Sprintf("rnd-%d", i), Addr: attacker}
-		for range 3 {
-			ts.Tracker.Violation(id, trust.ACLDenied, now)
+		for j := range 4 {
+			ts.Tracker.Violation(id, trust.ACLDenied, now.Add(time.Duration(j)*time.Second))
 		}
 	}
 	written := strings.Count(ts.logs.String(), "trust: state change")
 	assert.LessOrEqual(t, written, 2*(transitionLimits.Total+transitionLimits.NewKeys), "client IDs' budget and the address's")
 	assert.Greater(t, written, 100, "the flood's first lines are there")
 
-	ts.Tracker.Violation(trust.Identity{ClientID: "sensor-7", Addr: netip.MustParseAddr("198.51.100.7")}, trust.ACLDenied, now)
-	ts.Tracker.Violation(trust.Identity{ClientID: "sensor-7", Addr: netip.MustParseAddr("198.51.100.7")}, trust.ACLDenied, now)
+	for j := range 4 {
+		ts.Tracker.Violation(trust.Identity{ClientID: "sensor-7", Addr: netip.MustParseAddr("198.51.100.7")}, trust.ACLDenied, now.Add(time.Duration(j)*time.Second))
+	}
 
 	st := ts.transitions.Stats()
 	ts.transitions.Flush(time.Now().Add(2 * time.Minute)) // records carry the wall clock

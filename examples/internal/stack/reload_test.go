@@ -152,7 +152,7 @@ func TestReloadKeepsOverrides(t *testing.T) {
 
 func TestReloadAppliesTrustFlappingAndProfiles(t *testing.T) {
 	ts := startStack(t, testConfig())
-	ts.rewrite(t, "username_factor = 0.5", "username_factor = 0.9")
+	ts.rewrite(t, "username_factor = 1.0", "username_factor = 0.9")
 	ts.rewrite(t, "max_connects = 15", "max_connects = 4")
 	ts.rewrite(t, `interval = "5m"`, `interval = "1m"`)
 	require.NoError(t, ts.Reload())

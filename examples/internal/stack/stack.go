@@ -36,11 +36,10 @@ import (
 type Sessions interface {
 	// Clients lists the connected clients.
 	Clients() []mqttguard.Client
-	// Kick disconnects the clients with a client ID (DISCONNECT code for
-	// MQTT 5, a plain close for 3.1.1) and says how many there were.
-	Kick(clientID string, code byte) int
-	// KickBan disconnects the clients a ban matches, with 0x8A.
-	KickBan(ban trust.Ban) int
+	// Kick disconnects the connected clients the ban matches
+	// (trust.Ban.Matches), with code: a DISCONNECT with it for MQTT 5, a
+	// plain close for 3.1.1. It says how many there were.
+	Kick(match trust.Ban, code byte) int
 }
 
 // Stack is the Guard and its components, built from a Config.
@@ -147,6 +146,9 @@ func New(cfg *Config, log *slog.Logger) (_ *Stack, err error) {
 
 	tcfg := trust.Preset(mode)
 	tcfg.UsernameFactor, tcfg.IPFactor = s.Trust.UsernameFactor, s.Trust.IPFactor
+	if tcfg.UsernameFactor == 0 {
+		tcfg.UsernameFactor = -1 // the file's 0 is off; the package's zero is its default
+	}
 	// Trust transitions are logged per client ID, username and address,
 	// and an attacker invents client IDs at will: the lines go through
 	// a bound per key and in total, with a summary of what was dropped
@@ -158,6 +160,11 @@ func New(cfg *Config, log *slog.Logger) (_ *Stack, err error) {
 		return nil, err
 	}
 	gcfg.Trust = st.Tracker
+	st.loadTrust(now)
+	if gcfg.AuthGate, err = trust.NewAuthGate(authGateConfig(s.AuthFailures)); err != nil {
+		return nil, cfg.errorf("security.auth_failures", "%v", err)
+	}
+	gcfg.MaxSubscriptions, gcfg.MaxSubscriptionBytes = s.MaxSubscriptions, s.MaxSubscriptionBytes
 	f := s.Flapping
 	st.Flapping = anomaly.NewFlappingDetector(anomaly.FlappingConfig{MaxConnects: f.MaxConnects, Window: f.Window, BanFor: f.BanFor})
 	gcfg.Flapping = st.Flapping
@@ -422,10 +429,19 @@ func (st *Stack) onTransition(t trust.Transition) {
 	if st.Fleet != nil {
 		st.Fleet.Transition(t)
 	}
-	if t.To == trust.Disconnected && t.Escalation && t.Dimension == trust.ByClientID {
+	if t.To == trust.Disconnected && t.Escalation {
 		if s := st.sessionsOrNil(); s != nil {
-			s.Kick(t.Key, 0x98)
+			switch t.Dimension {
+			case trust.ByClientID: // that user's client, not another's with the same client ID
+				s.Kick(trust.Ban{Kind: trust.BanClientID, Value: t.Key, Username: t.Username}, 0x98)
+			case trust.ByUsername:
+				s.Kick(trust.Ban{Kind: trust.BanUsername, Value: t.Key}, 0x98)
+			}
 		}
+	}
+	select { // the trust file follows (banSaver saves both)
+	case st.bansChanged <- struct{}{}:
+	default:
 	}
 }
 
@@ -434,7 +450,7 @@ func (st *Stack) onTransition(t trust.Transition) {
 // publish path (automatic bans) and once per ban of a fleet resync.
 func (st *Stack) onBan(ban trust.Ban) {
 	if s := st.sessionsOrNil(); s != nil {
-		s.KickBan(ban)
+		s.Kick(ban, 0x8A)
 	}
 	select {
 	case st.bansChanged <- struct{}{}:
@@ -442,7 +458,11 @@ func (st *Stack) onBan(ban trust.Ban) {
 	}
 }
 
-// banSaver writes the ban file after changes, once for a burst of them.
+// banSaver writes the ban and trust files after changes: once for a
+// burst of them, and at most once every saveSpacing, so an attacker
+// who earns a ban or a state change per connection costs one write of
+// each file a second, not one per connection. (An API ban is saved
+// before the API answers; Close saves whatever is pending.)
 func (st *Stack) banSaver(ctx context.Context) {
 	defer st.workers.Done()
 	for {
@@ -451,9 +471,17 @@ func (st *Stack) banSaver(ctx context.Context) {
 			return
 		case <-st.bansChanged:
 			st.SaveBans()
+			st.SaveTrust()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(saveSpacing):
 		}
 	}
 }
+
+const saveSpacing = time.Second
 
 // SaveBans writes the ban list to its file.
 func (st *Stack) SaveBans() {
@@ -547,6 +575,7 @@ func (st *Stack) Close(ctx context.Context) error {
 			p.Close(ctx)
 		}
 		st.SaveBans()
+		st.SaveTrust()
 	}
 	return nil
 }
