@@ -189,10 +189,14 @@ func (g *Guard) authenticate(ctx context.Context, r *ConnectRequest, c *Client, 
 		return Decision{}, true // the certificate is the credential
 	case c.Username == "" && g.cfg.AllowAnonymous:
 		return Decision{}, true
-	case c.Username != "" && pw.Cached(c.Username, string(r.Password)):
-		return Decision{}, true // verified a moment ago: no hash, no turn to wait
 	}
 	gate := g.cfg.AuthGate
+	if c.Username != "" && pw.Cached(c.Username, string(r.Password)) {
+		if gate != nil {
+			gate.Succeeded(c.Addr, c.Username, now) // keeps its lane at this address
+		}
+		return Decision{}, true // verified a moment ago: no hash, no turn to wait
+	}
 	if gate != nil {
 		wait, ok := gate.Reserve(c.Addr, c.Username, now)
 		if !ok {

@@ -31,6 +31,15 @@ import (
 // down: an attempt for a username that keeps failing waits (at most
 // MaxDelay), never is refused, and its right password always gets in.
 //
+// Behind a NAT, the devices must not queue behind a guesser's turns. A
+// username that authenticated from an address within Window has a lane
+// of its own there: its attempts take turns only with the failures made
+// for that username from that address. So a guesser behind a NAT slows
+// the usernames it tries and the ones nobody used from there yet, not
+// the devices that log in from there every day; and the guesses it gets
+// are one per turn per lane, the lanes being the usernames that
+// authenticated from there (which it cannot add to without a password).
+//
 // A broker asks the gate only when it must verify a password: a device
 // whose password it verified a moment ago (a cache) reconnects without
 // waiting, even from a guesser's address.
@@ -42,6 +51,12 @@ type AuthGate struct {
 	mu    sync.Mutex
 	addrs map[netip.Addr]*gateEntry
 	users map[string]*gateEntry
+	lanes map[lane]*gateEntry // username at address, made by a success
+}
+
+type lane struct {
+	addr netip.Addr
+	user string
 }
 
 // AuthGateConfig sets an AuthGate's numbers; zero fields take the
@@ -63,8 +78,9 @@ type AuthGateConfig struct {
 	// authenticated from (default 50), for BanFor (default 15 minutes).
 	BanAfter int
 	BanFor   time.Duration
-	// MaxEntries bounds the addresses, and the usernames, kept (default
-	// 65,536 each); the quietest go first.
+	// MaxEntries bounds the addresses, the usernames and the lanes kept
+	// (default 65,536 each); the quietest go first, an address or lane
+	// someone authenticated from within Window last.
 	MaxEntries int
 }
 
@@ -97,7 +113,7 @@ func NewAuthGate(cfg AuthGateConfig) (*AuthGate, error) {
 	if cfg.BanAfter <= cfg.Free {
 		return nil, &ConfigError{"AuthGateConfig.BanAfter", fmt.Sprintf("%d must be above Free (%d)", cfg.BanAfter, cfg.Free)}
 	}
-	return &AuthGate{cfg: cfg, addrs: map[netip.Addr]*gateEntry{}, users: map[string]*gateEntry{}}, nil
+	return &AuthGate{cfg: cfg, addrs: map[netip.Addr]*gateEntry{}, users: map[string]*gateEntry{}, lanes: map[lane]*gateEntry{}}, nil
 }
 
 // Config returns the configuration in effect, defaults filled in.
@@ -110,16 +126,21 @@ func (g *AuthGate) Config() AuthGateConfig { return g.cfg }
 // verifying it.
 func (g *AuthGate) Reserve(addr netip.Addr, username string, now time.Time) (wait time.Duration, ok bool) {
 	t := now.UnixNano()
+	addr = addr.Unmap()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if a := g.addrs[addr.Unmap()]; a != nil {
-		g.forget(a, t)
-		if d := g.delay(a.failures); d > 0 {
-			turn := max(t, a.next)
+	turns := g.addrs[addr]
+	if l := g.lanes[lane{addr, username}]; l != nil && username != "" && g.recent(l.succeeded, t) {
+		turns = l
+	}
+	if turns != nil {
+		g.forget(turns, t)
+		if d := g.delay(turns.failures); d > 0 {
+			turn := max(t, turns.next)
 			if time.Duration(turn-t) > g.cfg.MaxDelay {
 				return 0, false
 			}
-			a.next = turn + int64(d)
+			turns.next = turn + int64(d)
 			wait = time.Duration(turn - t)
 		}
 	}
@@ -146,11 +167,16 @@ func (g *AuthGate) Failed(addr netip.Addr, username string, now time.Time) (ban 
 	if !addr.IsValid() {
 		return false
 	}
-	a := entryOf(g, g.addrs, addr.Unmap(), t)
+	addr = addr.Unmap()
+	if l := g.lanes[lane{addr, username}]; l != nil && username != "" && g.recent(l.succeeded, t) {
+		g.forget(l, t)
+		l.failures++
+		l.lastFail = t
+	}
+	a := entryOf(g, g.addrs, addr, t)
 	a.failures++
 	a.lastFail = t
-	shared := a.succeeded != 0 && t-a.succeeded <= int64(g.cfg.Window)
-	if a.failures >= g.cfg.BanAfter && !shared && !a.banned {
+	if a.failures >= g.cfg.BanAfter && !g.recent(a.succeeded, t) && !a.banned {
 		a.banned = true
 		return true
 	}
@@ -158,17 +184,31 @@ func (g *AuthGate) Failed(addr netip.Addr, username string, now time.Time) (ban 
 }
 
 // Succeeded records a successful authentication: the username's
-// failures are forgotten (its owner is here), and the address is marked
-// as one devices authenticate from (so it is never banned for a
-// neighbour's guessing). The address's failures stay.
+// failures are forgotten (its owner is here), the address is marked as
+// one devices authenticate from (so it is never banned for a
+// neighbour's guessing), and the username gets its lane there. The
+// address's failures stay. A broker calls it for a login it let in
+// from a cache too, so a device that reconnects only with a cached
+// password keeps its lane.
 func (g *AuthGate) Succeeded(addr netip.Addr, username string, now time.Time) {
 	t := now.UnixNano()
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	delete(g.users, username)
-	if addr.IsValid() {
-		entryOf(g, g.addrs, addr.Unmap(), t).succeeded = t
+	if !addr.IsValid() {
+		return
 	}
+	addr = addr.Unmap()
+	entryOf(g, g.addrs, addr, t).succeeded = t
+	if username != "" {
+		l := entryOf(g, g.lanes, lane{addr, username}, t)
+		l.succeeded, l.failures, l.banned = t, 0, false
+	}
+}
+
+// recent reports whether a success at ns (0: none) is within Window of t.
+func (g *AuthGate) recent(ns, t int64) bool {
+	return ns != 0 && t-ns <= int64(g.cfg.Window)
 }
 
 // Failures reports the failures an address has within the window.
@@ -202,8 +242,11 @@ func (g *AuthGate) forget(e *gateEntry, t int64) {
 	}
 }
 
-// entryOf finds or makes the entry of key, making room if the map is full
-// (the quietest of a sample goes).
+// entryOf finds or makes the entry of key, making room if the map is
+// full: the quietest of a sample goes, one nobody authenticated from
+// within the window before any other, so that a flood of fresh
+// addresses (an IPv6 prefix has plenty) cannot evict a NAT's mark and
+// get it banned, nor a device's lane.
 func entryOf[K comparable](g *AuthGate, m map[K]*gateEntry, key K, t int64) *gateEntry {
 	if e := m[key]; e != nil {
 		g.forget(e, t)
@@ -212,11 +255,13 @@ func entryOf[K comparable](g *AuthGate, m map[K]*gateEntry, key K, t int64) *gat
 	if len(m) >= g.cfg.MaxEntries {
 		var victim K
 		var quiet int64 = -1
+		victimShared := true
 		n := 0
 		for k, e := range m {
+			shared := g.recent(e.succeeded, t)
 			last := max(e.lastFail, e.succeeded)
-			if quiet < 0 || last < quiet {
-				victim, quiet = k, last
+			if quiet < 0 || (victimShared && !shared) || (shared == victimShared && last < quiet) {
+				victim, quiet, victimShared = k, last, shared
 			}
 			if n++; n >= 64 {
 				break
