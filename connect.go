@@ -200,6 +200,10 @@ func (g *Guard) authenticate(ctx context.Context, r *ConnectRequest, c *Client, 
 	if gate != nil {
 		wait, ok := gate.Reserve(c.Addr, c.Username, now)
 		if !ok {
+			// Knocking again while told to wait counts towards the
+			// address's ban (not its delay, already at the cap; not the
+			// username: the attempt proved nothing).
+			g.authFailed(c.Addr, "", now)
 			return Decision{Verdict: Reject, Code: 0x89, Cause: Cause{Component: ByPassword,
 				Detail: "too many failed authentications from this address: try later"}}, false
 		}
@@ -209,7 +213,7 @@ func (g *Guard) authenticate(ctx context.Context, r *ConnectRequest, c *Client, 
 		now = now.Add(wait)
 	}
 	if c.Username == "" {
-		g.authFailed(c, now)
+		g.authFailed(c.Addr, "", now)
 		return Decision{Verdict: Reject, Code: 0x87, Cause: Cause{Component: ByPassword, Detail: "anonymous clients are not allowed"}}, false
 	}
 	ok, err := pw.VerifyContext(ctx, c.Username, string(r.Password))
@@ -217,7 +221,7 @@ func (g *Guard) authenticate(ctx context.Context, r *ConnectRequest, c *Client, 
 		return Decision{Verdict: Reject, Code: 0x89, Cause: Cause{Component: ByPassword, Detail: err.Error()}}, false
 	}
 	if !ok {
-		g.authFailed(c, now)
+		g.authFailed(c.Addr, c.Username, now)
 		return Decision{Verdict: Reject, Code: 0x86, Cause: Cause{Component: ByPassword, Detail: "bad username or password"}}, false
 	}
 	if gate != nil {
@@ -229,15 +233,15 @@ func (g *Guard) authenticate(ctx context.Context, r *ConnectRequest, c *Client, 
 // authFailed counts a failed authentication against the address (and,
 // to slow guessing, the username) and bans an address the AuthGate says
 // is guessing.
-func (g *Guard) authFailed(c *Client, now time.Time) {
+func (g *Guard) authFailed(addr netip.Addr, username string, now time.Time) {
 	gate := g.cfg.AuthGate
-	if gate == nil || !gate.Failed(c.Addr, c.Username, now) || g.cfg.Bans == nil || !g.enforcing() {
+	if gate == nil || !gate.Failed(addr, username, now) || g.cfg.Bans == nil || !g.enforcing() {
 		return
 	}
 	cfg := gate.Config()
-	g.cfg.Bans.Add(trust.Ban{Kind: trust.BanIP, Value: c.Addr.String(), Until: now.Add(cfg.BanFor), At: now,
+	g.cfg.Bans.Add(trust.Ban{Kind: trust.BanIP, Value: addr.String(), Until: now.Add(cfg.BanFor), At: now,
 		By: "auth-failures", Automatic: true,
-		Reason: fmt.Sprintf("%d failed authentications within %v, none succeeded", gate.Failures(c.Addr, now), cfg.Window)})
+		Reason: fmt.Sprintf("%d failed authentications within %v, none succeeded", gate.Failures(addr, now), cfg.Window)})
 }
 
 // sleep waits d or until ctx is done, and reports whether it waited d.

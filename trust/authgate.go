@@ -21,7 +21,9 @@ import (
 // MaxDelay, so however many connections a guesser opens, it gets one
 // try per turn. An attempt whose turn is more than MaxDelay away is
 // refused at once (the broker answers "server busy") rather than queued
-// without bound. After BanAfter failures within Window the address is
+// without bound, and counts as a failure of the address (Failed with no
+// username): knocking while told to wait is guessing. After BanAfter
+// failures within Window the address is
 // banned for BanFor — unless someone authenticated from it within the
 // Window: that address is a NAT (an office, a carrier) with
 // well-behaved devices behind it, and banning it would lock them all

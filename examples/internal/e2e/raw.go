@@ -58,6 +58,48 @@ func DialRaw(t testing.TB, addr string, v packets.Version) *Raw {
 	return &Raw{t: t, Conn: conn, r: bufio.NewReader(conn), V: v}
 }
 
+// DialRawFrom is DialRaw from the local address from: to the server,
+// 127.0.0.2, 127.0.0.3 … are clients at other addresses.
+func DialRawFrom(t testing.TB, addr, from string, v packets.Version) *Raw {
+	t.Helper()
+	conn, err := dialFrom(addr, from)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close() })
+	return &Raw{t: t, Conn: conn, r: bufio.NewReader(conn), V: v}
+}
+
+func dialFrom(addr, from string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	return d.Dial("tcp", addr)
+}
+
+// TryConnect is one MQTT 5 CONNECT from the local address from, for a
+// test's goroutines: it returns the CONNACK's reason code, or an error
+// (it fails no test), and closes the connection.
+func TryConnect(addr, from string, o RawOpts) (byte, error) {
+	conn, err := dialFrom(addr, from)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	c := &Raw{Conn: conn, r: bufio.NewReader(conn), V: packets.V5}
+	conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Write(c.ConnectPacket(o)); err != nil {
+		return 0, err
+	}
+	p, err := c.Next(15 * time.Second)
+	if err != nil {
+		return 0, err
+	}
+	if p.Type != packets.CONNACK {
+		return 0, fmt.Errorf("want CONNACK, got %v", p.Type)
+	}
+	return byte(p.ReasonCode), nil
+}
+
 // ConnectRaw dials addr, sends o's CONNECT and returns the client and
 // the server's CONNACK.
 func ConnectRaw(t testing.TB, addr string, v packets.Version, o RawOpts) (*Raw, *packets.Packet) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -16,6 +17,9 @@ type Broker struct {
 	*stack.Stack
 	srv  *mqtt.Server
 	hook *guardHook
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Start builds everything from cfg and starts serving. Close stops it.
@@ -80,13 +84,17 @@ func Start(cfg *stack.Config, log *slog.Logger) (_ *Broker, err error) {
 }
 
 // Close stops accepting, disconnects every client (wills go out as usual
-// for an unexpected close), then stops the stack.
+// for an unexpected close), then stops the stack. Later calls return
+// the first's result.
 func (b *Broker) Close(ctx context.Context) error {
-	var err error
-	if b.srv != nil {
-		err = b.srv.Close()
-	}
-	return errors.Join(err, b.Stack.Close(ctx))
+	b.closeOnce.Do(func() {
+		var err error
+		if b.srv != nil {
+			err = b.srv.Close()
+		}
+		b.closeErr = errors.Join(err, b.Stack.Close(ctx))
+	})
+	return b.closeErr
 }
 
 // quotas are the configuration's per-account bounds (0: the defaults,

@@ -29,6 +29,7 @@ import (
 //	DELETE /bans/{kind}/{value}         lift one (?username= for a client ban scoped to a username)
 //	GET    /trust                       punished clients, usernames and addresses (?state=write-disabled: that or worse)
 //	POST   /trust/pardon                put one back to normal: {"dimension": "client", "key": "x", "username": "u"}
+//	                                    (a username's pardon pardons its clients too)
 //	GET    /plugins                     plugins with their stats
 //	POST   /plugins/{name}/disable      take a plugin out (its calls allow)
 //	POST   /plugins/{name}/enable       put it back (and lift a quarantine)
@@ -327,11 +328,24 @@ func (st *Stack) pardon(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "dimension: %v", err)
 		return
 	}
-	if !st.Tracker.Pardon(dim, req.Key, req.Username, time.Now()) {
+	now := time.Now()
+	found := st.Tracker.Pardon(dim, req.Key, req.Username, now)
+	pardoned := []string{dim.String() + " " + req.Key}
+	if dim == trust.ByUsername {
+		// A client is in the worst state of its client ID and its
+		// username: pardoning an account pardons its punished clients.
+		for _, rec := range st.Tracker.Records(trust.Throttled, now) {
+			if rec.Dimension == trust.ByClientID && rec.Username == req.Key && st.Tracker.Pardon(trust.ByClientID, rec.Key, rec.Username, now) {
+				found = true
+				pardoned = append(pardoned, "client "+rec.Key)
+			}
+		}
+	}
+	if !found {
 		httpError(w, http.StatusNotFound, "no %s record for %q", dim, req.Key)
 		return
 	}
-	st.Log.Info("trust: pardoned through the admin API", "dimension", dim.String(), "key", req.Key, "username", req.Username)
+	st.Log.Info("trust: pardoned through the admin API", "dimension", dim.String(), "key", req.Key, "username", req.Username, "pardoned", pardoned)
 	st.SaveTrust()
-	writeJSON(w, map[string]string{"pardoned": dim.String() + " " + req.Key})
+	writeJSON(w, map[string][]string{"pardoned": pardoned})
 }
