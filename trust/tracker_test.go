@@ -352,6 +352,29 @@ func TestMemoryBoundAndPunishmentSurvivesFlood(t *testing.T) {
 	assert.Equal(t, 0, tr.Stats(t0.Add(48*time.Hour)).Records)
 }
 
+// A table full of punished records (an attacker earning a disconnect
+// under each of thousands of client IDs) neither blinds the tracker to
+// a new offender nor lets the attacker out: its username carries the
+// punishment to every new client ID, however many its client records
+// are past MaxClientsPerUser.
+func TestFullOfPunishedRecordsStillTracksNewOffenders(t *testing.T) {
+	tr := tracker(t, Config{Mode: EnforceFull, MaxRecords: 64 * 20, UsernameFactor: 1})
+	for i := 0; i < 10_000; i++ {
+		spoof := Identity{ClientID: fmt.Sprint("spoof-", i), Username: "mallory"}
+		for range 3 {
+			tr.Violation(spoof, Malformed, t0.Add(time.Duration(i)*time.Microsecond))
+		}
+	}
+	at := t0.Add(time.Second)
+	assert.LessOrEqual(t, tr.Stats(at).Records, 64*20)
+	evil := Identity{ClientID: "evil", Username: "eve"}
+	for range 3 {
+		tr.Violation(evil, Malformed, at)
+	}
+	assert.Equal(t, Disconnected, tr.State(evil, at), "a new offender is tracked when the table is full")
+	assert.Equal(t, Disconnected, tr.State(Identity{ClientID: "spoof-10000", Username: "mallory"}, at), "the flooder stays punished")
+}
+
 func TestUnknownClientCostsNothing(t *testing.T) {
 	tr := tracker(t, Config{Mode: EnforceFull})
 	v := tr.Verdict(id("never-seen"), t0)
