@@ -44,7 +44,10 @@
 // shared limits decide by their DownPolicy (by default each broker
 // enforces the limit alone) after one call of at most their timeout, and
 // try Redis again after a backoff. Each part logs once when Redis goes
-// and once when it is back. Redis restarted empty (no persistence): the
-// resync makes every broker's list empty too, since Redis is the fleet's
-// list; run Redis with persistence (appendonly) if bans must outlive it.
+// and once when it is back. Redis restarted empty (no persistence) or
+// flushed: a marker key (<prefix>fleet) is gone, so the brokers put
+// their bans and shared trust records back before adopting Redis's list
+// (within a second of a restart, at the next 2 s idle check after a
+// FLUSHALL); nobody is unbanned by a routine Redis restart. A ban lifted
+// while Redis was away may come back that way: lift it again.
 package redisstore

@@ -33,13 +33,18 @@ type FleetConfig struct {
 	// SeedBans, at the first sync, adds the broker's bans that Redis does
 	// not have to Redis (a ban file from before fleet mode joins the
 	// fleet) instead of dropping them. Later syncs make the local list
-	// exactly Redis's.
+	// exactly Redis's — unless Redis has lost the fleet's data (it was
+	// restarted without persistence, or flushed): then every broker
+	// puts its bans and shared trust records back first, so a routine
+	// Redis restart unbans nobody. (A key, <prefix>fleet, marks a Redis
+	// that holds the fleet's data.)
 	SeedBans bool
 	// MaxPending bounds the changes queued while Redis is unreachable
 	// (default 10 000); beyond it the oldest are dropped and counted.
 	MaxPending int
 	// RetryAfter is the first reconnect delay (default 100 ms), doubling
-	// to MaxRetryAfter (default 5 s).
+	// to MaxRetryAfter (default 1 s: a Redis that comes back is in use,
+	// and re-seeded, within a second).
 	RetryAfter    time.Duration
 	MaxRetryAfter time.Duration
 }
@@ -106,7 +111,7 @@ func (c *Client) NewFleet(cfg FleetConfig) (*Fleet, error) {
 		cfg.RetryAfter = 100 * time.Millisecond
 	}
 	if cfg.MaxRetryAfter <= 0 {
-		cfg.MaxRetryAfter = 5 * time.Second
+		cfg.MaxRetryAfter = time.Second
 	}
 	f := &Fleet{c: c, cfg: cfg, bans: cfg.Bans, trust: cfg.Trust, wake: make(chan struct{}, 1), synced: make(chan struct{})}
 	prev := cfg.Bans.OnChange
@@ -273,12 +278,16 @@ func (f *Fleet) session(ctx context.Context, first *bool) (synced bool, err erro
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				// Quiet: make sure Redis is still there.
+				// Quiet: make sure Redis is still there, and still
+				// holds the fleet's data (a FLUSHALL keeps connections).
 				if idle++; idle > 2 {
 					return true, errors.New("no answer to PING")
 				}
 				if err := ps.Ping(ctx); err != nil {
 					return true, err
+				}
+				if n, err := f.c.rdb.Exists(ctx, f.c.markerKey()).Result(); err == nil && n == 0 {
+					return true, errors.New("Redis no longer holds the fleet's data")
 				}
 				continue
 			}
@@ -306,18 +315,43 @@ func (f *Fleet) resync(ctx context.Context, first bool) (bans, records int, err 
 	if err != nil {
 		return 0, 0, err
 	}
-	if first && f.cfg.SeedBans {
+	held, err := f.c.rdb.Exists(cctx, f.c.markerKey()).Result()
+	if err != nil {
+		return 0, 0, err
+	}
+	lost := held == 0 && !first // it had the data when this broker last synced
+	if (first && f.cfg.SeedBans) || lost {
 		have := map[string]bool{}
 		for _, b := range list {
 			have[f.c.banKey(b)] = true
 		}
+		seeded := 0
 		for _, b := range f.bans.List(now) {
 			if !have[f.c.banKey(b)] {
 				if err := f.c.PutBan(cctx, b); err != nil {
 					return 0, 0, err
 				}
 				list = append(list, b)
+				seeded++
 			}
+		}
+		recs := 0
+		if lost && f.trust != nil {
+			for _, r := range f.trust.Records(f.cfg.ShareFrom, now) {
+				if err := f.c.PutRecord(cctx, r, f.trust.TTL(r, now)); err != nil {
+					return 0, 0, err
+				}
+				recs++
+			}
+		}
+		if lost {
+			f.c.log.Warn("fleet: Redis came back without the fleet's data; put this broker's bans and shared trust records back",
+				"node", f.c.node, "bans", seeded, "records", recs)
+		}
+	}
+	if held == 0 {
+		if err := f.c.rdb.Set(cctx, f.c.markerKey(), f.c.node, 0).Err(); err != nil {
+			return 0, 0, err
 		}
 	}
 	f.bans.Replace(list, now)
@@ -347,6 +381,10 @@ func (f *Fleet) resync(ctx context.Context, first bool) (bans, records int, err 
 	}
 	return len(list), records, nil
 }
+
+// markerKey exists while Redis holds the fleet's data: the first
+// broker to sync sets it, a Redis restarted empty has lost it.
+func (c *Client) markerKey() string { return c.prefix + "fleet" }
 
 // handle applies one change announced by another broker.
 func (f *Fleet) handle(payload string) {

@@ -260,6 +260,11 @@ func TestFleetSurvivesRedisOutage(t *testing.T) {
 	a, b := join(t, r, "a", false), join(t, r, "b", false)
 	require.NoError(t, a.bans.Add(trust.Ban{Kind: trust.BanClientID, Value: "before"}))
 	within(t, 100*time.Millisecond, func() bool { return banned(b, trust.Identity{ClientID: "before"}) }, "ban before the outage")
+	rogue := trust.Identity{ClientID: "rogue"}
+	for range 3 {
+		a.trust.Violation(rogue, trust.Malformed, time.Now())
+	}
+	within(t, 100*time.Millisecond, func() bool { return b.trust.State(rogue, time.Now()) == trust.Disconnected }, "a record before the outage")
 
 	limit, err := ratelimit.NewShared(ratelimit.SharedConfig{Store: a.fleet.c, Prefix: "user:", Limit: 1, Burst: 2, Lease: -1})
 	require.NoError(t, err)
@@ -286,14 +291,51 @@ func TestFleetSurvivesRedisOutage(t *testing.T) {
 	assert.False(t, limit.Healthy())
 	assert.Equal(t, 1, a.fleet.Stats().Pending)
 
+	// Redis comes back empty (no persistence): the brokers see that it
+	// lost the fleet's data and put their bans and shared records back,
+	// within a second; nobody is unbanned, not for a moment.
 	r.Start()
-	within(t, 5*time.Second, func() bool { return banned(b, trust.Identity{ClientID: "during"}) }, "the queued ban reaches B after the restart")
+	inRedis := func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		list, err := a.fleet.c.ListBans(ctx, time.Now())
+		recs, err2 := a.fleet.c.ListRecords(ctx)
+		if err != nil || err2 != nil {
+			return false
+		}
+		values := map[string]bool{}
+		for _, b := range list {
+			values[b.Value] = true
+		}
+		return values["before"] && values["during"] && len(recs) > 0
+	}
+	stop := make(chan struct{})
+	unbanned := make(chan string, 1)
+	go func() { // watches B every millisecond until the end
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if !banned(b, trust.Identity{ClientID: "before"}) {
+				select {
+				case unbanned <- "before":
+				default:
+				}
+			}
+		}
+	}()
+	within(t, time.Second, inRedis, "the bans and the record are back in Redis within a second")
+	within(t, time.Second, func() bool { return banned(b, trust.Identity{ClientID: "during"}) }, "the queued ban reaches B after the restart")
 	within(t, 5*time.Second, func() bool { return a.fleet.Stats().Connected && b.fleet.Stats().Connected }, "both resync")
-	// Redis lost everything (no persistence): the ban made before the
-	// outage is gone from Redis, so the resync lifts it everywhere —
-	// Redis is the fleet's list. Operators who need bans to survive a
-	// Redis restart turn persistence on.
-	assert.False(t, banned(b, trust.Identity{ClientID: "before"}))
+	close(stop)
+	select {
+	case id := <-unbanned:
+		t.Errorf("%q was unbanned on B during the resync", id)
+	default:
+	}
+	assert.Equal(t, trust.Disconnected, b.trust.State(rogue, time.Now()))
 	assert.Equal(t, 0, a.fleet.Stats().Pending)
 	time.Sleep(150 * time.Millisecond) // the limiter's backoff (100 ms)
 	assert.True(t, limit.AllowN("u3", time.Now(), 1))
@@ -337,3 +379,20 @@ func TestNewChecksTheURL(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// A FLUSHALL keeps the connections: the brokers notice the fleet's data
+// is gone at their next idle check (every 2 s) and put it back.
+func TestFleetReseedsAFlushedRedis(t *testing.T) {
+	r := testenv.StartRedis(t)
+	a, b := join(t, r, "a", false), join(t, r, "b", false)
+	require.NoError(t, a.bans.Add(trust.Ban{Kind: trust.BanClientID, Value: "keep"}))
+	within(t, 100*time.Millisecond, func() bool { return banned(b, trust.Identity{ClientID: "keep"}) }, "B has the ban")
+	ctx := context.Background()
+	require.NoError(t, a.fleet.c.rdb.FlushAll(ctx).Err())
+	within(t, 5*time.Second, func() bool {
+		list, err := a.fleet.c.ListBans(ctx, time.Now())
+		return err == nil && len(list) == 1 && list[0].Value == "keep"
+	}, "the ban is back in Redis")
+	assert.True(t, banned(a, trust.Identity{ClientID: "keep"}))
+	assert.True(t, banned(b, trust.Identity{ClientID: "keep"}))
+}
