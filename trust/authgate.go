@@ -19,11 +19,16 @@ import (
 // after Free failures each attempt from the address waits its turn, the
 // turns Delay apart and doubling with every further failure up to
 // MaxDelay, so however many connections a guesser opens, it gets one
-// try per turn. An attempt whose turn is more than MaxDelay away is
+// try per turn. And once an address has failed, at most Free of its
+// attempts are being verified at a time, however many connections it
+// opens (more are told busy). (Before its first failure an address is
+// bounded by the broker's wait for a hashing slot alone — a NAT's
+// devices reconnecting all at once after a restart must not queue
+// behind each other.) An attempt whose turn is more than MaxDelay away is
 // refused at once (the broker answers "server busy") rather than queued
-// without bound, and counts as a failure of the address (Failed with no
-// username): knocking while told to wait is guessing. After BanAfter
-// failures within Window the address is
+// without bound. (It does not count towards a ban: fifty devices behind
+// one address reconnecting at once after a restart are told to wait
+// too.) After BanAfter failures within Window the address is
 // banned for BanFor — unless someone authenticated from it within the
 // Window: that address is a NAT (an office, a carrier) with
 // well-behaved devices behind it, and banning it would lock them all
@@ -100,9 +105,11 @@ func (c AuthGateConfig) withDefaults() AuthGateConfig {
 type gateEntry struct {
 	failures  int
 	lastFail  int64 // unix ns
-	succeeded int64 // last success (addresses)
-	next      int64 // the next free turn (addresses)
+	succeeded int64 // last success (addresses, lanes)
+	next      int64 // the next free turn (addresses, lanes)
 	banned    bool  // Failed has said "ban" for this run of failures
+	inflight  int   // attempts reserved and not yet decided (addresses, lanes)
+	reserved  int64 // the last Reserve (addresses, lanes)
 }
 
 // NewAuthGate returns an AuthGate, or an error naming the field that is
@@ -124,19 +131,26 @@ func (g *AuthGate) Config() AuthGateConfig { return g.cfg }
 // Reserve is asked before a password is verified: it returns how long
 // the attempt waits for its turn (0 for an address and username with no
 // recent failures past Free). ok is false when the address's turn is
-// more than MaxDelay away: refuse the attempt as busy, without
-// verifying it.
+// more than MaxDelay away, or when the address has failed and Free of
+// its attempts are in progress already: refuse the attempt as busy,
+// without verifying it. An attempt Reserve lets through is in progress until Failed,
+// Succeeded or Abandon says how it ended.
 func (g *AuthGate) Reserve(addr netip.Addr, username string, now time.Time) (wait time.Duration, ok bool) {
 	t := now.UnixNano()
 	addr = addr.Unmap()
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	turns := g.addrs[addr]
+	var turns *gateEntry
 	if l := g.lanes[lane{addr, username}]; l != nil && username != "" && g.recent(l.succeeded, t) {
 		turns = l
+	} else if addr.IsValid() {
+		turns = entryOf(g, g.addrs, addr, t)
 	}
 	if turns != nil {
 		g.forget(turns, t)
+		if turns.failures > 0 && turns.inflight >= max(g.cfg.Free, 1) {
+			return 0, false // Free attempts from a failing address are being decided already
+		}
 		if d := g.delay(turns.failures); d > 0 {
 			turn := max(t, turns.next)
 			if time.Duration(turn-t) > g.cfg.MaxDelay {
@@ -145,6 +159,8 @@ func (g *AuthGate) Reserve(addr netip.Addr, username string, now time.Time) (wai
 			turns.next = turn + int64(d)
 			wait = time.Duration(turn - t)
 		}
+		turns.inflight++
+		turns.reserved = t
 	}
 	if u := g.users[username]; u != nil && username != "" {
 		g.forget(u, t)
@@ -170,14 +186,23 @@ func (g *AuthGate) Failed(addr netip.Addr, username string, now time.Time) (ban 
 		return false
 	}
 	addr = addr.Unmap()
+	a := entryOf(g, g.addrs, addr, t)
 	if l := g.lanes[lane{addr, username}]; l != nil && username != "" && g.recent(l.succeeded, t) {
 		g.forget(l, t)
 		l.failures++
 		l.lastFail = t
+		decided(l)
+	} else {
+		decided(a)
 	}
-	a := entryOf(g, g.addrs, addr, t)
 	a.failures++
 	a.lastFail = t
+	return g.banNow(a, t)
+}
+
+// banNow says "ban" once per run of failures, at BanAfter failures
+// within Window from an address nobody authenticated from meanwhile.
+func (g *AuthGate) banNow(a *gateEntry, t int64) bool {
 	if a.failures >= g.cfg.BanAfter && !g.recent(a.succeeded, t) && !a.banned {
 		a.banned = true
 		return true
@@ -201,12 +226,61 @@ func (g *AuthGate) Succeeded(addr netip.Addr, username string, now time.Time) {
 		return
 	}
 	addr = addr.Unmap()
+	a := entryOf(g, g.addrs, addr, t)
+	a.succeeded = t
+	if username != "" {
+		l := g.lanes[lane{addr, username}]
+		if l != nil && g.recent(l.succeeded, t) {
+			decided(l)
+		} else {
+			decided(a)
+			l = entryOf(g, g.lanes, lane{addr, username}, t)
+		}
+		l.succeeded, l.failures, l.banned = t, 0, false
+	} else {
+		decided(a)
+	}
+}
+
+// Seen records a login that needed no verification (the broker's cache
+// of recent successes let it in): like Succeeded, it keeps the address's
+// mark and the username's lane there, but ends no attempt in progress.
+func (g *AuthGate) Seen(addr netip.Addr, username string, now time.Time) {
+	if !addr.IsValid() {
+		return
+	}
+	t := now.UnixNano()
+	addr = addr.Unmap()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.users, username)
 	entryOf(g, g.addrs, addr, t).succeeded = t
 	if username != "" {
 		l := entryOf(g, g.lanes, lane{addr, username}, t)
 		l.succeeded, l.failures, l.banned = t, 0, false
 	}
 }
+
+// Abandon ends an attempt Reserve let through that was neither a
+// failure nor a success: its verification could not run (the broker was
+// too busy), or the client went away while it waited.
+func (g *AuthGate) Abandon(addr netip.Addr, username string, now time.Time) {
+	if !addr.IsValid() {
+		return
+	}
+	t := now.UnixNano()
+	addr = addr.Unmap()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if l := g.lanes[lane{addr, username}]; l != nil && username != "" && g.recent(l.succeeded, t) {
+		decided(l)
+	} else if a := g.addrs[addr]; a != nil {
+		decided(a)
+	}
+}
+
+// decided ends one attempt in progress on e.
+func decided(e *gateEntry) { e.inflight = max(e.inflight-1, 0) }
 
 // recent reports whether a success at ns (0: none) is within Window of t.
 func (g *AuthGate) recent(ns, t int64) bool {
@@ -237,10 +311,15 @@ func (g *AuthGate) delay(n int) time.Duration {
 	return min(d, g.cfg.MaxDelay)
 }
 
-// forget clears failures that are older than the window.
+// forget clears failures that are older than the window, and attempts
+// in progress reserved longer ago than that (a broker that lost track
+// of one must not slow an address down for good).
 func (g *AuthGate) forget(e *gateEntry, t int64) {
 	if e.failures > 0 && t-e.lastFail > int64(g.cfg.Window) {
 		e.failures, e.banned = 0, false
+	}
+	if e.inflight > 0 && t-e.reserved > int64(g.cfg.Window) {
+		e.inflight = 0
 	}
 }
 

@@ -18,10 +18,10 @@ func gate(t *testing.T, cfg AuthGateConfig) *AuthGate {
 }
 
 // A guesser's attempts are spaced out, turn by turn, however many
-// connections it opens; past MaxDelay it is refused as busy; then it is
-// banned.
+// connections it opens (those in progress count as failures until they
+// are decided); past MaxDelay it is refused as busy; then it is banned.
 func TestAuthGateSpacesOutThenBans(t *testing.T) {
-	g := gate(t, AuthGateConfig{Free: 3, Delay: 100 * time.Millisecond, MaxDelay: time.Second, BanAfter: 10})
+	g := gate(t, AuthGateConfig{Free: 3, Delay: 100 * time.Millisecond, MaxDelay: time.Second, BanAfter: 12})
 	guesser := netip.MustParseAddr("192.0.2.66")
 	now := t0
 	for i := range 3 {
@@ -30,34 +30,76 @@ func TestAuthGateSpacesOutThenBans(t *testing.T) {
 		assert.Zero(t, wait, "attempt %d: the first failures are free", i)
 		assert.False(t, g.Failed(guesser, "sensor1", now))
 	}
-	// Four attempts at once after the third failure: one turn each.
+	// Four attempts at once: three are verified side by side (Free),
+	// the fourth is told busy. They take turns, 100 ms apart: the
+	// fourth failure is past Free.
 	var waits []time.Duration
 	for range 4 {
-		wait, ok := g.Reserve(guesser, "", now)
-		require.True(t, ok)
-		waits = append(waits, wait)
-	}
-	assert.Equal(t, []time.Duration{0, 0, 0, 0}, waits, "three failures: still free")
-	g.Failed(guesser, "", now)
-	waits = nil
-	for range 12 {
 		wait, ok := g.Reserve(guesser, "", now)
 		if !ok {
 			break
 		}
 		waits = append(waits, wait)
 	}
-	assert.Equal(t, []time.Duration{0, 100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond, 400 * time.Millisecond,
-		500 * time.Millisecond, 600 * time.Millisecond, 700 * time.Millisecond, 800 * time.Millisecond, 900 * time.Millisecond,
-		1000 * time.Millisecond}, waits, "turns 100 ms apart, then busy: nothing waits more than MaxDelay")
-
-	ban := false
-	for i := 0; i < 20 && !ban; i++ {
-		ban = g.Failed(guesser, "", now)
+	assert.Equal(t, []time.Duration{0, 0, 0}, waits, "three in progress at most")
+	g.Failed(guesser, "", now) // 4: past Free, turns begin
+	waits = nil
+	for range 3 {
+		wait, ok := g.Reserve(guesser, "", now)
+		require.True(t, ok)
+		waits = append(waits, wait)
+		g.Failed(guesser, "", now) // 5, 6, 7
 	}
-	assert.True(t, ban)
-	assert.False(t, g.Failed(guesser, "", now), "said once")
-	assert.Equal(t, 11, g.Failures(guesser, now), "every failure counted, the one after the ban too")
+	assert.Equal(t, []time.Duration{0, 100 * time.Millisecond, 300 * time.Millisecond}, waits, "turns 100, then 200 ms apart")
+	g.Abandon(guesser, "", now)
+	g.Abandon(guesser, "", now)
+	// Seven failures: the turns are 800 ms apart (doubling past Free),
+	// and an attempt whose turn is more than MaxDelay away is refused.
+	later := now.Add(time.Second)
+	waits = nil
+	for range 5 {
+		wait, ok := g.Reserve(guesser, "", later)
+		if !ok {
+			break
+		}
+		waits = append(waits, wait)
+	}
+	assert.Equal(t, []time.Duration{0, 800 * time.Millisecond}, waits, "turns 800 ms apart, then busy: nothing waits more than MaxDelay")
+
+	for i := 8; i < 12; i++ { // the refusal was not a failure: 7 so far
+		assert.False(t, g.Failed(guesser, "", later), "failure %d", i)
+	}
+	assert.True(t, g.Failed(guesser, "", later), "12: banned")
+	assert.False(t, g.Failed(guesser, "", later), "said once")
+	assert.Equal(t, 13, g.Failures(guesser, later), "every failure counted, the one after the ban too")
+}
+
+// A broker that lost track of an attempt (or a client that went away
+// while it waited: Abandon) does not slow its address down for good.
+func TestAuthGateAttemptsInProgressEnd(t *testing.T) {
+	g := gate(t, AuthGateConfig{Free: 2, Delay: 100 * time.Millisecond, MaxDelay: time.Second})
+	a := netip.MustParseAddr("192.0.2.7")
+	g.Reserve(a, "", t0)
+	g.Failed(a, "", t0) // a failing address
+	for range 2 {
+		_, ok := g.Reserve(a, "", t0)
+		require.True(t, ok)
+	}
+	_, ok := g.Reserve(a, "", t0)
+	assert.False(t, ok, "two in progress (Free): busy")
+	g.Abandon(a, "", t0)
+	_, ok = g.Reserve(a, "", t0)
+	assert.True(t, ok, "an abandoned attempt is no longer in progress, nor a failure")
+	assert.Equal(t, 1, g.Failures(a, t0))
+	_, ok = g.Reserve(a, "", t0.Add(time.Hour)) // two were never decided
+	assert.True(t, ok, "attempts left in progress are forgotten after Window")
+
+	nat := netip.MustParseAddr("198.51.100.1") // no failures: 50 devices at once after a restart
+	for i := range 50 {
+		wait, ok := g.Reserve(nat, fmt.Sprint("device-", i), t0)
+		require.True(t, ok, "device-%d", i)
+		assert.Zero(t, wait)
+	}
 }
 
 // A NAT with devices authenticating behind it is never banned for one
@@ -120,6 +162,7 @@ func TestAuthGateLanesKeepNATDevicesOutOfTheGuessersQueue(t *testing.T) {
 		wait, ok := g.Reserve(nat, fmt.Sprint("device-", i), now)
 		require.True(t, ok, "device-%d", i)
 		assert.Zero(t, wait, "device-%d waits for nobody", i)
+		g.Succeeded(nat, fmt.Sprint("device-", i), now)
 	}
 	_, ok := g.Reserve(nat, "new-device", now)
 	assert.False(t, ok, "a username nobody used from here queues with the guesser")
