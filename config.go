@@ -26,6 +26,13 @@ type Config struct {
 	// Passwords nil the Guard does not authenticate (another part of the
 	// broker does) and AllowAnonymous is not consulted.
 	Passwords *passwd.Holder
+	// VerifyWait is how long a CONNECT whose password must be hashed
+	// waits for one of Passwords' hashing slots (passwd.VerifyLimits)
+	// before it is refused as busy (0x89; default 2 s, within ctx's own
+	// deadline). A CONNECT flood from many addresses then costs
+	// legitimate clients at most this much, never a backlog that
+	// outlives the flood.
+	VerifyWait time.Duration
 	// AllowAnonymous admits clients with no username and no certificate
 	// identity. Default false: secure by default.
 	AllowAnonymous bool

@@ -1,6 +1,7 @@
 package mqttguard
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -100,8 +101,18 @@ func (g *Guard) connect(ctx context.Context, r *ConnectRequest, c *Client, now t
 	// Until here the client has proven nothing but its address: what it
 	// claims (client ID, username) is not evidence against anyone, and
 	// what it costs is the AuthGate's to bound.
+	start := time.Now()
 	if d, ok := g.authenticate(ctx, r, c, now); !ok {
 		return d
+	}
+	// Verifying may have waited its turn or for a hashing slot, seconds
+	// under load: what follows is decided at the time it is decided. (A
+	// rate limiter asked about a moment more than its burst behind the
+	// others refuses: every client that waited 1 s for its hash was
+	// refused 0x9F.) A short verification is within any bucket's
+	// tolerance and leaves a caller's clock alone.
+	if waited := time.Since(start); waited > 50*time.Millisecond {
+		now = now.Add(waited)
 	}
 	lim := g.lim.Load()
 	if c.Addr.IsValid() && (lim.connAddr != nil || lim.sharedAddr != nil) {
@@ -193,21 +204,18 @@ func (g *Guard) authenticate(ctx context.Context, r *ConnectRequest, c *Client, 
 	gate := g.cfg.AuthGate
 	if c.Username != "" && pw.Cached(c.Username, string(r.Password)) {
 		if gate != nil {
-			gate.Succeeded(c.Addr, c.Username, now) // keeps its lane at this address
+			gate.Seen(c.Addr, c.Username, now) // keeps its lane at this address
 		}
 		return Decision{}, true // verified a moment ago: no hash, no turn to wait
 	}
 	if gate != nil {
 		wait, ok := gate.Reserve(c.Addr, c.Username, now)
 		if !ok {
-			// Knocking again while told to wait counts towards the
-			// address's ban (not its delay, already at the cap; not the
-			// username: the attempt proved nothing).
-			g.authFailed(c.Addr, "", now)
 			return Decision{Verdict: Reject, Code: 0x89, Cause: Cause{Component: ByPassword,
 				Detail: "too many failed authentications from this address: try later"}}, false
 		}
 		if wait > 0 && !sleep(ctx, wait) {
+			gate.Abandon(c.Addr, c.Username, now)
 			return Decision{Verdict: Reject, Code: 0x89, Cause: Cause{Component: ByPassword, Detail: "gave up waiting its turn"}}, false
 		}
 		now = now.Add(wait)
@@ -216,8 +224,13 @@ func (g *Guard) authenticate(ctx context.Context, r *ConnectRequest, c *Client, 
 		g.authFailed(c.Addr, "", now)
 		return Decision{Verdict: Reject, Code: 0x87, Cause: Cause{Component: ByPassword, Detail: "anonymous clients are not allowed"}}, false
 	}
-	ok, err := pw.VerifyContext(ctx, c.Username, string(r.Password))
+	vctx, cancel := context.WithTimeout(ctx, cmp.Or(g.cfg.VerifyWait, 2*time.Second))
+	ok, err := pw.VerifyContext(vctx, c.Username, string(r.Password))
+	cancel()
 	if err != nil {
+		if gate != nil {
+			gate.Abandon(c.Addr, c.Username, now)
+		}
 		return Decision{Verdict: Reject, Code: 0x89, Cause: Cause{Component: ByPassword, Detail: err.Error()}}, false
 	}
 	if !ok {
@@ -234,8 +247,14 @@ func (g *Guard) authenticate(ctx context.Context, r *ConnectRequest, c *Client, 
 // to slow guessing, the username) and bans an address the AuthGate says
 // is guessing.
 func (g *Guard) authFailed(addr netip.Addr, username string, now time.Time) {
-	gate := g.cfg.AuthGate
-	if gate == nil || !gate.Failed(addr, username, now) || g.cfg.Bans == nil || !g.enforcing() {
+	if gate := g.cfg.AuthGate; gate != nil {
+		g.banAddr(gate, addr, gate.Failed(addr, username, now), now)
+	}
+}
+
+// banAddr bans an address the AuthGate said to ban.
+func (g *Guard) banAddr(gate *trust.AuthGate, addr netip.Addr, ban bool, now time.Time) {
+	if !ban || g.cfg.Bans == nil || !g.enforcing() {
 		return
 	}
 	cfg := gate.Config()

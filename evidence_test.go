@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mqttguard/mqttguard"
+	"github.com/mqttguard/mqttguard/passwd"
 	"github.com/mqttguard/mqttguard/trust"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -101,4 +104,34 @@ func TestTopicLimitChargesTheFlooder(t *testing.T) {
 	require.Positive(t, refused, "sensor1 exhausted its share of the topic")
 	d := f.publish(&adm, "sensors/sensor1/alert", t0)
 	assert.Equal(t, mqttguard.Allow, d.Verdict, "admin's real alert goes through: %v", d)
+}
+
+// Hashing is a bounded resource: CONNECTs that find every slot busy
+// wait VerifyWait at most, then are refused as busy (0x89), with no
+// trust evidence against anyone; the next CONNECT gets in.
+func TestVerificationWaitsAtMostVerifyWait(t *testing.T) {
+	h, err := passwd.HashIterations("slow-pw", 200_000) // tens of milliseconds a hash
+	require.NoError(t, err)
+	pw, err := passwd.ParseMosquitto(strings.NewReader("slow:" + h + "\n"))
+	require.NoError(t, err)
+	f := newGuard(t, trust.EnforceFull, func(c *mqttguard.Config) {
+		c.Passwords = passwd.NewHolderWithLimits(pw, passwd.VerifyLimits{Concurrency: 1})
+		c.VerifyWait = time.Millisecond
+		c.RateLimits.ConnectionsPerAddr = mqttguard.Rate{}
+	})
+	var wg sync.WaitGroup
+	codes := make([]byte, 4)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, d := f.connectFrom(t, netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}), fmt.Sprint("c", i), "slow", "wrong", time.Now())
+			codes[i] = d.Code
+		}()
+	}
+	wg.Wait()
+	assert.Contains(t, codes, byte(0x86), "one hashed: a wrong password")
+	assert.Contains(t, codes, byte(0x89), "the others waited a millisecond for the slot: busy")
+	_, d := f.connectFrom(t, netip.MustParseAddr("192.0.2.1"), "c0", "slow", "slow-pw", time.Now())
+	assert.Equal(t, mqttguard.Allow, d.Verdict, "%v", d)
 }
