@@ -175,13 +175,20 @@ func writeAuthFiles(b testing.TB, dir string) {
 // mosquittoServer is Debian's mosquitto 2.0 with the same passwords and
 // ACL as ours (anonymous: none, for the proxy's upstream).
 func mosquittoServer(b testing.TB, anonymous bool) *process {
-	bin := testenv.Program(b, "mosquitto", "mosquitto")
 	dir := b.TempDir()
-	var extra []string
 	if anonymous {
-		extra = []string{"allow_anonymous true"}
-	} else {
-		writeAuthFiles(b, dir)
+		return mosquittoIn(b, dir, false)
+	}
+	writeAuthFiles(b, dir)
+	return mosquittoIn(b, dir, true)
+}
+
+// mosquittoIn runs mosquitto with the passwd and acl files in dir (auth)
+// or anonymous.
+func mosquittoIn(b testing.TB, dir string, auth bool) *process {
+	bin := testenv.Program(b, "mosquitto", "mosquitto")
+	extra := []string{"allow_anonymous true"}
+	if auth {
 		extra = []string{"allow_anonymous false", "password_file " + filepath.Join(dir, "passwd"), "acl_file " + filepath.Join(dir, "acl")}
 	}
 	m := mqtttest.RunMosquitto(b, bin, dir, append(extra, "max_queued_messages 100000")...)
@@ -263,6 +270,11 @@ token_file = ""
 func guardServer(b testing.TB, limits bool, upstream string, extra ...string) *process {
 	dir := b.TempDir()
 	writeAuthFiles(b, dir)
+	return guardServerIn(b, dir, limits, upstream, extra...)
+}
+
+// guardServerIn is guardServer with the passwd and acl files in dir.
+func guardServerIn(b testing.TB, dir string, limits bool, upstream string, extra ...string) *process {
 	port := freePort(b)
 	if err := os.WriteFile(filepath.Join(dir, "mqttguard.toml"), []byte(guardConfig(port, limits, upstream, extra...)), 0o600); err != nil {
 		b.Fatal(err)
