@@ -138,15 +138,14 @@ type counters struct {
 	delayed   atomic.Uint64
 }
 
-// Stats are the Guard's counters since New.
+// Stats are the Guard's counters since New. Read the counters by point,
+// verdict and component with its methods (Points, Verdicts and
+// Components enumerate them), so that a new decision point or component
+// changes no exported type.
 type Stats struct {
-	// Decisions counts every decision by point and verdict.
-	Decisions [numPoints][numVerdicts]uint64
-	// By counts the decisions that were not Allow by the component that
-	// took them; Observed, what ObserveOnly let through that a component
-	// would have refused.
-	By       [numComponents]uint64
-	Observed [numComponents]uint64
+	decisions [numPoints][numVerdicts]uint64
+	by        [numComponents]uint64
+	observed  [numComponents]uint64
 	// Delayed counts publishes held back (Throttled clients).
 	Delayed uint64
 	// AuditSuppressed counts audit lines dropped by the audit's bounds
@@ -154,33 +153,68 @@ type Stats struct {
 	AuditSuppressed uint64
 }
 
+// Decisions counts the decisions taken at p with verdict v.
+func (s Stats) Decisions(p Point, v Verdict) uint64 {
+	if p >= numPoints || v >= numVerdicts {
+		return 0
+	}
+	return s.decisions[p][v]
+}
+
+// By counts the decisions that were not Allow by the component that
+// took them.
+func (s Stats) By(c Component) uint64 {
+	if c >= numComponents {
+		return 0
+	}
+	return s.by[c]
+}
+
+// Observed counts what ObserveOnly let through that c would have
+// refused.
+func (s Stats) Observed(c Component) uint64 {
+	if c >= numComponents {
+		return 0
+	}
+	return s.observed[c]
+}
+
 // Stats returns a snapshot of the counters.
 func (g *Guard) Stats() Stats {
 	var s Stats
-	for p := range s.Decisions {
-		for v := range s.Decisions[p] {
-			s.Decisions[p][v] = g.stats.decisions[p][v].Load()
+	for p := range s.decisions {
+		for v := range s.decisions[p] {
+			s.decisions[p][v] = g.stats.decisions[p][v].Load()
 		}
 	}
-	for c := range s.By {
-		s.By[c] = g.stats.by[c].Load()
-		s.Observed[c] = g.stats.observed[c].Load()
+	for c := range s.by {
+		s.by[c] = g.stats.by[c].Load()
+		s.observed[c] = g.stats.observed[c].Load()
 	}
 	s.Delayed = g.stats.delayed.Load()
 	s.AuditSuppressed = g.audit.dropped()
 	return s
 }
 
-// Points lists the decision points, Verdicts the verdicts and Components
-// the components, in the order Stats indexes them.
+// Points lists the decision points.
 func Points() []Point {
-	return []Point{PointConnect, PointPublish, PointSubscribe, PointDeliver, PointWill}
+	out := make([]Point, numPoints)
+	for i := range out {
+		out[i] = Point(i)
+	}
+	return out
 }
 
-// Verdicts lists the verdicts in the order Stats indexes them.
-func Verdicts() []Verdict { return []Verdict{Allow, Reject, Drop, Disconnect} }
+// Verdicts lists the verdicts.
+func Verdicts() []Verdict {
+	out := make([]Verdict, numVerdicts)
+	for i := range out {
+		out[i] = Verdict(i)
+	}
+	return out
+}
 
-// Components lists the components in the order Stats indexes them.
+// Components lists the components.
 func Components() []Component {
 	out := make([]Component, numComponents)
 	for i := range out {

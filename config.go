@@ -7,7 +7,6 @@ import (
 
 	"github.com/mqttguard/mqttguard/acl"
 	"github.com/mqttguard/mqttguard/anomaly"
-	"github.com/mqttguard/mqttguard/passwd"
 	"github.com/mqttguard/mqttguard/ratelimit"
 	"github.com/mqttguard/mqttguard/tlsconf"
 	"github.com/mqttguard/mqttguard/trust"
@@ -22,24 +21,41 @@ type Config struct {
 	// applied to Trust too.
 	Mode trust.Mode
 
-	// Passwords authenticates clients by username and password. With
-	// Passwords nil the Guard does not authenticate (another part of the
-	// broker does) and AllowAnonymous is not consulted.
-	Passwords *passwd.Holder
-	// VerifyWait is how long a CONNECT whose password must be hashed
-	// waits for one of Passwords' hashing slots (passwd.VerifyLimits)
-	// before it is refused as busy (0x89; default 2 s, within ctx's own
-	// deadline). A CONNECT flood from many addresses then costs
-	// legitimate clients at most this much, never a backlog that
+	// Authenticators prove who a client is, asked in order (see
+	// Authenticator): *passwd.Holder for a mosquitto password file,
+	// tlsconf.Authenticator for client certificates, or your own. The
+	// chain stops at the first that admits the client and at the first
+	// that refuses it: a refused password is never tried against the
+	// next authenticator, so a guesser gets one try per attempt and the
+	// weakest authenticator does not decide. One with no opinion (the
+	// credentials are not of its kind) passes to the next; if none has
+	// one, the client is refused (0x86; 0x87 without a username, 0x8C
+	// with an authentication method). Empty: the Guard does not
+	// authenticate (another part of the broker does) and AllowAnonymous
+	// is not consulted.
+	Authenticators []Authenticator
+	// VerifyWait is how long an authenticator may take — a password
+	// waiting for one of passwd's hashing slots (passwd.VerifyLimits) —
+	// before the CONNECT is refused as busy (0x89; default 2 s, within
+	// ctx's own deadline). A CONNECT flood from many addresses then
+	// costs legitimate clients at most this much, never a backlog that
 	// outlives the flood.
 	VerifyWait time.Duration
+	// CannotDelay is for a broker that cannot hold one client's publish
+	// without holding up the others (mosquitto runs plugins on its one
+	// thread): a Throttled client's publish that would carry a
+	// Decision.Delay is refused with 0x97 (quota exceeded) instead.
+	// Default false: the broker sleeps the client's own goroutine.
+	CannotDelay bool
 	// AllowAnonymous admits clients with no username and no certificate
 	// identity. Default false: secure by default.
 	AllowAnonymous bool
 	// CertIdentity is where a verified client certificate's name is taken
 	// from (CN by default); UseIdentityAsUsername makes that name the
-	// client's username and admits it without a password, as mosquitto's
-	// use_identity_as_username does.
+	// client's username from the start (bans and the ACL see it), as
+	// mosquitto's use_identity_as_username does; put a
+	// tlsconf.Authenticator in Authenticators to admit such a client
+	// without a password.
 	CertIdentity          tlsconf.IdentitySource
 	UseIdentityAsUsername bool
 

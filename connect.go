@@ -3,13 +3,14 @@ package mqttguard
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/netip"
 	"strconv"
 	"time"
 
 	"github.com/mqttguard/mqttguard/acl"
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/mqttguard/mqttguard/tlsconf"
 	"github.com/mqttguard/mqttguard/trust"
 	"github.com/mqttguard/mqttguard/wasmguard"
@@ -29,6 +30,9 @@ type Client struct {
 	CertIdentity    string
 	Listener        string
 	ProtocolVersion byte // 3, 4 or 5
+	// Expires is when the credentials the client authenticated with end
+	// (a token's exp, a certificate's NotAfter); zero for none.
+	Expires time.Time
 }
 
 func (c *Client) acl() acl.Client {
@@ -50,14 +54,16 @@ type ConnectRequest struct {
 	ProtocolVersion byte
 	CleanStart      bool
 	KeepAlive       uint16
-	// AuthMethod is the MQTT 5 Authentication Method ("" without one).
-	// The Guard has no authenticator for any method (enhanced
-	// authentication), so a CONNECT that names one is refused with 0x8C
-	// [MQTT-4.12.0-1], whatever its password.
+	// AuthMethod and AuthData are the MQTT 5 Authentication Method and
+	// Data ("" and nil without them). A CONNECT that names a method no
+	// authenticator speaks is refused with 0x8C [MQTT-4.12.0-1], whatever
+	// its password.
 	AuthMethod string
-	// TLS is the connection's state, nil without TLS. Only verified
-	// chains are trusted for identity.
-	TLS *tls.ConnectionState
+	AuthData   []byte
+	// Certificate is the client certificate the TLS handshake verified
+	// (tlsconf.VerifiedLeaf of the connection state), nil without one.
+	// Never pass a certificate that was not verified: it can say anything.
+	Certificate *x509.Certificate
 	// Will is the will message, nil without one.
 	Will *Message
 }
@@ -66,13 +72,14 @@ type ConnectRequest struct {
 // flapping, connection rates per address and per listener, credentials
 // or certificate identity, the trust state, the will (a denied will
 // topic refuses the connection), then the plugins' on_connect. A Reject
-// carries the CONNACK reason code (V3Code maps it for MQTT 3.1.1).
+// carries the CONNACK reason code (Code.V3Connack says it for MQTT
+// 3.1.1).
 func (g *Guard) Connect(ctx context.Context, r *ConnectRequest, now time.Time) (Client, Decision) {
 	c := Client{ID: r.ClientID, Username: r.Username, Addr: r.Addr.Addr().Unmap(),
 		Listener: r.Listener, ProtocolVersion: r.ProtocolVersion}
-	if r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
-		c.CommonName = r.TLS.VerifiedChains[0][0].Subject.CommonName
-		if id, err := tlsconf.IdentityFrom(*r.TLS, g.cfg.CertIdentity); err == nil {
+	if r.Certificate != nil {
+		c.CommonName = r.Certificate.Subject.CommonName
+		if id, err := tlsconf.IdentityOf(r.Certificate, g.cfg.CertIdentity); err == nil {
 			c.CertIdentity = id
 		}
 	}
@@ -91,19 +98,24 @@ func (g *Guard) connect(ctx context.Context, r *ConnectRequest, c *Client, now t
 	var obs Decision // the first refusal ObserveOnly let through
 	if b := g.cfg.Bans; b != nil {
 		if ban, ok := b.Banned(id, now); ok {
-			return Decision{Verdict: Reject, Code: 0x8A, Cause: Cause{Component: ByBan, Rule: ban.Kind.String() + " " + ban.Value, Detail: ban.Reason}}
+			return Decision{Verdict: Reject, Code: reason.Banned, Cause: Cause{Component: ByBan, Rule: ban.Kind.String() + " " + ban.Value, Detail: ban.Reason}}
 		}
-	}
-	if r.AuthMethod != "" {
-		return Decision{Verdict: Reject, Code: 0x8C, Cause: Cause{Component: ByPassword,
-			Detail: "authentication method " + strconv.Quote(r.AuthMethod) + " is not supported"}}
 	}
 	// Until here the client has proven nothing but its address: what it
 	// claims (client ID, username) is not evidence against anyone, and
 	// what it costs is the AuthGate's to bound.
 	start := time.Now()
-	if d, ok := g.authenticate(ctx, r, c, now); !ok {
+	claimed := c.Username
+	if d, ok := g.authenticate(ctx, r, c, r.Certificate, now); !ok {
 		return d
+	}
+	if b := g.cfg.Bans; b != nil && c.Username != claimed {
+		// The authenticator named someone else (a token's subject, a
+		// certificate's identity): the ban list is asked about who the
+		// client proved to be, too.
+		if ban, ok := b.Banned(c.identity(), now); ok {
+			return Decision{Verdict: Reject, Code: reason.Banned, Cause: Cause{Component: ByBan, Rule: ban.Kind.String() + " " + ban.Value, Detail: ban.Reason}}
+		}
 	}
 	// Verifying may have waited its turn or for a hashing slot, seconds
 	// under load: what follows is decided at the time it is decided. (A
@@ -118,20 +130,20 @@ func (g *Guard) connect(ctx context.Context, r *ConnectRequest, c *Client, now t
 	if c.Addr.IsValid() && (lim.connAddr != nil || lim.sharedAddr != nil) {
 		var ok bool
 		if lim.sharedAddr != nil {
-			ok = lim.sharedAddr.AllowN(c.Addr.String(), now, 1)
+			ok = lim.sharedAddr.AllowScaledContext(ctx, c.Addr.String(), now, 1, 1)
 		} else {
 			key := c.Addr.As16()
 			ok = lim.connAddr.AllowBytes(key[:], now, 1)
 		}
 		if !ok {
 			g.violation(id, trust.RateLimited, now)
-			if d, stop := g.refuse(PointConnect, Decision{Verdict: Reject, Code: 0x9F, Cause: Cause{Component: ByConnRate, Rule: "connections per address"}}, c, now, &obs); stop {
+			if d, stop := g.refuse(PointConnect, Decision{Verdict: Reject, Code: reason.ConnectionRateExceeded, Cause: Cause{Component: ByConnRate, Rule: "connections per address"}}, c, now, &obs); stop {
 				return d
 			}
 		}
 	}
 	if l := lim.connListener; l != nil && !l.AllowN(c.Listener, now, 1) {
-		if d, stop := g.refuse(PointConnect, Decision{Verdict: Reject, Code: 0x9F, Cause: Cause{Component: ByConnRate, Rule: "connections per listener"}}, c, now, &obs); stop {
+		if d, stop := g.refuse(PointConnect, Decision{Verdict: Reject, Code: reason.ConnectionRateExceeded, Cause: Cause{Component: ByConnRate, Rule: "connections per listener"}}, c, now, &obs); stop {
 			return d
 		}
 	}
@@ -141,7 +153,7 @@ func (g *Guard) connect(ctx context.Context, r *ConnectRequest, c *Client, now t
 		if v := f.Connect(c.Username+"\x00"+c.ID, now); v.Ban {
 			g.violation(id, trust.Flapping, now)
 			why := fmt.Sprintf("%d connects within %v", v.Count, f.Config().Window)
-			if d, stop := g.refuse(PointConnect, Decision{Verdict: Reject, Code: 0x8A, Cause: Cause{Component: ByFlapping, Detail: why}}, c, now, &obs); stop {
+			if d, stop := g.refuse(PointConnect, Decision{Verdict: Reject, Code: reason.Banned, Cause: Cause{Component: ByFlapping, Detail: why}}, c, now, &obs); stop {
 				if b := g.cfg.Bans; b != nil {
 					b.Add(trust.Ban{Kind: trust.BanClientID, Value: c.ID, Username: c.Username, Until: v.BanUntil, At: now,
 						By: "flapping", Reason: why, Automatic: true})
@@ -152,19 +164,19 @@ func (g *Guard) connect(ctx context.Context, r *ConnectRequest, c *Client, now t
 	}
 	if t := g.cfg.Trust; t != nil {
 		if v := t.Verdict(id, now); v.State == trust.Disconnected {
-			if d, stop := g.refuse(PointConnect, Decision{Verdict: Reject, Code: 0x8A, Cause: Cause{Component: ByTrust, Detail: "state " + v.State.String()}}, c, now, &obs); stop {
+			if d, stop := g.refuse(PointConnect, Decision{Verdict: Reject, Code: reason.Banned, Cause: Cause{Component: ByTrust, Detail: "state " + v.State.String()}}, c, now, &obs); stop {
 				return d
 			}
 		}
 	}
 	if w := r.Will; w != nil {
 		if err := acl.ValidTopic(w.Topic); err != nil {
-			return Decision{Verdict: Reject, Code: 0x90, Cause: Cause{Component: ByWill, Detail: err.Error()}}
+			return Decision{Verdict: Reject, Code: reason.TopicNameInvalid, Cause: Cause{Component: ByWill, Detail: err.Error()}}
 		}
 		if h := g.cfg.ACL; h != nil {
 			if ad := h.CheckMessage(c.acl(), acl.Publish, w.Topic, w.QoS, w.Retain); !ad.Allowed {
 				g.violation(id, trust.ACLDenied, now)
-				d := Decision{Verdict: Reject, Code: 0x87, Cause: aclCause(ad)}
+				d := Decision{Verdict: Reject, Code: reason.NotAuthorized, Cause: aclCause(ad)}
 				d.Cause.Component, d.Cause.Detail = ByWill, "will topic "+w.Topic
 				return d
 			}
@@ -178,7 +190,7 @@ func (g *Guard) connect(ctx context.Context, r *ConnectRequest, c *Client, now t
 			v, err := p.OnConnect(ctx, &ev)
 			if d, stop := g.pluginDecision(p, v, err, id, now); stop {
 				if d.Verdict == Drop {
-					d.Verdict, d.Code = Reject, 0x87 // nothing to drop silently at CONNECT
+					d.Verdict, d.Code = Reject, reason.NotAuthorized // nothing to drop silently at CONNECT
 				}
 				return d
 			}
@@ -187,60 +199,86 @@ func (g *Guard) connect(ctx context.Context, r *ConnectRequest, c *Client, now t
 	return obs
 }
 
-// authenticate checks credentials or the certificate identity. A
-// failure is evidence against the address only (the AuthGate's), never
-// against the username or client ID the CONNECT claimed.
-func (g *Guard) authenticate(ctx context.Context, r *ConnectRequest, c *Client, now time.Time) (Decision, bool) {
-	pw := g.cfg.Passwords
-	if pw == nil {
-		return Decision{}, true
+// authenticate asks Config.Authenticators who the client is. A failure
+// is evidence against the address only (the AuthGate's), never against
+// the username or client ID the CONNECT claimed.
+func (g *Guard) authenticate(ctx context.Context, r *ConnectRequest, c *Client, cert *x509.Certificate, now time.Time) (Decision, bool) {
+	auths := g.cfg.Authenticators
+	if len(auths) == 0 {
+		if r.AuthMethod != "" {
+			return refusedAuth(reason.BadAuthenticationMethod, "authentication method "+strconv.Quote(r.AuthMethod)+" is not supported"), false
+		}
+		return Decision{}, true // another part of the broker authenticates
 	}
-	switch {
-	case g.cfg.UseIdentityAsUsername && c.CertIdentity != "":
-		return Decision{}, true // the certificate is the credential
-	case c.Username == "" && g.cfg.AllowAnonymous:
+	if c.Username == "" && r.AuthMethod == "" && g.cfg.AllowAnonymous {
 		return Decision{}, true
 	}
 	gate := g.cfg.AuthGate
-	if c.Username != "" && pw.Cached(c.Username, string(r.Password)) {
-		if gate != nil {
-			gate.Seen(c.Addr, c.Username, now) // keeps its lane at this address
+	if c.Username != "" && r.AuthMethod == "" {
+		for _, a := range auths {
+			if ca, ok := a.(cachedAuthenticator); ok && ca.Cached(c.Username, string(r.Password)) {
+				if gate != nil {
+					gate.Seen(c.Addr, c.Username, now) // keeps its lane at this address
+				}
+				return Decision{}, true // verified a moment ago: no hash, no turn to wait
+			}
 		}
-		return Decision{}, true // verified a moment ago: no hash, no turn to wait
 	}
 	if gate != nil {
 		wait, ok := gate.Reserve(c.Addr, c.Username, now)
 		if !ok {
-			return Decision{Verdict: Reject, Code: 0x89, Cause: Cause{Component: ByPassword,
-				Detail: "too many failed authentications from this address: try later"}}, false
+			return refusedAuth(reason.ServerBusy, "too many failed authentications from this address: try later"), false
 		}
 		if wait > 0 && !sleep(ctx, wait) {
 			gate.Abandon(c.Addr, c.Username, now)
-			return Decision{Verdict: Reject, Code: 0x89, Cause: Cause{Component: ByPassword, Detail: "gave up waiting its turn"}}, false
+			return refusedAuth(reason.ServerBusy, "gave up waiting its turn"), false
 		}
 		now = now.Add(wait)
 	}
-	if c.Username == "" {
-		g.authFailed(c.Addr, "", now)
-		return Decision{Verdict: Reject, Code: 0x87, Cause: Cause{Component: ByPassword, Detail: "anonymous clients are not allowed"}}, false
-	}
 	vctx, cancel := context.WithTimeout(ctx, cmp.Or(g.cfg.VerifyWait, 2*time.Second))
-	ok, err := pw.VerifyContext(vctx, c.Username, string(r.Password))
-	cancel()
-	if err != nil {
-		if gate != nil {
-			gate.Abandon(c.Addr, c.Username, now)
+	defer cancel()
+	for _, a := range auths {
+		id, expires, cont, err := a.Authenticate(vctx, c.Username, r.Password, r.AuthMethod, r.AuthData, cert)
+		switch {
+		case err != nil:
+			code, failed := codeOf(err, r.AuthMethod)
+			if !failed {
+				if gate != nil {
+					gate.Abandon(c.Addr, c.Username, now)
+				}
+				return refusedAuth(code, err.Error()), false
+			}
+			g.authFailed(c.Addr, c.Username, now)
+			return refusedAuth(code, err.Error()), false
+		case id != "":
+			if gate != nil {
+				gate.Succeeded(c.Addr, c.Username, now)
+			}
+			c.Username, c.Expires = id, expires
+			return Decision{}, true
+		case cont != nil:
+			if gate != nil {
+				gate.Abandon(c.Addr, c.Username, now)
+			}
+			return refusedAuth(reason.BadAuthenticationMethod, "the authenticator asked for another AUTH round, which this broker does not carry yet"), false
 		}
-		return Decision{Verdict: Reject, Code: 0x89, Cause: Cause{Component: ByPassword, Detail: err.Error()}}, false
 	}
-	if !ok {
-		g.authFailed(c.Addr, c.Username, now)
-		return Decision{Verdict: Reject, Code: 0x86, Cause: Cause{Component: ByPassword, Detail: "bad username or password"}}, false
+	// Nobody recognised the credentials.
+	g.authFailed(c.Addr, c.Username, now)
+	switch {
+	case r.AuthMethod != "":
+		return refusedAuth(reason.BadAuthenticationMethod, "authentication method "+strconv.Quote(r.AuthMethod)+" is not supported"), false
+	case c.Username == "":
+		return refusedAuth(reason.NotAuthorized, "anonymous clients are not allowed"), false
 	}
-	if gate != nil {
-		gate.Succeeded(c.Addr, c.Username, now)
-	}
-	return Decision{}, true
+	return refusedAuth(reason.BadUsernameOrPassword, "no authenticator admits these credentials"), false
+}
+
+// refusedAuth is a CONNECT refused by authentication. The Cause names
+// no username: what a client claimed is not a rule, and a log of
+// refusals must not become a list of which usernames exist.
+func refusedAuth(code reason.Code, detail string) Decision {
+	return Decision{Verdict: Reject, Code: code, Cause: Cause{Component: ByPassword, Detail: detail}}
 }
 
 // authFailed counts a failed authentication against the address (and,
@@ -298,7 +336,7 @@ func (g *Guard) violation(id trust.Identity, k trust.Kind, now time.Time) trust.
 // trust state: Disconnect 0x98 once it reaches Disconnected.
 func (g *Guard) Violation(c *Client, k trust.Kind, now time.Time) Decision {
 	if g.violation(c.identity(), k, now) == trust.Disconnected && g.enforcing() {
-		return g.record(PointPublish, Decision{Verdict: Disconnect, Code: 0x98, Cause: Cause{Component: ByTrust, Detail: "escalated to disconnected by " + k.String()}}, c, now)
+		return g.record(PointPublish, Decision{Verdict: Disconnect, Code: reason.AdministrativeAction, Cause: Cause{Component: ByTrust, Detail: "escalated to disconnected by " + k.String()}}, c, now)
 	}
 	return Decision{}
 }

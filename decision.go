@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/mqttguard/mqttguard/reason"
 )
 
 // Verdict is what a broker does with what a client asked for.
@@ -13,7 +15,8 @@ const (
 	// Allow: go on (after Decision.Delay, if any).
 	Allow Verdict = iota
 	// Reject: refuse with Decision.Code — a CONNACK, PUBACK/PUBREC or
-	// SUBACK reason code (for an MQTT 3.1.1 CONNACK see V3Code).
+	// SUBACK reason code (for MQTT 3.1.1, Code.V3Connack and
+	// Code.V3Suback say what that version can).
 	Reject
 	// Drop: acknowledge as if accepted and deliver nothing (a shadow ban,
 	// an anomalous reading, a subscriber not allowed to receive the
@@ -104,8 +107,8 @@ func (c Cause) String() string {
 type Decision struct {
 	Verdict Verdict
 	// Code is the MQTT v5 reason code to send with a Reject or Disconnect
-	// (0 otherwise).
-	Code byte
+	// (reason.Success otherwise).
+	Code reason.Code
 	// Delay is how long to hold the message before handling it (a
 	// Throttled client's publishes).
 	Delay time.Duration
@@ -115,7 +118,18 @@ type Decision struct {
 	// enforcement would have done (and what the audit log says).
 	Observed  bool
 	Would     Verdict
-	WouldCode byte
+	WouldCode reason.Code
+}
+
+// Refusal is the reason code to send for a decision that refuses: Code,
+// or 0x87 (not authorized) when Code is not a failure code — a broker
+// must never answer a refusal with a success code. Every adapter sends
+// this, so they agree.
+func (d Decision) Refusal() reason.Code {
+	if d.Code.IsError() {
+		return d.Code
+	}
+	return reason.NotAuthorized
 }
 
 // Allowed reports whether the broker should go on.
@@ -124,35 +138,16 @@ func (d Decision) Allowed() bool { return d.Verdict == Allow }
 func (d Decision) String() string {
 	s := d.Verdict.String()
 	if d.Code != 0 {
-		s += fmt.Sprintf(" 0x%02X", d.Code)
+		s += fmt.Sprintf(" 0x%02X", byte(d.Code))
 	}
 	if d.Delay > 0 {
 		s += " after " + d.Delay.String()
 	}
 	if d.Observed {
-		s += fmt.Sprintf(" (observed: would %v 0x%02X)", d.Would, d.WouldCode)
+		s += fmt.Sprintf(" (observed: would %v 0x%02X)", d.Would, byte(d.WouldCode))
 	}
 	if d.Cause.Component != ByNone {
 		s += " by " + d.Cause.String()
 	}
 	return s
-}
-
-// V3Code is the MQTT 3.1.1 CONNACK return code for a rejected CONNECT
-// (the DESIGN table: bad credentials 4, everything else 5 not
-// authorized; 3 server unavailable for a broker-side failure).
-func V3Code(v5 byte) byte {
-	switch v5 {
-	case 0x00:
-		return 0
-	case 0x86: // bad user name or password
-		return 4
-	case 0x84: // unsupported protocol version
-		return 1
-	case 0x85: // client identifier not valid
-		return 2
-	case 0x88, 0x89: // server unavailable, server busy
-		return 3
-	}
-	return 5
 }

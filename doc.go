@@ -49,6 +49,33 @@
 //
 // The allow path of a publish allocates nothing.
 //
+// # What blocks
+//
+// Only what the caller's ctx bounds, and never on a lock held by another
+// client:
+//
+//	Connect    the AuthGate's turn for an address that keeps failing
+//	           (at most AuthGateConfig.MaxDelay, else refused 0x89 at
+//	           once), then the authenticators (at most Config.VerifyWait,
+//	           default 2 s: a password waits for a hashing slot and
+//	           hashes, ~90 ms at 210,000 iterations); a fleet-wide
+//	           per-address limit's store call (ratelimit.SharedConfig
+//	           Timeout, 50 ms, only when its lease is spent); plugins
+//	           (their timeout, 100 ms by default).
+//	Publish    the fleet-wide per-user and total limits' store calls
+//	           (as above); plugins. Nothing else: no hashing, no I/O.
+//	Subscribe  plugins.
+//	Deliver    nothing (in-memory checks only).
+//	Disconnect nothing.
+//
+// A Decision's Delay is not carried out by the Guard: it asks the broker
+// to hold a throttled client's publish that long. A broker that holds
+// messages on its client's own goroutine (the mochi adapter, the proxy)
+// sleeps that goroutine, which slows only that client. A broker that
+// cannot hold one message without holding up every client (mosquitto
+// runs plugins on its one thread) sets Config.CannotDelay, and the Guard
+// refuses such a publish with 0x97 instead of delaying it.
+//
 // # Decisions
 //
 //	situation                                     v5                      v3.1.1

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mqttguard/mqttguard"
 	"github.com/mqttguard/mqttguard/passwd"
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/mqttguard/mqttguard/trust"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -43,7 +44,7 @@ func TestGuessingCountsAgainstTheAddressOnly(t *testing.T) {
 	require.Equal(t, mqttguard.Allow, d.Verdict)
 
 	now := t0
-	codes := map[byte]int{}
+	codes := map[reason.Code]int{}
 	for i := range 100 {
 		_, d := f.connectFrom(t, guesser, "sensor1-dev", "sensor1", fmt.Sprint("guess-", i), now)
 		codes[d.Code]++
@@ -59,7 +60,7 @@ func TestGuessingCountsAgainstTheAddressOnly(t *testing.T) {
 	_, d = f.connectFrom(t, device, "sensor1-dev", "sensor1", "s1-pw", now)
 	assert.Equal(t, mqttguard.Allow, d.Verdict, "sensor1 with its password, from its own address: %v", d)
 	st := f.tracker.Stats(now)
-	assert.Zero(t, st.Violations[trust.AuthFailure]+st.Violations[trust.Flapping], "no trust evidence against sensor1 or its client ID")
+	assert.Zero(t, st.Violations(trust.AuthFailure)+st.Violations(trust.Flapping), "no trust evidence against sensor1 or its client ID")
 	_, banned = f.bans.Banned(trust.Identity{ClientID: "sensor1-dev", Username: "sensor1"}, now)
 	assert.False(t, banned)
 }
@@ -84,7 +85,7 @@ func TestFlappingCountsOnlyAuthenticatedConnects(t *testing.T) {
 		_, d = f.connect(t, "admin-console", "dashboard", "dash-pw", now)
 		now = now.Add(time.Second)
 	}
-	assert.Equal(t, byte(0x8A), d.Code, "dashboard flapped")
+	assert.Equal(t, reason.Banned, d.Code, "dashboard flapped")
 	_, d = f.connect(t, "admin-console", "admin", "admin-pw", now)
 	assert.Equal(t, mqttguard.Allow, d.Verdict, "the ban is dashboard's use of the client ID: %v", d)
 }
@@ -115,12 +116,12 @@ func TestVerificationWaitsAtMostVerifyWait(t *testing.T) {
 	pw, err := passwd.ParseMosquitto(strings.NewReader("slow:" + h + "\n"))
 	require.NoError(t, err)
 	f := newGuard(t, trust.EnforceFull, func(c *mqttguard.Config) {
-		c.Passwords = passwd.NewHolderWithLimits(pw, passwd.VerifyLimits{Concurrency: 1})
+		c.Authenticators = []mqttguard.Authenticator{passwd.NewHolderWithLimits(pw, passwd.VerifyLimits{Concurrency: 1})}
 		c.VerifyWait = time.Millisecond
 		c.RateLimits.ConnectionsPerAddr = mqttguard.Rate{}
 	})
 	var wg sync.WaitGroup
-	codes := make([]byte, 4)
+	codes := make([]reason.Code, 4)
 	for i := range codes {
 		wg.Add(1)
 		go func() {
@@ -130,8 +131,8 @@ func TestVerificationWaitsAtMostVerifyWait(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	assert.Contains(t, codes, byte(0x86), "one hashed: a wrong password")
-	assert.Contains(t, codes, byte(0x89), "the others waited a millisecond for the slot: busy")
+	assert.Contains(t, codes, reason.BadUsernameOrPassword, "one hashed: a wrong password")
+	assert.Contains(t, codes, reason.ServerBusy, "the others waited a millisecond for the slot: busy")
 	_, d := f.connectFrom(t, netip.MustParseAddr("192.0.2.1"), "c0", "slow", "slow-pw", time.Now())
 	assert.Equal(t, mqttguard.Allow, d.Verdict, "%v", d)
 }

@@ -22,10 +22,10 @@ func Example() {
 	tracker, _ := trust.New(trust.Preset(trust.EnforceFull))
 
 	g, err := mqttguard.New(mqttguard.Config{
-		Mode:      trust.EnforceFull,
-		Passwords: passwd.NewHolder(pw),
-		ACL:       acl.NewHolder(pol),
-		Trust:     tracker,
+		Mode:           trust.EnforceFull,
+		Authenticators: []mqttguard.Authenticator{passwd.NewHolder(pw)},
+		ACL:            acl.NewHolder(pol),
+		Trust:          tracker,
 		RateLimits: mqttguard.RateLimits{
 			MessagesPerUser: mqttguard.Rate{PerSecond: 50, Burst: 100},
 		},
@@ -47,7 +47,7 @@ func Example() {
 
 	_, d = g.Connect(ctx, &mqttguard.ConnectRequest{ClientID: "s1", Username: "sensor1",
 		Password: []byte("guess"), HasPassword: true, ProtocolVersion: 4}, now)
-	fmt.Println("connect:", d, "v3 code", mqttguard.V3Code(d.Code))
+	fmt.Println("connect:", d, "v3 code", d.Code.V3Connack())
 	// Output:
 	// connect: allow
 	// publish: allow
@@ -85,7 +85,7 @@ func exampleGuard(filterOnDelivery bool) *mqttguard.Guard {
 	pw, _ := passwd.ParseMosquitto(strings.NewReader(lines.String()))
 	bans := &trust.Bans{}
 	bans.Add(trust.Ban{Kind: trust.BanClientID, Value: "rogue-7", Reason: "flooding"})
-	g, err := mqttguard.New(mqttguard.Config{Mode: trust.EnforceFull, Passwords: passwd.NewHolder(pw),
+	g, err := mqttguard.New(mqttguard.Config{Mode: trust.EnforceFull, Authenticators: []mqttguard.Authenticator{passwd.NewHolder(pw)},
 		ACL: acl.NewHolder(pol), Bans: bans, FilterOnDelivery: filterOnDelivery})
 	if err != nil {
 		panic(err)
@@ -95,14 +95,14 @@ func exampleGuard(filterOnDelivery bool) *mqttguard.Guard {
 
 // Connect establishes who a client is (the Client the broker keeps with
 // the session) and decides whether it may connect; Code is the CONNACK
-// reason code, V3Code its MQTT 3.1.1 equivalent.
+// reason code, Code.V3Connack its MQTT 3.1.1 equivalent.
 func ExampleGuard_Connect() {
 	g := exampleGuard(false)
 	ctx, now := context.Background(), time.Unix(1_800_000_000, 0)
 	connect := func(id, user, pass string) {
 		c, d := g.Connect(ctx, &mqttguard.ConnectRequest{ClientID: id, Username: user, Password: []byte(pass),
 			HasPassword: pass != "", Addr: netip.MustParseAddrPort("192.0.2.1:4000"), ProtocolVersion: 5}, now)
-		fmt.Printf("%-8s %-10s %v (v3: %d)\n", id, c.Username, d, mqttguard.V3Code(d.Code))
+		fmt.Printf("%-8s %-10s %v (v3: %d)\n", id, c.Username, d, d.Code.V3Connack())
 	}
 	connect("s1", "sensor1", "sensor1-pw")
 	connect("s1", "sensor1", "guess")

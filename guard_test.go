@@ -16,6 +16,7 @@ import (
 	"github.com/mqttguard/mqttguard/acl"
 	"github.com/mqttguard/mqttguard/anomaly"
 	"github.com/mqttguard/mqttguard/passwd"
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/mqttguard/mqttguard/trust"
 	"github.com/mqttguard/mqttguard/wasmguard"
 	"github.com/stretchr/testify/assert"
@@ -85,13 +86,13 @@ func newGuard(t testing.TB, mode trust.Mode, change func(*mqttguard.Config)) *fi
 	require.NoError(t, err)
 	f := &fixture{bans: &trust.Bans{}, tracker: tracker, auditLog: &bytes.Buffer{}, mu: &sync.Mutex{}}
 	cfg := mqttguard.Config{
-		Mode:      mode,
-		Passwords: passwd.NewHolder(pw),
-		ACL:       acl.NewHolder(pol),
-		Bans:      f.bans,
-		Trust:     tracker,
-		Flapping:  anomaly.NewFlappingDetector(anomaly.FlappingConfig{}),
-		Intervals: anomaly.NewIntervalDetector(anomaly.Config{Resolver: resolver}),
+		Mode:           mode,
+		Authenticators: []mqttguard.Authenticator{passwd.NewHolder(pw)},
+		ACL:            acl.NewHolder(pol),
+		Bans:           f.bans,
+		Trust:          tracker,
+		Flapping:       anomaly.NewFlappingDetector(anomaly.FlappingConfig{}),
+		Intervals:      anomaly.NewIntervalDetector(anomaly.Config{Resolver: resolver}),
 		RateLimits: mqttguard.RateLimits{
 			ConnectionsPerAddr: mqttguard.Rate{PerSecond: 10},
 			MessagesPerClient:  mqttguard.Rate{PerSecond: 20, Burst: 40},
@@ -130,19 +131,19 @@ func TestConnectCredentials(t *testing.T) {
 
 	_, d = f.connect(t, "s1", "sensor1", "wrong", t0)
 	assert.Equal(t, mqttguard.Reject, d.Verdict)
-	assert.Equal(t, byte(0x86), d.Code)
+	assert.Equal(t, reason.BadUsernameOrPassword, d.Code)
 	assert.Equal(t, mqttguard.ByPassword, d.Cause.Component)
-	assert.Equal(t, byte(4), mqttguard.V3Code(d.Code))
+	assert.Equal(t, byte(4), d.Code.V3Connack())
 
 	_, d = f.connect(t, "anon", "", "", t0)
-	assert.Equal(t, byte(0x87), d.Code, "anonymous clients are refused by default")
-	assert.Equal(t, byte(5), mqttguard.V3Code(d.Code))
+	assert.Equal(t, reason.NotAuthorized, d.Code, "anonymous clients are refused by default")
+	assert.Equal(t, byte(5), d.Code.V3Connack())
 
 	open := newGuard(t, trust.EnforceFull, func(c *mqttguard.Config) { c.AllowAnonymous = true })
 	_, d = open.connect(t, "anon", "", "", t0)
 	assert.Equal(t, mqttguard.Allow, d.Verdict)
 
-	assert.Zero(t, f.tracker.Stats(t0).Violations[trust.AuthFailure],
+	assert.Zero(t, f.tracker.Stats(t0).Violations(trust.AuthFailure),
 		"a bad password proves nothing about sensor1: it counts against no one's trust (an AuthGate spaces out the address)")
 }
 
@@ -154,9 +155,9 @@ func TestConnectUnsupportedAuthMethod(t *testing.T) {
 	_, d := f.g.Connect(context.Background(), &mqttguard.ConnectRequest{ClientID: "s1", Username: "sensor1",
 		Password: []byte("s1-pw"), HasPassword: true, Addr: addr, ProtocolVersion: 5, AuthMethod: "SCRAM-SHA-1"}, t0)
 	assert.Equal(t, mqttguard.Reject, d.Verdict)
-	assert.Equal(t, byte(0x8C), d.Code)
+	assert.Equal(t, reason.BadAuthenticationMethod, d.Code)
 	assert.Contains(t, d.String(), `"SCRAM-SHA-1" is not supported`)
-	assert.Zero(t, f.tracker.Stats(t0).Violations[trust.AuthFailure])
+	assert.Zero(t, f.tracker.Stats(t0).Violations(trust.AuthFailure))
 }
 
 func TestConnectBansFlappingAndRates(t *testing.T) {
@@ -164,7 +165,7 @@ func TestConnectBansFlappingAndRates(t *testing.T) {
 	require.NoError(t, f.bans.Add(trust.Ban{Kind: trust.BanUsername, Value: "dashboard", Reason: "stolen laptop"}))
 	_, d := f.connect(t, "d1", "dashboard", "dash-pw", t0)
 	assert.Equal(t, mqttguard.Reject, d.Verdict)
-	assert.Equal(t, byte(0x8A), d.Code)
+	assert.Equal(t, reason.Banned, d.Code)
 	assert.Equal(t, mqttguard.ByBan, d.Cause.Component)
 	assert.Contains(t, d.Cause.String(), "stolen laptop")
 
@@ -178,7 +179,7 @@ func TestConnectBansFlappingAndRates(t *testing.T) {
 	}
 	assert.Equal(t, 15, n)
 	assert.Equal(t, mqttguard.ByFlapping, last.Cause.Component, last.String())
-	assert.Equal(t, byte(0x8A), last.Code)
+	assert.Equal(t, reason.Banned, last.Code)
 	_, d = f.connect(t, "flappy", "sensor1", "s1-pw", t0.Add(4*time.Minute))
 	assert.Equal(t, mqttguard.ByBan, d.Cause.Component, "banned in the list")
 	_, d = f.connect(t, "flappy", "sensor1", "s1-pw", t0.Add(15*time.Second+5*time.Minute))
@@ -191,7 +192,7 @@ func TestConnectBansFlappingAndRates(t *testing.T) {
 		require.Equal(t, mqttguard.Allow, d.Verdict)
 	}
 	_, d = g.connect(t, "c11", "sensor1", "s1-pw", t0)
-	assert.Equal(t, byte(0x9F), d.Code)
+	assert.Equal(t, reason.ConnectionRateExceeded, d.Code)
 	assert.Equal(t, mqttguard.ByConnRate, d.Cause.Component)
 }
 
@@ -202,11 +203,11 @@ func TestPublishACLAndTopics(t *testing.T) {
 
 	d := f.publish(&c, "sensors/sensor2/temp", t0)
 	assert.Equal(t, mqttguard.Reject, d.Verdict)
-	assert.Equal(t, byte(0x87), d.Code)
+	assert.Equal(t, reason.NotAuthorized, d.Code)
 	assert.Equal(t, mqttguard.ByACL, d.Cause.Component)
 
 	d = f.publish(&c, "sensors/+/temp", t0)
-	assert.Equal(t, byte(0x90), d.Code, "a wildcard is not a topic name")
+	assert.Equal(t, reason.TopicNameInvalid, d.Code, "a wildcard is not a topic name")
 	assert.Equal(t, mqttguard.ByTopic, d.Cause.Component)
 
 	admin, _ := f.connect(t, "a1", "admin", "admin-pw", t0)
@@ -229,7 +230,7 @@ func TestPublishRateLimits(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 10, n)
-	assert.Equal(t, byte(0x97), d.Code)
+	assert.Equal(t, reason.QuotaExceeded, d.Code)
 	assert.Equal(t, "messages per topic", d.Cause.Rule)
 	// Spread over topics, the client's own limit (burst 40) refuses:
 	// message rate too high.
@@ -239,7 +240,7 @@ func TestPublishRateLimits(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 40, n)
-	assert.Equal(t, byte(0x96), d.Code)
+	assert.Equal(t, reason.MessageRateTooHigh, d.Code)
 	assert.Equal(t, "messages per client", d.Cause.Rule)
 }
 
@@ -249,7 +250,7 @@ func TestFanoutCostInEnforceFull(t *testing.T) {
 	m := &mqttguard.Message{Topic: "alerts/all", Subscribers: 200} // 101–500 subscribers: ×5
 	assert.Equal(t, mqttguard.Allow, f.g.Publish(context.Background(), &c, m, t0).Verdict)
 	assert.Equal(t, mqttguard.Allow, f.g.Publish(context.Background(), &c, m, t0).Verdict)
-	assert.Equal(t, byte(0x97), f.g.Publish(context.Background(), &c, m, t0).Code, "burst 10 holds two")
+	assert.Equal(t, reason.QuotaExceeded, f.g.Publish(context.Background(), &c, m, t0).Code, "burst 10 holds two")
 
 	light := newGuard(t, trust.EnforceLight, func(c *mqttguard.Config) { c.Trust = nil })
 	c, _ = light.connect(t, "a1", "admin", "admin-pw", t0)
@@ -290,7 +291,7 @@ func TestFloodEscalates(t *testing.T) {
 			verdicts = append(verdicts, v)
 		}
 		if d.Verdict == mqttguard.Disconnect {
-			assert.Equal(t, byte(0x98), d.Code)
+			assert.Equal(t, reason.AdministrativeAction, d.Code)
 			break
 		}
 		now = now.Add(time.Millisecond)
@@ -300,7 +301,7 @@ func TestFloodEscalates(t *testing.T) {
 	mu.Unlock()
 	assert.Equal(t, []string{"allow", "reject", "drop", "disconnect"}, verdicts)
 	_, d := f.connect(t, "s1", "sensor1", "s1-pw", now.Add(time.Second))
-	assert.Equal(t, byte(0x8A), d.Code)
+	assert.Equal(t, reason.Banned, d.Code)
 	assert.Equal(t, mqttguard.ByTrust, d.Cause.Component)
 }
 
@@ -346,9 +347,9 @@ func TestSubscribe(t *testing.T) {
 	ctx := context.Background()
 	assert.Equal(t, mqttguard.Allow, f.g.Subscribe(ctx, &c, "sensors/#", 1, t0).Verdict)
 	d := f.g.Subscribe(ctx, &c, "commands/#", 1, t0)
-	assert.Equal(t, byte(0x87), d.Code)
+	assert.Equal(t, reason.NotAuthorized, d.Code)
 	d = f.g.Subscribe(ctx, &c, "a/#/b", 0, t0)
-	assert.Equal(t, byte(0x8F), d.Code)
+	assert.Equal(t, reason.TopicFilterInvalid, d.Code)
 	assert.Equal(t, mqttguard.ByTopic, d.Cause.Component)
 }
 
@@ -358,7 +359,7 @@ func TestWill(t *testing.T) {
 		Password: []byte("s1-pw"), HasPassword: true, Addr: addr, ProtocolVersion: 5,
 		Will: &mqttguard.Message{Topic: "commands/all", Payload: []byte("gone")}}, t0)
 	assert.Equal(t, mqttguard.Reject, d.Verdict)
-	assert.Equal(t, byte(0x87), d.Code, "a denied will topic refuses the connection")
+	assert.Equal(t, reason.NotAuthorized, d.Code, "a denied will topic refuses the connection")
 	assert.Equal(t, mqttguard.ByWill, d.Cause.Component)
 
 	will := &mqttguard.Message{Topic: "sensors/sensor1/status", Payload: []byte("offline")}
@@ -394,11 +395,11 @@ func TestPlugins(t *testing.T) {
 	assert.Equal(t, mqttguard.Allow, pub(le(0)).Verdict)
 	d = pub(le(0x9901))
 	assert.Equal(t, mqttguard.Reject, d.Verdict)
-	assert.Equal(t, byte(0x99), d.Code)
+	assert.Equal(t, reason.PayloadFormatInvalid, d.Code)
 	assert.Equal(t, mqttguard.Cause{Component: mqttguard.ByPlugin, Rule: "echo"}, d.Cause)
 	assert.Equal(t, mqttguard.Drop, pub(le(2)).Verdict)
 	d = pub(le(0xDEAD)) // traps: fail closed
-	assert.Equal(t, byte(0x80), d.Code)
+	assert.Equal(t, reason.UnspecifiedError, d.Code)
 	assert.Contains(t, d.Cause.Detail, "trapped")
 
 	old := f.g.SetPlugins(nil)
@@ -420,17 +421,17 @@ func TestObserveOnly(t *testing.T) {
 		if d.Observed {
 			observed++
 			assert.Equal(t, mqttguard.Reject, d.Would)
-			assert.Contains(t, []byte{0x96, 0x97}, d.WouldCode)
+			assert.Contains(t, []reason.Code{reason.MessageRateTooHigh, reason.QuotaExceeded}, d.WouldCode)
 		}
 	}
 	assert.Equal(t, 190, observed, "the topic's burst of 10, then every one")
-	assert.Equal(t, uint64(190), f.g.Stats().Observed[mqttguard.ByRateLimit])
+	assert.Equal(t, uint64(190), f.g.Stats().Observed(mqttguard.ByRateLimit))
 	assert.Contains(t, f.audit(), `msg="mqttguard: would reject"`)
 
 	d = f.publish(&c, "commands/sensor1/x", t0)
 	assert.Equal(t, mqttguard.Reject, d.Verdict, "the ACL is enforced in every mode")
 	_, d = f.connect(t, "s1", "sensor1", "nope", t0)
-	assert.Equal(t, byte(0x86), d.Code, "so are credentials")
+	assert.Equal(t, reason.BadUsernameOrPassword, d.Code, "so are credentials")
 
 	f.g.SetMode(trust.EnforceFull)
 	assert.Equal(t, trust.EnforceFull, f.tracker.Mode())
@@ -447,8 +448,8 @@ func TestAuditLogIsRateLimited(t *testing.T) {
 	assert.Equal(t, 10, strings.Count(f.audit(), "component=acl"), "a burst of 10 lines, then 1 a second")
 	st := f.g.Stats()
 	assert.Equal(t, uint64(90), st.AuditSuppressed)
-	assert.Equal(t, uint64(100), st.Decisions[mqttguard.PointPublish][mqttguard.Reject])
-	assert.Equal(t, uint64(100), st.By[mqttguard.ByACL])
+	assert.Equal(t, uint64(100), st.Decisions(mqttguard.PointPublish, mqttguard.Reject))
+	assert.Equal(t, uint64(100), st.By(mqttguard.ByACL))
 	assert.Contains(t, f.audit(), `rule="topic deny sensors/sensor1/secret" line=6`)
 }
 
@@ -497,5 +498,5 @@ func TestFilterOnDelivery(t *testing.T) {
 	assert.Equal(t, mqttguard.Allow, f.g.Subscribe(ctx, &c, "#", 1, t0).Verdict, "the subscription stands")
 	assert.Equal(t, mqttguard.Allow, f.g.Deliver(&c, &mqttguard.Message{Topic: "sensors/s1/t"}).Verdict)
 	assert.Equal(t, mqttguard.Drop, f.g.Deliver(&c, &mqttguard.Message{Topic: "commands/s1"}).Verdict, "deliveries are checked")
-	assert.Equal(t, byte(0x8F), f.g.Subscribe(ctx, &c, "a/#/b", 1, t0).Code, "filters are still validated")
+	assert.Equal(t, reason.TopicFilterInvalid, f.g.Subscribe(ctx, &c, "a/#/b", 1, t0).Code, "filters are still validated")
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/mqttguard/mqttguard/acl"
 	"github.com/mqttguard/mqttguard/anomaly"
 	"github.com/mqttguard/mqttguard/ratelimit"
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/mqttguard/mqttguard/trust"
 	"github.com/mqttguard/mqttguard/wasmguard"
 )
@@ -42,14 +43,14 @@ func (g *Guard) publish(ctx context.Context, c *Client, m *Message, now time.Tim
 				delay = v.Delay
 			}
 		case trust.WriteDisabled:
-			d = Decision{Verdict: Reject, Code: 0x87}
+			d = Decision{Verdict: Reject, Code: reason.NotAuthorized}
 		case trust.ShadowBanned:
 			d = Decision{Verdict: Drop}
 			if !g.cfg.ShadowBan {
-				d = Decision{Verdict: Reject, Code: 0x87}
+				d = Decision{Verdict: Reject, Code: reason.NotAuthorized}
 			}
 		case trust.Disconnected:
-			d = Decision{Verdict: Disconnect, Code: 0x98}
+			d = Decision{Verdict: Disconnect, Code: reason.AdministrativeAction}
 		}
 		if d.Verdict != Allow && v.Enforced {
 			d.Cause = Cause{Component: ByTrust, Detail: "state " + v.State.String()}
@@ -57,8 +58,8 @@ func (g *Guard) publish(ctx context.Context, c *Client, m *Message, now time.Tim
 			// escalating: its publishes still go through the rate
 			// limits, and those it is over count as violations.
 			if d.Verdict != Disconnect {
-				if _, refused := g.rateLimit(c, m, mult, full, now); refused && g.violation(id, trust.RateLimited, now) == trust.Disconnected {
-					d.Verdict, d.Code = Disconnect, 0x98
+				if _, refused := g.rateLimit(ctx, c, m, mult, full, now); refused && g.violation(id, trust.RateLimited, now) == trust.Disconnected {
+					d.Verdict, d.Code = Disconnect, reason.AdministrativeAction
 				}
 			}
 			return d
@@ -71,22 +72,22 @@ func (g *Guard) publish(ctx context.Context, c *Client, m *Message, now time.Tim
 
 	if h := g.cfg.ACL; h != nil {
 		if ad := h.CheckMessage(c.acl(), acl.Publish, m.Topic, m.QoS, m.Retain); !ad.Allowed {
-			code := byte(0x87)
+			code := reason.NotAuthorized
 			cause := aclCause(ad)
 			if ad.Reason == acl.ReasonInvalid {
-				code, cause.Component = 0x90, ByTopic
+				code, cause.Component = reason.TopicNameInvalid, ByTopic
 			}
 			if g.violation(id, trust.ACLDenied, now) == trust.Disconnected && g.enforcing() {
-				return Decision{Verdict: Disconnect, Code: 0x98, Cause: cause}
+				return Decision{Verdict: Disconnect, Code: reason.AdministrativeAction, Cause: cause}
 			}
 			return Decision{Verdict: Reject, Code: code, Cause: cause}
 		}
 	}
 
-	if d, refused := g.rateLimit(c, m, mult, full, now); refused {
+	if d, refused := g.rateLimit(ctx, c, m, mult, full, now); refused {
 		st := g.violation(id, trust.RateLimited, now)
 		if st == trust.Disconnected {
-			d.Verdict, d.Code = Disconnect, 0x98
+			d.Verdict, d.Code = Disconnect, reason.AdministrativeAction
 		}
 		if d, stop := g.refuse(PointPublish, d, c, now, &obs); stop {
 			return d
@@ -119,24 +120,28 @@ func (g *Guard) publish(ctx context.Context, c *Client, m *Message, now time.Tim
 	if obs.Observed {
 		return obs
 	}
+	if delay > 0 && g.cfg.CannotDelay {
+		return Decision{Verdict: Reject, Code: reason.QuotaExceeded, Cause: Cause{Component: ByTrust,
+			Detail: "state throttled: refused, as this broker cannot hold it " + delay.String()}}
+	}
 	return Decision{Delay: delay}
 }
 
 // rateLimit takes the publish's tokens from every configured limiter at
 // once, or from none.
-func (g *Guard) rateLimit(c *Client, m *Message, mult float64, full bool, now time.Time) (Decision, bool) {
+func (g *Guard) rateLimit(ctx context.Context, c *Client, m *Message, mult float64, full bool, now time.Time) (Decision, bool) {
 	l := g.lim.Load()
 	// The fleet-wide limits first: a refusal by a local one below gives
 	// their tokens back to this broker's lease.
 	user := l.sharedUser != nil && c.Username != ""
-	if user && !l.sharedUser.AllowScaled(c.Username, now, 1, mult) {
-		return g.rateRefusal("messages per user", 0x97, c.Username), true
+	if user && !l.sharedUser.AllowScaledContext(ctx, c.Username, now, 1, mult) {
+		return g.rateRefusal("messages per user", reason.QuotaExceeded, c.Username), true
 	}
-	if l.sharedTotal != nil && !l.sharedTotal.AllowN("", now, 1) {
+	if l.sharedTotal != nil && !l.sharedTotal.AllowScaledContext(ctx, "", now, 1, 1) {
 		if user {
 			l.sharedUser.Refund(c.Username, 1, mult)
 		}
-		return g.rateRefusal("messages in total", 0x97, ""), true
+		return g.rateRefusal("messages in total", reason.QuotaExceeded, ""), true
 	}
 	d, refused := g.localRateLimit(l, c, m, mult, full, now)
 	if refused {
@@ -150,7 +155,7 @@ func (g *Guard) rateLimit(c *Client, m *Message, mult float64, full bool, now ti
 	return d, refused
 }
 
-func (g *Guard) rateRefusal(rule string, code byte, key string) Decision {
+func (g *Guard) rateRefusal(rule string, code reason.Code, key string) Decision {
 	return Decision{Verdict: Reject, Code: code, Cause: Cause{Component: ByRateLimit, Rule: rule, Detail: key}}
 }
 
@@ -199,10 +204,10 @@ func (g *Guard) localRateLimit(l *limiters, c *Client, m *Message, mult float64,
 	}
 	ch := checks[i]
 	var rule string
-	code := byte(0x97) // quota exceeded
+	code := reason.QuotaExceeded // quota exceeded
 	switch ch.Limiter {
 	case l.msgClient:
-		rule, code = "messages per client", 0x96 // message rate too high
+		rule, code = "messages per client", reason.MessageRateTooHigh // message rate too high
 	case l.bytesClient:
 		rule = "bytes per client"
 	case l.msgUser:
@@ -223,11 +228,11 @@ func (g *Guard) anomaly(c *Client, v anomaly.Verdict, now time.Time, obs *Decisi
 	switch v.Action {
 	case anomaly.Flag:
 		if g.violation(c.identity(), trust.Anomaly, now) == trust.Disconnected {
-			d = Decision{Verdict: Disconnect, Code: 0x98, Cause: cause}
+			d = Decision{Verdict: Disconnect, Code: reason.AdministrativeAction, Cause: cause}
 		}
 	case anomaly.Ban:
 		g.violation(c.identity(), trust.Anomaly, now)
-		d = Decision{Verdict: Disconnect, Code: 0x98, Cause: cause}
+		d = Decision{Verdict: Disconnect, Code: reason.AdministrativeAction, Cause: cause}
 		if g.enforcing() {
 			g.banDevice(c, "push interval: "+cause.Detail, now)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mqttguard/mqttguard/acl"
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/mqttguard/mqttguard/trust"
 	"github.com/mqttguard/mqttguard/wasmguard"
 )
@@ -24,13 +25,13 @@ func (g *Guard) Subscribe(ctx context.Context, c *Client, filter string, qos byt
 
 func (g *Guard) subscribe(ctx context.Context, c *Client, filter string, qos byte, now time.Time) Decision {
 	if err := acl.ValidFilter(filter); err != nil {
-		return Decision{Verdict: Reject, Code: 0x8F, Cause: Cause{Component: ByTopic, Detail: err.Error()}}
+		return Decision{Verdict: Reject, Code: reason.TopicFilterInvalid, Cause: Cause{Component: ByTopic, Detail: err.Error()}}
 	}
 	id := c.identity()
 	var obs Decision
 	if t := g.cfg.Trust; t != nil {
 		if v := t.Verdict(id, now); v.State == trust.Disconnected {
-			d := Decision{Verdict: Disconnect, Code: 0x98, Cause: Cause{Component: ByTrust, Detail: "state " + v.State.String()}}
+			d := Decision{Verdict: Disconnect, Code: reason.AdministrativeAction, Cause: Cause{Component: ByTrust, Detail: "state " + v.State.String()}}
 			if d, stop := g.refuse(PointSubscribe, d, c, now, &obs); stop {
 				return d
 			}
@@ -44,7 +45,7 @@ func (g *Guard) subscribe(ctx context.Context, c *Client, filter string, qos byt
 	if h := g.cfg.ACL; h != nil && (!g.cfg.FilterOnDelivery || strings.HasPrefix(filter, "$share/")) {
 		if ad := h.Check(c.acl(), acl.Subscribe, filter); !ad.Allowed {
 			g.violation(id, trust.ACLDenied, now)
-			return Decision{Verdict: Reject, Code: 0x87, Cause: aclCause(ad)}
+			return Decision{Verdict: Reject, Code: reason.NotAuthorized, Cause: aclCause(ad)}
 		}
 	}
 	if ps := *g.plugins.Load(); len(ps) > 0 {
@@ -53,7 +54,7 @@ func (g *Guard) subscribe(ctx context.Context, c *Client, filter string, qos byt
 			v, err := p.OnSubscribe(ctx, &ev)
 			if d, stop := g.pluginDecision(p, v, err, id, now); stop {
 				if d.Verdict == Drop {
-					d.Verdict, d.Code = Reject, 0x87 // a subscription cannot be dropped silently
+					d.Verdict, d.Code = Reject, reason.NotAuthorized // a subscription cannot be dropped silently
 				}
 				return d
 			}
@@ -84,7 +85,7 @@ func (g *Guard) SubscriptionQuota(c *Client, n, size int, filter string) Decisio
 	default:
 		return Decision{}
 	}
-	d := Decision{Verdict: Reject, Code: 0x97, Cause: Cause{Component: ByTopic, Rule: "subscriptions per client", Detail: why}}
+	d := Decision{Verdict: Reject, Code: reason.QuotaExceeded, Cause: Cause{Component: ByTopic, Rule: "subscriptions per client", Detail: why}}
 	return g.record(PointSubscribe, d, c, time.Now())
 }
 

@@ -3,6 +3,8 @@ package packets
 import (
 	"encoding/binary"
 	"unicode/utf8"
+
+	"github.com/mqttguard/mqttguard/reason"
 )
 
 // cursor reads the fields of one packet. Every read is bounded by end
@@ -68,12 +70,12 @@ func decodeVBI(b []byte) (value, n int, err *Error) {
 	mult := 1
 	for i := 0; i < 4; i++ {
 		if i >= len(b) {
-			return 0, 0, &Error{Code: MalformedPacket, Rule: "[MQTT-1.5.5]", Offset: -1, Msg: "variable byte integer cut short"}
+			return 0, 0, &Error{Code: reason.MalformedPacket, Rule: "[MQTT-1.5.5]", Offset: -1, Msg: "variable byte integer cut short"}
 		}
 		d := b[i]
 		if i > 0 && d == 0 {
 			// A trailing zero byte adds nothing: an overlong encoding.
-			return 0, 0, &Error{Code: MalformedPacket, Rule: "[MQTT-1.5.5-1]", Offset: -1, Msg: "variable byte integer not in its shortest form"}
+			return 0, 0, &Error{Code: reason.MalformedPacket, Rule: "[MQTT-1.5.5-1]", Offset: -1, Msg: "variable byte integer not in its shortest form"}
 		}
 		value += int(d&0x7f) * mult
 		if d&0x80 == 0 {
@@ -81,7 +83,7 @@ func decodeVBI(b []byte) (value, n int, err *Error) {
 		}
 		mult <<= 7
 	}
-	return 0, 0, &Error{Code: MalformedPacket, Rule: "[MQTT-1.5.5]", Offset: -1, Msg: "variable byte integer longer than 4 bytes"}
+	return 0, 0, &Error{Code: reason.MalformedPacket, Rule: "[MQTT-1.5.5]", Offset: -1, Msg: "variable byte integer longer than 4 bytes"}
 }
 
 // binary reads two-byte-length-prefixed binary data. The error path is

@@ -1,6 +1,10 @@
 package packets
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/mqttguard/mqttguard/reason"
+)
 
 // The encoders append one packet to dst and return the extended slice,
 // like strconv.Append*: a caller reuses its buffer and allocates nothing.
@@ -9,36 +13,19 @@ import "encoding/binary"
 // that version can say.
 
 // AppendConnack appends a CONNACK. For MQTT 3.1.1 the reason code becomes
-// a return code: 0x84 → 1 (unacceptable protocol version), 0x85 → 2
-// (identifier rejected), 0x88/0x89/0x8B → 3 (server unavailable),
-// 0x86/0x8C → 4 (bad user name or password), any other failure → 5 (not
-// authorized; 0x8A banned and 0x9F connection rate exceeded included).
-// sessionPresent is sent only with success.
+// the return code reason.Code.V3Connack gives (0x86/0x8C → 4 bad user
+// name or password, 0x88/0x89/0x8B → 3 server unavailable, any other
+// failure → 5 not authorized, …). sessionPresent is sent only with
+// success.
 func AppendConnack(dst []byte, v Version, sessionPresent bool, code ReasonCode) []byte {
 	flags := byte(0)
-	if sessionPresent && code == Success {
+	if sessionPresent && code == reason.Success {
 		flags = 1
 	}
 	if v != V5 {
-		return append(dst, byte(CONNACK)<<4, 2, flags, byte(connackReturnCode(code)))
+		return append(dst, byte(CONNACK)<<4, 2, flags, code.V3Connack())
 	}
 	return append(dst, byte(CONNACK)<<4, 3, flags, byte(code), 0)
-}
-
-func connackReturnCode(code ReasonCode) byte {
-	switch code {
-	case Success:
-		return 0
-	case UnsupportedProtocolVersion:
-		return 1
-	case ClientIdentifierNotValid:
-		return 2
-	case ServerUnavailable, ServerBusy, ServerShuttingDown:
-		return 3
-	case BadUsernameOrPassword, BadAuthenticationMethod:
-		return 4
-	}
-	return 5
 }
 
 // AppendAck appends a PUBACK, PUBREC, PUBREL or PUBCOMP for packet id.
@@ -49,7 +36,7 @@ func AppendAck(dst []byte, t Type, v Version, id uint16, code ReasonCode) []byte
 	if t == PUBREL {
 		first |= 0x02
 	}
-	if v != V5 || code == Success {
+	if v != V5 || code == reason.Success {
 		return append(dst, first, 2, byte(id>>8), byte(id))
 	}
 	return append(dst, first, 3, byte(id>>8), byte(id), byte(code))
@@ -70,7 +57,7 @@ func AppendSuback(dst []byte, v Version, id uint16, codes []ReasonCode) []byte {
 	}
 	for _, c := range codes {
 		if v != V5 && c.IsError() {
-			c = UnspecifiedError
+			c = reason.UnspecifiedError
 		}
 		dst = append(dst, byte(c))
 	}
@@ -99,7 +86,7 @@ func AppendDisconnect(dst []byte, v Version, code ReasonCode) []byte {
 	if v != V5 {
 		return dst
 	}
-	if code == Success {
+	if code == reason.Success {
 		return append(dst, byte(DISCONNECT)<<4, 0)
 	}
 	return append(dst, byte(DISCONNECT)<<4, 1, byte(code))

@@ -3,6 +3,8 @@ package packets
 import (
 	"errors"
 	"fmt"
+
+	"github.com/mqttguard/mqttguard/reason"
 )
 
 // Error is a packet that breaks the specification or a Limit. Code is
@@ -41,13 +43,13 @@ func (e *Error) Is(target error) bool {
 
 // Sentinels for errors.Is.
 var (
-	ErrMalformed     = &Error{Code: MalformedPacket}
-	ErrProtocol      = &Error{Code: ProtocolError}
-	ErrTooLarge      = &Error{Code: PacketTooLarge}
-	ErrTopicAlias    = &Error{Code: TopicAliasInvalid}
-	ErrPayloadFormat = &Error{Code: PayloadFormatInvalid}
-	ErrVersion       = &Error{Code: UnsupportedProtocolVersion}
-	ErrClientID      = &Error{Code: ClientIdentifierNotValid}
+	ErrMalformed     = &Error{Code: reason.MalformedPacket}
+	ErrProtocol      = &Error{Code: reason.ProtocolError}
+	ErrTooLarge      = &Error{Code: reason.PacketTooLarge}
+	ErrTopicAlias    = &Error{Code: reason.TopicAliasInvalid}
+	ErrPayloadFormat = &Error{Code: reason.PayloadFormatInvalid}
+	ErrVersion       = &Error{Code: reason.UnsupportedProtocolVersion}
+	ErrClientID      = &Error{Code: reason.ClientIdentifierNotValid}
 )
 
 // CodeOf returns the reason code of err (MalformedPacket for an error
@@ -57,13 +59,13 @@ func CodeOf(err error) ReasonCode {
 	if errors.As(err, &e) {
 		return e.Code
 	}
-	return MalformedPacket
+	return reason.MalformedPacket
 }
 
 func malformed(t Type, off int, rule, format string, args ...any) *Error {
-	return &Error{Code: MalformedPacket, Rule: rule, Type: t, Offset: off, Msg: fmt.Sprintf(format, args...)}
+	return &Error{Code: reason.MalformedPacket, Rule: rule, Type: t, Offset: off, Msg: fmt.Sprintf(format, args...)}
 }
 
 func protocolErr(t Type, off int, rule, format string, args ...any) *Error {
-	return &Error{Code: ProtocolError, Rule: rule, Type: t, Offset: off, Msg: fmt.Sprintf(format, args...)}
+	return &Error{Code: reason.ProtocolError, Rule: rule, Type: t, Offset: off, Msg: fmt.Sprintf(format, args...)}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/mqttguard/mqttguard/packets"
+	"github.com/mqttguard/mqttguard/reason"
 )
 
 func ExampleReader() {
@@ -63,8 +64,8 @@ func ExampleLimits() {
 
 func ExampleAppendConnack() {
 	// The same refusal for both protocol versions.
-	fmt.Printf("% x\n", packets.AppendConnack(nil, packets.V5, false, packets.Banned))
-	fmt.Printf("% x\n", packets.AppendConnack(nil, packets.V311, false, packets.Banned))
+	fmt.Printf("% x\n", packets.AppendConnack(nil, packets.V5, false, reason.Banned))
+	fmt.Printf("% x\n", packets.AppendConnack(nil, packets.V311, false, reason.Banned))
 	// Output:
 	// 20 03 00 8a 00
 	// 20 02 00 05

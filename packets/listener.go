@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mqttguard/mqttguard/reason"
 )
 
 // ListenerConfig configures Listen.
@@ -218,7 +220,7 @@ func (c *Conn) fail(err error) error {
 		tell = perr.Code
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		// A deadline the server set after CONNECT is its keep-alive.
-		tell = KeepAliveTimeout
+		tell = reason.KeepAliveTimeout
 	}
 	if tell != 0 && c.r.Session().Version() == V5 {
 		c.wmu.Lock()

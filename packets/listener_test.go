@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -118,7 +119,7 @@ func TestListenerClosesOnAMalformedPacket(t *testing.T) {
 	_, err = server.Read(make([]byte, 10))
 	var perr *Error
 	require.ErrorAs(t, err, &perr)
-	assert.Equal(t, MalformedPacket, perr.Code)
+	assert.Equal(t, reason.MalformedPacket, perr.Code)
 
 	// The v5 client is told why, then the connection is closed.
 	client.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -141,7 +142,7 @@ func TestListenerRefusesAnOversizedPacketBeforeReadingIt(t *testing.T) {
 	_, err := io.ReadFull(server, make([]byte, len(connect5(0x02, nil, "big"))))
 	require.NoError(t, err)
 	_, err = server.Read(make([]byte, 10))
-	assert.Equal(t, PacketTooLarge, CodeOf(err))
+	assert.Equal(t, reason.PacketTooLarge, CodeOf(err))
 	client.SetReadDeadline(time.Now().Add(5 * time.Second))
 	resp, _ := io.ReadAll(client)
 	assert.Equal(t, []byte{0xe0, 0x01, 0x95}, resp)
@@ -154,7 +155,7 @@ func TestListenerNeedsCONNECTFirst(t *testing.T) {
 	server := accept()
 	go client.Write([]byte{0x82, 0x06, 0x00, 0x01, 0x00, 0x01, 'a', 0x00}) // SUBSCRIBE first
 	_, err := server.Read(make([]byte, 10))
-	assert.Equal(t, ProtocolError, CodeOf(err))
+	assert.Equal(t, reason.ProtocolError, CodeOf(err))
 	client.SetReadDeadline(time.Now().Add(5 * time.Second))
 	resp, _ := io.ReadAll(client)
 	assert.Empty(t, resp, "no version yet: nothing to say, the connection is closed")

@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/mqttguard/mqttguard/internal/topic"
+	"github.com/mqttguard/mqttguard/reason"
 )
 
 // Packet is one decoded MQTT control packet. Every byte slice in it is a
@@ -223,9 +224,9 @@ func (p *Packet) decodeConnect(c *cursor) error {
 	case string(name) == "MQTT" && (cn.Level == V311 || cn.Level == V5):
 	case string(name) == "MQIsdp" && cn.Level == V31:
 	case string(name) != "MQTT" && string(name) != "MQIsdp":
-		return &Error{Code: UnsupportedProtocolVersion, Rule: "[MQTT-3.1.2-1]", Type: CONNECT, Offset: 2, Msg: "protocol name is not \"MQTT\""}
+		return &Error{Code: reason.UnsupportedProtocolVersion, Rule: "[MQTT-3.1.2-1]", Type: CONNECT, Offset: 2, Msg: "protocol name is not \"MQTT\""}
 	default:
-		return &Error{Code: UnsupportedProtocolVersion, Rule: "[MQTT-3.1.2-2]", Type: CONNECT, Offset: c.pos - 1,
+		return &Error{Code: reason.UnsupportedProtocolVersion, Rule: "[MQTT-3.1.2-2]", Type: CONNECT, Offset: c.pos - 1,
 			Msg: "protocol " + string(name) + " level " + itoa(int(level)) + " is not 3.1 (MQIsdp 3), 3.1.1 (MQTT 4) or 5.0 (MQTT 5)"}
 	}
 	p.Version = cn.Level
@@ -277,12 +278,12 @@ func (p *Packet) decodeConnect(c *cursor) error {
 	}
 	switch {
 	case len(cn.ClientID) > c.lim.MaxClientIDLength:
-		return &Error{Code: ClientIdentifierNotValid, Type: CONNECT, Offset: idAt,
+		return &Error{Code: reason.ClientIdentifierNotValid, Type: CONNECT, Offset: idAt,
 			Msg: "client identifier of " + itoa(len(cn.ClientID)) + " bytes is longer than the limit of " + itoa(c.lim.MaxClientIDLength)}
 	case len(cn.ClientID) == 0 && cn.Level == V31:
-		return &Error{Code: ClientIdentifierNotValid, Rule: "MQTT 3.1 §3.1", Type: CONNECT, Offset: idAt, Msg: "MQTT 3.1 requires a client identifier"}
+		return &Error{Code: reason.ClientIdentifierNotValid, Rule: "MQTT 3.1 §3.1", Type: CONNECT, Offset: idAt, Msg: "MQTT 3.1 requires a client identifier"}
 	case len(cn.ClientID) == 0 && cn.Level == V311 && !cn.CleanStart:
-		return &Error{Code: ClientIdentifierNotValid, Rule: "[MQTT-3.1.3-8]", Type: CONNECT, Offset: idAt,
+		return &Error{Code: reason.ClientIdentifierNotValid, Rule: "[MQTT-3.1.3-8]", Type: CONNECT, Offset: idAt,
 			Msg: "an empty client identifier needs a clean session (MQTT 3.1.1)"}
 	}
 	if cn.WillFlag {
@@ -328,7 +329,7 @@ func checkMessageProps(c *cursor, props *Properties, payload []byte) error {
 		}
 	}
 	if props.PayloadFormat == 1 && !utf8.Valid(payload) {
-		return &Error{Code: PayloadFormatInvalid, Rule: "§3.3.2.3.2", Type: c.t, Offset: -1,
+		return &Error{Code: reason.PayloadFormatInvalid, Rule: "§3.3.2.3.2", Type: c.t, Offset: -1,
 			Msg: "Payload Format Indicator says UTF-8, the payload is not"}
 	}
 	return nil
@@ -340,7 +341,7 @@ func checkMessageProps(c *cursor, props *Properties, payload []byte) error {
 // limits.
 func (c *cursor) topicName(b []byte, at int, what string) error {
 	if len(b) > c.lim.MaxTopicLength {
-		return &Error{Code: MalformedPacket, Type: c.t, Offset: at,
+		return &Error{Code: reason.MalformedPacket, Type: c.t, Offset: at,
 			Msg: what + " of " + itoa(len(b)) + " bytes is longer than the limit of " + itoa(c.lim.MaxTopicLength)}
 	}
 	levels, err := topic.ScanName(view(b), c.lim.AllowControlChars)
@@ -348,7 +349,7 @@ func (c *cursor) topicName(b []byte, at int, what string) error {
 		return topicError(c.t, at, what, err)
 	}
 	if levels > c.lim.MaxTopicLevels {
-		return &Error{Code: MalformedPacket, Type: c.t, Offset: at,
+		return &Error{Code: reason.MalformedPacket, Type: c.t, Offset: at,
 			Msg: what + " has " + itoa(levels) + " levels, more than the limit of " + itoa(c.lim.MaxTopicLevels)}
 	}
 	return nil
@@ -357,7 +358,7 @@ func (c *cursor) topicName(b []byte, at int, what string) error {
 // topicFilter is topicName for filters.
 func (c *cursor) topicFilter(b []byte, at int) error {
 	if len(b) > c.lim.MaxTopicLength {
-		return &Error{Code: MalformedPacket, Type: c.t, Offset: at,
+		return &Error{Code: reason.MalformedPacket, Type: c.t, Offset: at,
 			Msg: "topic filter of " + itoa(len(b)) + " bytes is longer than the limit of " + itoa(c.lim.MaxTopicLength)}
 	}
 	levels, err := topic.ScanFilter(view(b), c.lim.AllowControlChars)
@@ -365,7 +366,7 @@ func (c *cursor) topicFilter(b []byte, at int) error {
 		return topicError(c.t, at, "topic filter", err)
 	}
 	if levels > c.lim.MaxTopicLevels {
-		return &Error{Code: MalformedPacket, Type: c.t, Offset: at,
+		return &Error{Code: reason.MalformedPacket, Type: c.t, Offset: at,
 			Msg: "topic filter has " + itoa(levels) + " levels, more than the limit of " + itoa(c.lim.MaxTopicLevels)}
 	}
 	return nil
@@ -388,7 +389,7 @@ func topicError(t Type, at int, what string, te *topic.Error) *Error {
 	if at >= 0 && te.Offset >= 0 {
 		off = at + te.Offset
 	}
-	return &Error{Code: MalformedPacket, Rule: te.Statement, Type: t, Offset: off, Msg: what + ": " + te.Reason}
+	return &Error{Code: reason.MalformedPacket, Rule: te.Statement, Type: t, Offset: off, Msg: what + ": " + te.Reason}
 }
 
 func itoa(n int) string {
@@ -466,13 +467,13 @@ func (p *Packet) decodeAck(c *cursor) error {
 // as MQTT 5.0 acknowledgements, DISCONNECT and AUTH carry them.
 func (p *Packet) reasonAndProps(c *cursor) error {
 	if c.left() == 0 {
-		p.ReasonCode = Success
+		p.ReasonCode = reason.Success
 		return nil
 	}
 	at := c.pos
 	rc, _ := c.byte1("reason code")
 	p.ReasonCode = ReasonCode(rc)
-	if !p.ReasonCode.ValidFor(p.Type) {
+	if !validFor(p.ReasonCode, p.Type) {
 		return malformed(p.Type, at, "§2.4", "reason code 0x%02x is not valid in %s", rc, p.Type)
 	}
 	if c.left() == 0 {
@@ -515,7 +516,7 @@ func (p *Packet) decodeFilters(c *cursor, t Type, noFilter string) error {
 	}
 	for c.left() > 0 {
 		if len(p.Subscriptions) == c.lim.MaxSubscriptions {
-			return &Error{Code: MalformedPacket, Type: t, Offset: c.pos, Msg: "more than the limit of " + itoa(c.lim.MaxSubscriptions) + " filters"}
+			return &Error{Code: reason.MalformedPacket, Type: t, Offset: c.pos, Msg: "more than the limit of " + itoa(c.lim.MaxSubscriptions) + " filters"}
 		}
 		s := Subscription{Offset: c.pos}
 		filterAt := c.pos + 2
@@ -605,7 +606,7 @@ func (p *Packet) decodeConnack(c *cursor) error {
 		}
 		return c.done("return code")
 	}
-	if !p.ReasonCode.ValidFor(CONNACK) {
+	if !validFor(p.ReasonCode, CONNACK) {
 		return malformed(CONNACK, rcAt, "§2.4", "reason code 0x%02x is not valid in CONNACK", rc)
 	}
 	if err := c.properties(&p.Props, CONNACK); err != nil {
@@ -635,7 +636,7 @@ func (p *Packet) decodeSubUnsuback(c *cursor) error {
 		return protocolErr(p.Type, c.pos, "§3.9.3", "no reason code")
 	}
 	for i, rc := range p.ReasonCodes {
-		ok := ReasonCode(rc).ValidFor(p.Type)
+		ok := validFor(ReasonCode(rc), p.Type)
 		if p.Version != V5 {
 			ok = rc <= 2 || rc == 0x80
 		}

@@ -3,6 +3,8 @@ package packets
 import (
 	"math/bits"
 	"strconv"
+
+	"github.com/mqttguard/mqttguard/reason"
 )
 
 // PropertyID identifies an MQTT 5.0 property (MQTT 5.0 §2.2.2.2).
@@ -285,7 +287,7 @@ func (c *cursor) properties(p *Properties, ctx Type) error {
 			return protocolErr(c.t, start, "§2.2.2.2", "property %s is not allowed in %s", propName[id], contextName(ctx))
 		}
 		if count++; count > c.lim.MaxProperties {
-			return &Error{Code: MalformedPacket, Type: c.t, Offset: start, Msg: "more than the limit of " + strconv.Itoa(c.lim.MaxProperties) + " properties"}
+			return &Error{Code: reason.MalformedPacket, Type: c.t, Offset: start, Msg: "more than the limit of " + strconv.Itoa(c.lim.MaxProperties) + " properties"}
 		}
 		repeatable := pid == PropUserProperty || (pid == PropSubscriptionID && ctx == PUBLISH)
 		if p.present&(1<<pid) != 0 && !repeatable {
@@ -351,7 +353,7 @@ func (c *cursor) propertyValue(p *Properties, id PropertyID, spec propSpec, star
 			p.TopicAliasMaximum = v
 		case PropTopicAlias:
 			if v == 0 {
-				return &Error{Code: TopicAliasInvalid, Rule: "[MQTT-3.3.2-8]", Type: c.t, Offset: start, Msg: "Topic Alias must not be 0"}
+				return &Error{Code: reason.TopicAliasInvalid, Rule: "[MQTT-3.3.2-8]", Type: c.t, Offset: start, Msg: "Topic Alias must not be 0"}
 			}
 			p.TopicAlias = v
 		}
@@ -426,7 +428,7 @@ func (c *cursor) propertyValue(p *Properties, id PropertyID, spec propSpec, star
 		}
 		p.UserProperties++
 		if p.UserProperties > c.lim.MaxUserProperties {
-			return &Error{Code: MalformedPacket, Type: c.t, Offset: start, Msg: "more than the limit of " + strconv.Itoa(c.lim.MaxUserProperties) + " user properties"}
+			return &Error{Code: reason.MalformedPacket, Type: c.t, Offset: start, Msg: "more than the limit of " + strconv.Itoa(c.lim.MaxUserProperties) + " user properties"}
 		}
 	}
 	return nil

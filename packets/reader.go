@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/mqttguard/mqttguard/reason"
 )
 
 // Reader reads the packets a client sends, one at a time, and lets
@@ -114,7 +116,7 @@ func (r *Reader) Read() (*Packet, error) {
 		limit, what = r.lim.MaxConnectSize, "maximum size of a CONNECT before authentication"
 	}
 	if total > limit {
-		return nil, &Error{Code: PacketTooLarge, Type: t, Offset: 1,
+		return nil, &Error{Code: reason.PacketTooLarge, Type: t, Offset: 1,
 			Msg: fmt.Sprintf("packet of %d bytes is over the %s (%d)", total, what, limit)}
 	}
 	buf, err := r.body(hdr[:n], total)

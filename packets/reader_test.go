@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -171,7 +172,7 @@ func TestSessionAliasMemoryIsBounded(t *testing.T) {
 	err := alias(2, strings.Repeat("d", 20))
 	var perr *Error
 	require.ErrorAs(t, err, &perr)
-	assert.Equal(t, QuotaExceeded, perr.Code, "a 91st..111th byte is over the budget")
+	assert.Equal(t, reason.QuotaExceeded, perr.Code, "a 91st..111th byte is over the budget")
 	assert.Equal(t, 91, s.aliasBytes)
 }
 

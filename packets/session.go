@@ -1,6 +1,10 @@
 package packets
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/mqttguard/mqttguard/reason"
+)
 
 // Session enforces the rules that span packets of one connection, for
 // the packets a client sends: CONNECT first and only once
@@ -68,7 +72,7 @@ func (s *Session) checkPublish(p *Packet) error {
 	}
 	alias := p.Props.TopicAlias
 	if alias > s.TopicAliasMaximum {
-		return &Error{Code: TopicAliasInvalid, Rule: "§3.3.2.3.4", Type: PUBLISH, Offset: -1,
+		return &Error{Code: reason.TopicAliasInvalid, Rule: "§3.3.2.3.4", Type: PUBLISH, Offset: -1,
 			Msg: "Topic Alias " + strconv.Itoa(int(alias)) + " is above the maximum of " + strconv.Itoa(int(s.TopicAliasMaximum))}
 	}
 	if alias == 0 {
@@ -84,7 +88,7 @@ func (s *Session) checkPublish(p *Packet) error {
 			budget = defaultMaxAliasBytes
 		}
 		if s.aliasBytes-len(old)+len(p.Publish.Topic) > budget {
-			return &Error{Code: QuotaExceeded, Rule: "", Type: PUBLISH, Offset: -1,
+			return &Error{Code: reason.QuotaExceeded, Rule: "", Type: PUBLISH, Offset: -1,
 				Msg: "the topics of this connection's aliases would exceed " + strconv.Itoa(budget) + " bytes"}
 		}
 		s.aliasBytes += len(p.Publish.Topic) - len(old)

@@ -181,6 +181,15 @@ func (s *Shared) AllowN(key string, t time.Time, n int) bool {
 // AllowScaled is AllowN with the rate and burst multiplied by mult for
 // this call, as Limiter.AllowScaled.
 func (s *Shared) AllowScaled(key string, t time.Time, n int, mult float64) bool {
+	return s.AllowScaledContext(context.Background(), key, t, n, mult)
+}
+
+// AllowScaledContext is AllowScaled for a caller with a context: a call
+// to the store (at most one, bounded by SharedConfig.Timeout) ends when
+// ctx does too. A caller that gives up is decided as if the store were
+// down (WhenDown) without putting the limiter in the Down state: the
+// store did nothing wrong.
+func (s *Shared) AllowScaledContext(ctx context.Context, key string, t time.Time, n int, mult float64) bool {
 	if n <= 0 {
 		return true
 	}
@@ -214,9 +223,9 @@ func (s *Shared) AllowScaled(key string, t time.Time, n int, mult float64) bool 
 		}
 	}
 	if l == nil {
-		got, _, err := s.take(key, cost, cost)
+		got, _, err := s.take(ctx, key, cost, cost)
 		if err != nil {
-			s.fail(now, err)
+			s.fail(ctx, now, err)
 			return s.whenDown(key, t, n, mult)
 		}
 		s.ok()
@@ -234,9 +243,9 @@ func (s *Shared) AllowScaled(key string, t time.Time, n int, mult float64) bool 
 	if s.down(now) {
 		return s.whenDown(key, t, n, mult)
 	}
-	got, wait, err := s.take(key, cost, cost+s.lease)
+	got, wait, err := s.take(ctx, key, cost, cost+s.lease)
 	if err != nil {
-		s.fail(now, err)
+		s.fail(ctx, now, err)
 		return s.whenDown(key, t, n, mult)
 	}
 	s.ok()
@@ -297,9 +306,9 @@ func (l *lease) spend(cost int64) bool {
 	}
 }
 
-func (s *Shared) take(key string, minimum, maximum int64) (got, wait int64, err error) {
+func (s *Shared) take(ctx context.Context, key string, minimum, maximum int64) (got, wait int64, err error) {
 	s.storeCalls.Add(1)
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	g, w, err := s.cfg.Store.Take(ctx, s.cfg.Prefix+key, time.Duration(s.tau), time.Duration(minimum), time.Duration(maximum))
 	if err != nil {
@@ -329,8 +338,13 @@ func (s *Shared) down(now int64) bool {
 	return d != 0 && now < d
 }
 
-// fail puts the limiter in the down state and logs the first failure.
-func (s *Shared) fail(now int64, err error) {
+// fail puts the limiter in the down state and logs the first failure —
+// unless the caller gave up (its ctx ended), which says nothing about
+// the store.
+func (s *Shared) fail(ctx context.Context, now int64, err error) {
+	if ctx.Err() != nil {
+		return
+	}
 	f := s.failures.Add(1)
 	backoff := s.cfg.RetryAfter << min(f-1, 20)
 	backoff = min(max(backoff, s.cfg.RetryAfter), s.cfg.MaxRetryAfter)

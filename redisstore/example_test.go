@@ -21,7 +21,8 @@ func Example() {
 	}
 	defer client.Close()
 
-	bans := &trust.Bans{OnAdd: func(b trust.Ban) { /* kick the sessions b matches */ }}
+	bans := &trust.Bans{}
+	bans.WatchAdded(func(b trust.Ban) { /* kick the sessions b matches */ })
 	var fleet *redisstore.Fleet
 	tracker, err := trust.New(trust.Config{Mode: trust.EnforceFull, OnTransition: func(t trust.Transition) {
 		fleet.Transition(t) // share shadow bans and disconnects

@@ -17,9 +17,9 @@ import (
 // FleetConfig says what a broker shares with its fleet. Bans is
 // required; every zero field means its documented default.
 type FleetConfig struct {
-	// Bans is the broker's ban list. NewFleet sets its OnChange (calling any
-	// OnChange already set first); set Bans.OnAdd to kick sessions, and
-	// it hears the fleet's bans too.
+	// Bans is the broker's ban list. NewFleet watches its changes
+	// (Bans.WatchChanges) until Close; kick sessions from
+	// Bans.WatchAdded, which hears the fleet's bans too.
 	Bans *trust.Bans
 	// Trust, if set, receives the records other brokers share (Adopt).
 	// The broker shares its own by calling Fleet.Transition from
@@ -56,10 +56,11 @@ type FleetConfig struct {
 // to Redis from a queue. Start starts its two goroutines, Close stops
 // them.
 type Fleet struct {
-	c     *Client
-	cfg   FleetConfig
-	bans  *trust.Bans
-	trust *trust.Tracker
+	c       *Client
+	cfg     FleetConfig
+	bans    *trust.Bans
+	trust   *trust.Tracker
+	unwatch func() // stops WatchChanges
 
 	mu      sync.Mutex
 	queue   []op
@@ -114,13 +115,7 @@ func (c *Client) NewFleet(cfg FleetConfig) (*Fleet, error) {
 		cfg.MaxRetryAfter = time.Second
 	}
 	f := &Fleet{c: c, cfg: cfg, bans: cfg.Bans, trust: cfg.Trust, wake: make(chan struct{}, 1), synced: make(chan struct{})}
-	prev := cfg.Bans.OnChange
-	cfg.Bans.OnChange = func(ch trust.BanChange) {
-		if prev != nil {
-			prev(ch)
-		}
-		f.enqueue(op{ban: &ch})
-	}
+	f.unwatch = cfg.Bans.WatchChanges(func(ch trust.BanChange) { f.enqueue(op{ban: &ch}) })
 	return f, nil
 }
 
@@ -449,6 +444,7 @@ func (f *Fleet) Stats() FleetStats {
 // Close stops syncing and waits for the goroutines. Changes still queued
 // are lost: Redis was unreachable, or the broker is going away.
 func (f *Fleet) Close() {
+	f.unwatch()               // the ban list no longer reports to this fleet
 	f.startOnce.Do(func() {}) // a Fleet never started stays stopped
 	if f.stop != nil {
 		f.stop()

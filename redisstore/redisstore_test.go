@@ -154,11 +154,11 @@ func join(t *testing.T, r *testenv.Redis, name string, seed bool, bans ...trust.
 	for _, b := range bans {
 		require.NoError(t, n.bans.Add(b))
 	}
-	n.bans.OnAdd = func(b trust.Ban) {
+	n.bans.WatchAdded(func(b trust.Ban) {
 		n.mu.Lock()
 		n.kicked = append(n.kicked, "ban "+b.Value)
 		n.mu.Unlock()
-	}
+	})
 	var fleet *Fleet
 	// Spacing off: these tests record violations at one instant.
 	tr, err := trust.New(trust.Config{Mode: trust.EnforceFull, Spacing: -1, OnTransition: func(x trust.Transition) {

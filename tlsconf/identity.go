@@ -3,6 +3,7 @@ package tlsconf
 import (
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/hex"
@@ -21,10 +22,26 @@ var ErrNoVerifiedCertificate = errors.New("tlsconf: no verified client certifica
 // verify can say anything. The result is refused when empty, not UTF-8,
 // or containing U+0000 (it becomes an MQTT username).
 func IdentityFrom(cs tls.ConnectionState, src IdentitySource) (string, error) {
+	return IdentityOf(VerifiedLeaf(cs), src)
+}
+
+// VerifiedLeaf returns the client certificate the handshake verified, or
+// nil when there is none (no certificate, or one the server did not
+// verify: such a certificate can say anything).
+func VerifiedLeaf(cs tls.ConnectionState) *x509.Certificate {
 	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+		return nil
+	}
+	return cs.VerifiedChains[0][0]
+}
+
+// IdentityOf is IdentityFrom for a certificate the caller has already
+// verified (a broker that is not written in Go hands over its peer
+// certificate this way). A nil leaf is ErrNoVerifiedCertificate.
+func IdentityOf(leaf *x509.Certificate, src IdentitySource) (string, error) {
+	if leaf == nil {
 		return "", ErrNoVerifiedCertificate
 	}
-	leaf := cs.VerifiedChains[0][0]
 	var id, what string
 	switch src {
 	case IdentityCN:

@@ -158,17 +158,8 @@ type Bans struct {
 	automatic        int            // automatic bans kept (under mu)
 	scoped           map[string]int // automatic client bans by username (under mu)
 
-	// OnAdd, if set, is called (without locks held) after a ban is added,
-	// by Add or by a change from elsewhere (Apply, Replace), so a broker
-	// can disconnect live sessions it matches.
-	OnAdd func(Ban)
-
-	// OnChange, if set, is called (without locks held) after Add or
-	// Remove changed the list, and never for Apply or Replace: it is how
-	// a change made on this broker reaches a shared BanStore without the
-	// store's own notifications echoing back. It must not block: Add is
-	// called from the publish path (automatic bans).
-	OnChange func(BanChange)
+	added   watchers[Ban]       // WatchAdded
+	changed watchers[BanChange] // WatchChanges
 }
 
 type banGroup struct {
@@ -207,14 +198,9 @@ func (b *Bans) Add(ban Ban) error {
 		return ErrBansFull
 	}
 	b.putLocked(ban, pfx)
-	onAdd, onChange := b.OnAdd, b.OnChange
 	b.mu.Unlock()
-	if onAdd != nil {
-		onAdd(ban)
-	}
-	if onChange != nil {
-		onChange(BanChange{Ban: ban})
-	}
+	b.added.fire(ban)
+	b.changed.fire(BanChange{Ban: ban})
 	return nil
 }
 
@@ -350,10 +336,9 @@ func (b *Bans) Lift(ban Ban) bool {
 	}
 	b.mu.Lock()
 	ok := b.deleteLocked(key, pfx)
-	onChange := b.OnChange
 	b.mu.Unlock()
-	if ok && onChange != nil {
-		onChange(BanChange{Ban: key, Lifted: true})
+	if ok {
+		b.changed.fire(BanChange{Ban: key, Lifted: true})
 	}
 	return ok
 }

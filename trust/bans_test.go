@@ -137,9 +137,10 @@ func TestCorruptBanFileLosesNothingElse(t *testing.T) {
 	}
 }
 
-func TestOnAdd(t *testing.T) {
+func TestWatchAdded(t *testing.T) {
 	var got []Ban
-	b := Bans{OnAdd: func(x Ban) { got = append(got, x) }}
+	var b Bans
+	b.WatchAdded(func(x Ban) { got = append(got, x) })
 	require.NoError(t, b.Add(Ban{Kind: BanUsername, Value: "u"}))
 	require.Len(t, got, 1)
 	assert.Equal(t, "u", got[0].Value)

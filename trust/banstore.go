@@ -18,7 +18,7 @@ type BanChange struct {
 // Redis). A broker never consults the store on CONNECT: it checks its own
 // Bans, which the store keeps current.
 //
-// The wiring is the same for every store: Bans.OnChange sends each local
+// The wiring is the same for every store: Bans.WatchChanges sends each local
 // change to PutBan or DeleteBan (from a queue, never from the caller's
 // goroutine: a store may be slow or down); the store's change
 // notifications reach every other broker's Bans through Apply; after a
@@ -36,8 +36,8 @@ type BanStore interface {
 }
 
 // Apply makes a change that came from elsewhere (another broker, through
-// a BanStore): like Add or Remove, but OnChange is not called, so the
-// change does not echo back to the store. OnAdd is called for a ban that
+// a BanStore): like Add or Remove, but WatchChanges is not told, so the
+// change does not echo back to the store. WatchAdded is told of a ban that
 // was not already in force as it is, so a broker kicks the sessions it
 // matches; applying the same change twice does nothing the second time.
 func (b *Bans) Apply(c BanChange) error {
@@ -53,18 +53,17 @@ func (b *Bans) Apply(c BanChange) error {
 	}
 	old, had := b.lookupLocked(ban, pfx)
 	b.putLocked(ban, pfx)
-	onAdd := b.OnAdd
 	b.mu.Unlock()
-	if onAdd != nil && !(had && sameBan(old, ban)) {
-		onAdd(ban)
+	if !(had && sameBan(old, ban)) {
+		b.added.fire(ban)
 	}
 	return nil
 }
 
 // Replace makes the list exactly the bans of list still in force at t (a
 // full resync from a BanStore) and reports how many bans it added and
-// removed. OnAdd is called for each ban that was not in force as it is;
-// OnChange is not called. Invalid entries in list are skipped and
+// removed. WatchAdded is told of each ban that was not in force as it
+// is; WatchChanges is not. Invalid entries in list are skipped and
 // counted in bad.
 func (b *Bans) Replace(list []Ban, t time.Time) (added, removed, bad int) {
 	type entry struct {
@@ -96,17 +95,14 @@ func (b *Bans) Replace(list []Ban, t time.Time) (added, removed, bad int) {
 		}
 		delete(old, k)
 	}
-	onAdd := b.OnAdd
 	b.mu.Unlock()
 	for _, o := range old {
 		if o.active(t) {
 			removed++
 		}
 	}
-	if onAdd != nil {
-		for _, ban := range fresh {
-			onAdd(ban)
-		}
+	for _, ban := range fresh {
+		b.added.fire(ban)
 	}
 	return len(fresh), removed, bad
 }

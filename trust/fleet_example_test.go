@@ -13,9 +13,9 @@ import (
 // through Apply, which kicks but does not echo.
 func ExampleBans_Apply() {
 	var a, b trust.Bans
-	a.OnChange = func(c trust.BanChange) { b.Apply(c) }
-	b.OnAdd = func(ban trust.Ban) { fmt.Println("broker b kicks", ban.Kind, ban.Value) }
-	b.OnChange = func(trust.BanChange) { fmt.Println("never: b made no change") }
+	a.WatchChanges(func(c trust.BanChange) { b.Apply(c) })
+	b.WatchAdded(func(ban trust.Ban) { fmt.Println("broker b kicks", ban.Kind, ban.Value) })
+	b.WatchChanges(func(trust.BanChange) { fmt.Println("never: b made no change") })
 
 	a.Add(trust.Ban{Kind: trust.BanClientID, Value: "dev-7", Reason: "stolen"})
 	_, banned := b.Banned(trust.Identity{ClientID: "dev-7"}, time.Now())

@@ -13,8 +13,8 @@ func TestBansOnChangeOnlyForLocalChanges(t *testing.T) {
 	var b Bans
 	var changes []BanChange
 	var added []string
-	b.OnChange = func(c BanChange) { changes = append(changes, c) }
-	b.OnAdd = func(ban Ban) { added = append(added, ban.Value) }
+	b.WatchChanges(func(c BanChange) { changes = append(changes, c) })
+	b.WatchAdded(func(ban Ban) { added = append(added, ban.Value) })
 
 	require.NoError(t, b.Add(Ban{Kind: BanIP, Value: "::ffff:192.0.2.1", Reason: "local"}))
 	assert.True(t, b.Remove(BanIP, "192.0.2.1"))
@@ -47,8 +47,8 @@ func TestBansReplace(t *testing.T) {
 	require.NoError(t, b.Add(Ban{Kind: BanUsername, Value: "lifted-elsewhere"}))
 	require.NoError(t, b.Add(Ban{Kind: BanCIDR, Value: "10.0.0.0/8"}))
 	var added []string
-	b.OnAdd = func(ban Ban) { added = append(added, ban.Value) }
-	b.OnChange = func(BanChange) { t.Error("Replace must not report changes to the store") }
+	b.WatchAdded(func(ban Ban) { added = append(added, ban.Value) })
+	b.WatchChanges(func(BanChange) { t.Error("Replace must not report changes to the store") })
 
 	a, r, bad := b.Replace([]Ban{
 		{Kind: BanClientID, Value: "keep", Reason: "r"},

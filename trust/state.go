@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/mqttguard/mqttguard/reason"
 )
 
 // State is how a client is treated, from trusted to shut out. The order
@@ -28,8 +30,17 @@ const (
 	// the ban period ends.
 	Disconnected
 
-	numStates = int(Disconnected) + 1
+	numStates = iota // not a State: how many there are (States lists them)
 )
+
+// States lists the states, least severe first.
+func States() []State {
+	out := make([]State, numStates)
+	for i := range out {
+		out[i] = State(i)
+	}
+	return out
+}
 
 func (s State) String() string {
 	switch s {
@@ -122,9 +133,19 @@ const (
 	Flapping                 // connecting and disconnecting in a loop
 	PluginDenied             // a policy plugin refused something
 	Other                    // anything else a broker wants to count
+	// A new kind goes here, after Other: no kind is ever renumbered.
 
-	numKinds = int(Other) + 1
+	numKinds = iota // not a Kind: how many there are (Kinds lists them)
 )
+
+// Kinds lists the kinds of violation.
+func Kinds() []Kind {
+	out := make([]Kind, numKinds)
+	for i := range out {
+		out[i] = Kind(i)
+	}
+	return out
+}
 
 func (k Kind) String() string {
 	switch k {
@@ -188,39 +209,31 @@ func (a PublishAction) String() string {
 	return "PublishAction(" + strconv.Itoa(int(a)) + ")"
 }
 
-// MQTT v5 reason codes the states map to.
-const (
-	CodeSuccess             = 0x00
-	CodeNotAuthorized       = 0x87
-	CodeBanned              = 0x8A
-	CodeAdministrativeClose = 0x98
-)
-
 // Publish says what a broker does with a PUBLISH from a client with this
 // verdict, and the MQTT v5 reason code to send. In ObserveOnly it is
 // always PublishAllow.
-func (v Verdict) Publish() (PublishAction, byte) {
+func (v Verdict) Publish() (PublishAction, reason.Code) {
 	if !v.Enforced {
-		return PublishAllow, CodeSuccess
+		return PublishAllow, reason.Success
 	}
 	switch v.State {
 	case WriteDisabled:
-		return PublishReject, CodeNotAuthorized
+		return PublishReject, reason.NotAuthorized
 	case ShadowBanned:
-		return PublishAckAndDrop, CodeSuccess
+		return PublishAckAndDrop, reason.Success
 	case Disconnected:
-		return PublishDisconnect, CodeAdministrativeClose
+		return PublishDisconnect, reason.AdministrativeAction
 	}
-	return PublishAllow, CodeSuccess
+	return PublishAllow, reason.Success
 }
 
 // Connect says whether a CONNECT is admitted and, if not, the CONNACK
 // reason code (0x8A banned).
-func (v Verdict) Connect() (ok bool, code byte) {
+func (v Verdict) Connect() (ok bool, code reason.Code) {
 	if v.Enforced && v.State == Disconnected {
-		return false, CodeBanned
+		return false, reason.Banned
 	}
-	return true, CodeSuccess
+	return true, reason.Success
 }
 
 // Band returns the rate multiplier for a trust score: 0–100 ×0.5,

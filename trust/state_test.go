@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -28,7 +29,7 @@ func TestEnumsHaveNames(t *testing.T) {
 		assert.NotRegexp(t, `^\d|\(`, s.String())
 	}
 	assert.Equal(t, "PublishAction(9)", PublishAction(9).String())
-	assert.Equal(t, "reject 0x87", fmt.Sprintf("%v %#x", PublishReject, CodeNotAuthorized))
+	assert.Equal(t, "reject 0x87", fmt.Sprintf("%v %#x", PublishReject, reason.NotAuthorized))
 }
 
 // States and dimensions read back from what String prints (the admin

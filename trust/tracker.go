@@ -626,16 +626,35 @@ func (t *Tracker) Sweep(at time.Time) int {
 }
 
 // Stats are the Tracker's metrics.
+//
+// Read the counts by state and kind with its methods (States and Kinds
+// enumerate them), so that a new state or kind changes no exported type.
 type Stats struct {
 	Records     int
-	States      [numStates]int // records by state (as the mode caps them)
+	states      [numStates]int // records by state (as the mode caps them)
 	Scores      [10]int        // client records by score: 0–100, 101–200, …, 901–1000
-	Violations  [numKinds]uint64
+	violations  [numKinds]uint64
 	Transitions uint64
 	// Untracked counts client IDs not recorded because their username
 	// had Config.MaxClientsPerUser records already (its own record
 	// counted the violation).
 	Untracked uint64
+}
+
+// States is the number of records in state s (as the mode caps them).
+func (st Stats) States(s State) int {
+	if int(s) >= numStates {
+		return 0
+	}
+	return st.states[s]
+}
+
+// Violations counts the violations of kind k.
+func (st Stats) Violations(k Kind) uint64 {
+	if int(k) >= numKinds {
+		return 0
+	}
+	return st.violations[k]
 }
 
 // Stats walks the records; call it from a metrics scrape.
@@ -645,21 +664,21 @@ func (t *Tracker) Stats(at time.Time) Stats {
 	var st Stats
 	t.walk(now, func(d Dimension, r *record) bool {
 		st.Records++
-		st.States[min(r.state, limit)]++
+		st.states[min(r.state, limit)]++
 		if d == ByClientID {
 			b := (int(r.score+0.5) - 1) / 100
 			st.Scores[min(max(b, 0), 9)]++
 		}
 		return false
 	})
-	for k := range st.Violations {
-		st.Violations[k] = t.violations[k].Load()
+	for k := range st.violations {
+		st.violations[k] = t.violations[k].Load()
 	}
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.mu.Lock()
 		for k, n := range s.violations {
-			st.Violations[k] += n
+			st.violations[k] += n
 		}
 		s.mu.Unlock()
 	}

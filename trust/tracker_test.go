@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -242,13 +243,13 @@ func TestModes(t *testing.T) {
 	assert.Equal(t, time.Duration(0), v.Delay)
 	action, code := v.Publish()
 	assert.Equal(t, PublishAllow, action, "ObserveOnly never punishes")
-	assert.Equal(t, byte(0), code)
+	assert.Equal(t, reason.Success, code)
 	ok, _ := v.Connect()
 	assert.True(t, ok)
 	// Debounce: ten malformed packets in ten seconds count once.
 	assert.Equal(t, Throttled, v.State, "one malformed packet (weight 5) is recorded, the other nine debounced")
 	st := observe.Stats(t0)
-	assert.Equal(t, uint64(10), st.Violations[Malformed], "every report is counted in the stats")
+	assert.Equal(t, uint64(10), st.Violations(Malformed), "every report is counted in the stats")
 }
 
 // An hour of floods under ObserveOnly, then enforcement: nobody is banned
@@ -264,10 +265,10 @@ func TestSwitchFromObserveDoesNotMassBan(t *testing.T) {
 	}
 	at := t0.Add(time.Hour)
 	before := tr.Stats(at)
-	assert.Positive(t, before.States[ShadowBanned]+before.States[Disconnected], "observe mode records the would-be states")
+	assert.Positive(t, before.States(ShadowBanned)+before.States(Disconnected), "observe mode records the would-be states")
 	tr.SetMode(EnforceFull)
 	after := tr.Stats(at)
-	assert.Equal(t, 200, after.States[Normal], "switching to enforcement starts everyone afresh")
+	assert.Equal(t, 200, after.States(Normal), "switching to enforcement starts everyone afresh")
 	assert.Less(t, tr.Score(id("7"), at), 300, "scores are kept")
 	// Fresh violations escalate as usual.
 	for i := 0; i < 3; i++ {
@@ -280,7 +281,7 @@ func TestVerdictActions(t *testing.T) {
 	for _, c := range []struct {
 		s      State
 		action PublishAction
-		code   byte
+		code   reason.Code
 		connOK bool
 	}{
 		{Normal, PublishAllow, 0, true},
@@ -296,7 +297,7 @@ func TestVerdictActions(t *testing.T) {
 		ok, cc := v.Connect()
 		assert.Equal(t, c.connOK, ok, c.s.String())
 		if !ok {
-			assert.Equal(t, byte(0x8A), cc)
+			assert.Equal(t, reason.Banned, cc)
 		}
 	}
 }

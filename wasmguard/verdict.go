@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/mqttguard/mqttguard/reason"
 )
 
 // Action is what a plugin decides.
@@ -32,7 +34,7 @@ func (a Action) String() string {
 // otherwise).
 type Verdict struct {
 	Action Action
-	Reason byte
+	Reason reason.Code
 	// Failed is true when the plugin did not decide (it trapped, ran out
 	// of fuel, was quarantined, …) and the failure policy did.
 	Failed bool
@@ -48,14 +50,14 @@ func decodeVerdict(v uint32) (Verdict, bool) {
 	if a != Deny {
 		return Verdict{Action: a}, true // a reason means nothing without a deny
 	}
-	reason := byte(v >> 8)
+	code := reason.Code(v >> 8)
 	switch {
-	case reason == 0:
-		reason = 0x87
-	case reason < 0x80:
+	case code == 0:
+		code = reason.NotAuthorized
+	case !code.IsError():
 		return Verdict{}, false // a deny must carry a failure code
 	}
-	return Verdict{Action: a, Reason: reason}, true
+	return Verdict{Action: a, Reason: code}, true
 }
 
 // FailurePolicy decides for a plugin that could not.
@@ -73,7 +75,7 @@ func (p FailurePolicy) verdict() Verdict {
 	if p == FailOpen {
 		return Verdict{Action: Allow, Failed: true}
 	}
-	return Verdict{Action: Deny, Reason: 0x80, Failed: true} // unspecified error
+	return Verdict{Action: Deny, Reason: reason.UnspecifiedError, Failed: true}
 }
 
 // Kinds of call failure, for errors.Is.

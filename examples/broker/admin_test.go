@@ -8,8 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
-
+	"github.com/mqttguard/mqttguard/guardstack"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -86,7 +85,7 @@ func TestReloadKeepsConnections(t *testing.T) {
 	s1 := tb.Login(t, "s1", "sensor1")
 	assert.Equal(t, byte(0x87), s1.Pub(t, "extra/x", "1", 1))
 	aclPath := filepath.Join(tb.Dir, "acl")
-	require.NoError(t, os.WriteFile(aclPath, []byte(stack.DefaultACL+"\nuser sensor1\ntopic write extra/#\n"), 0o600))
+	require.NoError(t, os.WriteFile(aclPath, []byte(guardstack.DefaultACL+"\nuser sensor1\ntopic write extra/#\n"), 0o600))
 	code, body := tb.Admin(t, "POST", "/reload", "")
 	require.Equal(t, 200, code, body)
 	assert.Equal(t, byte(0), s1.Pub(t, "extra/x", "2", 1), "same connection, new rules")

@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/mqttguard/mqttguard/examples/internal/e2e"
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/guardconf"
 	"github.com/mqttguard/mqttguard/internal/mqtttest"
 	"github.com/mqttguard/mqttguard/internal/testenv"
 	"github.com/mqttguard/mqttguard/packets"
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -29,13 +30,13 @@ type pair struct {
 	admin func(t *testing.T, method, path, body string) (int, string)
 }
 
-func startPair(t *testing.T, edit func(*stack.Config)) []pair {
+func startPair(t *testing.T, edit func(*guardconf.Config)) []pair {
 	t.Helper()
 	bin := testenv.Program(t, "mosquitto", "mosquitto")
 	dir := e2e.PrepareDir(t)
 	e2e.WriteFile(t, dir, "acl", e2e.BobACL)
-	ours := startBrokerIn(t, dir, func(c *stack.Config) {
-		c.Security.RateLimit = stack.RateLimitConfig{}
+	ours := startBrokerIn(t, dir, func(c *guardconf.Config) {
+		c.Security.RateLimit = guardconf.RateLimitConfig{}
 		if edit != nil {
 			edit(c)
 		}
@@ -47,7 +48,7 @@ func startPair(t *testing.T, edit func(*stack.Config)) []pair {
 
 func admin5(t *testing.T, addr, id string) *e2e.Raw {
 	c, ack := e2e.ConnectRaw(t, addr, packets.V5, e2e.RawOpts{ID: id, User: "admin", Pass: passwords["admin"]})
-	require.Equal(t, packets.Success, ack.ReasonCode)
+	require.Equal(t, reason.Success, ack.ReasonCode)
 	return c
 }
 
@@ -105,7 +106,7 @@ func TestTopicAliases(t *testing.T) {
 				c, _ := e2e.ConnectRaw(t, b.addr, packets.V5, e2e.RawOpts{ID: fmt.Sprint("a", alias), User: "sensor1", Pass: passwords["sensor1"]})
 				c.Send(c.PublishPacket("sensors/sensor1/t", "x", 0, false, 0, e2e.Prop(packets.PropTopicAlias, alias)))
 				d := c.Expect(packets.DISCONNECT)
-				assert.Equal(t, packets.TopicAliasInvalid, d.ReasonCode, "alias %d", alias)
+				assert.Equal(t, reason.TopicAliasInvalid, d.ReasonCode, "alias %d", alias)
 			}
 
 			watch := admin5(t, b.addr, "watch")
@@ -113,11 +114,11 @@ func TestTopicAliases(t *testing.T) {
 			s1, _ := e2e.ConnectRaw(t, b.addr, packets.V5, e2e.RawOpts{ID: "s1", User: "sensor1", Pass: passwords["sensor1"]})
 			alias1 := e2e.Prop(packets.PropTopicAlias, uint16(1))
 			s1.Send(s1.PublishPacket("sensors/sensor1/t", "allowed", 1, false, 1, alias1))
-			assert.Equal(t, packets.Success, s1.Expect(packets.PUBACK).ReasonCode)
+			assert.Equal(t, reason.Success, s1.Expect(packets.PUBACK).ReasonCode)
 			s1.Send(s1.PublishPacket("secret/x", "remapped", 1, false, 2, alias1)) // alias 1 now means secret/x
-			assert.Equal(t, packets.NotAuthorized, s1.Expect(packets.PUBACK).ReasonCode)
+			assert.Equal(t, reason.NotAuthorized, s1.Expect(packets.PUBACK).ReasonCode)
 			s1.Send(s1.PublishPacket("", "by alias", 1, false, 3, alias1))
-			assert.Equal(t, packets.NotAuthorized, s1.Expect(packets.PUBACK).ReasonCode, "the alias stands for secret/x")
+			assert.Equal(t, reason.NotAuthorized, s1.Expect(packets.PUBACK).ReasonCode, "the alias stands for secret/x")
 			var got []string
 			for _, d := range watch.Collect(500*time.Millisecond, true) {
 				got = append(got, d.String())
@@ -163,7 +164,7 @@ func TestUnsupportedAuthenticationMethod(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			c, ack := e2e.ConnectRaw(t, b.addr, packets.V5, e2e.RawOpts{ID: "x", User: "admin", Pass: passwords["admin"],
 				Props: e2e.Prop(packets.PropAuthMethod, "unsupported")})
-			assert.Equal(t, packets.BadAuthenticationMethod, ack.ReasonCode)
+			assert.Equal(t, reason.BadAuthenticationMethod, ack.ReasonCode)
 			assert.Equal(t, []byte{0x20, 0x03, 0x00, 0x8c, 0x00}, ack.Raw)
 			_, err := c.Next(2 * time.Second)
 			assert.Error(t, err, "closed")

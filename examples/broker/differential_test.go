@@ -12,10 +12,11 @@ import (
 	"time"
 
 	"github.com/mqttguard/mqttguard/examples/internal/e2e"
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/guardconf"
 	"github.com/mqttguard/mqttguard/internal/mqtttest"
 	"github.com/mqttguard/mqttguard/internal/testenv"
 	"github.com/mqttguard/mqttguard/packets"
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -32,9 +33,9 @@ func TestDeliveriesMatchMosquitto(t *testing.T) {
 	bin := testenv.Program(t, "mosquitto", "mosquitto")
 	dir := e2e.PrepareDir(t)
 	e2e.WriteFile(t, dir, "acl", e2e.BobACL)
-	ours := startBrokerIn(t, dir, func(c *stack.Config) {
+	ours := startBrokerIn(t, dir, func(c *guardconf.Config) {
 		c.Security.Mode = "observe"
-		c.Security.RateLimit = stack.RateLimitConfig{}
+		c.Security.RateLimit = guardconf.RateLimitConfig{}
 		c.Security.Devices = nil
 	})
 	theirs := mqtttest.RunMosquitto(t, bin, t.TempDir(), "allow_anonymous false",
@@ -89,7 +90,7 @@ func runGrid(t *testing.T, addr string) map[string][]string {
 				s := &sub{key: fmt.Sprintf("%s %s q%d %v", user, f, qos, v), v: v,
 					opts: e2e.RawOpts{ID: fmt.Sprintf("sub%d", n), User: user, Pass: passwords[user], Resume: qos == 1, SessionExpiry: 3600}}
 				c, ack := e2e.ConnectRaw(t, addr, v, s.opts)
-				require.Equal(t, packets.Success, ack.ReasonCode, s.key)
+				require.Equal(t, reason.Success, ack.ReasonCode, s.key)
 				c.Subscribe(e2e.RawSub{Filter: f, QoS: qos})
 				s.rec = record(c)
 				subs = append(subs, s)
@@ -99,7 +100,7 @@ func runGrid(t *testing.T, addr string) map[string][]string {
 	pubs := map[string]*e2e.Raw{}
 	for _, user := range gridUsers {
 		c, ack := e2e.ConnectRaw(t, addr, packets.V5, e2e.RawOpts{ID: "pub-" + user, User: user, Pass: passwords[user]})
-		require.Equal(t, packets.Success, ack.ReasonCode)
+		require.Equal(t, reason.Success, ack.ReasonCode)
 		pubs[user] = c
 	}
 	publishAll := func(phase string) {

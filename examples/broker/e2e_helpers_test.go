@@ -11,7 +11,8 @@ import (
 
 	"github.com/mqttguard/mqttguard/examples/internal/e2e"
 	"github.com/mqttguard/mqttguard/examples/internal/mochibroker"
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/guardconf"
+	"github.com/mqttguard/mqttguard/guardstack"
 	"github.com/stretchr/testify/require"
 )
 
@@ -26,18 +27,18 @@ type testBroker struct {
 
 // startBroker runs the example broker from a fresh data directory made
 // by Setup (with e2e's accounts), on free loopback ports.
-func startBroker(t *testing.T, edit func(*stack.Config)) *testBroker {
+func startBroker(t *testing.T, edit func(*guardconf.Config)) *testBroker {
 	t.Helper()
 	return startBrokerIn(t, e2e.PrepareDir(t), edit)
 }
 
 // startBrokerIn is startBroker on a data directory the test prepared
 // (with its own ACL, say).
-func startBrokerIn(t *testing.T, dir string, edit func(*stack.Config)) *testBroker {
+func startBrokerIn(t *testing.T, dir string, edit func(*guardconf.Config)) *testBroker {
 	t.Helper()
-	_, err := stack.Setup(dir, stack.DefaultConfig)
+	_, err := guardstack.Setup(dir, guardconf.DefaultConfig)
 	require.NoError(t, err)
-	cfg, err := stack.LoadConfig(filepath.Join(dir, stack.ConfigFile))
+	cfg, err := guardconf.LoadConfig(filepath.Join(dir, guardstack.ConfigFile), nil)
 	require.NoError(t, err)
 	cfg.MQTT.Port, cfg.MQTT.TLSPort, cfg.Admin.Listen = 0, 0, "127.0.0.1:0"
 	if edit != nil {
@@ -57,7 +58,7 @@ func startBrokerIn(t *testing.T, dir string, edit func(*stack.Config)) *testBrok
 func TestPrintConfig(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run([]string{"-print-config"}, &out, &out))
-	require.Equal(t, string(stack.DefaultConfig), out.String())
+	require.Equal(t, string(guardconf.DefaultConfig), out.String())
 }
 
 // logLevel is debug, or what MQTTGUARD_TEST_LOG says (PROF runs want

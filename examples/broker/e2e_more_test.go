@@ -13,8 +13,7 @@ import (
 	"time"
 
 	"github.com/mqttguard/mqttguard/examples/internal/e2e"
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
-
+	"github.com/mqttguard/mqttguard/guardconf"
 	"github.com/mqttguard/mqttguard/internal/testenv"
 	"github.com/mqttguard/mqttguard/internal/wasmbuild"
 	"github.com/stretchr/testify/assert"
@@ -24,11 +23,11 @@ import (
 func TestWasmPluginDeny(t *testing.T) {
 	wasm := wasmbuild.Build(t, "../plugins/denylist")
 	var tb *testBroker
-	tb = startBroker(t, func(c *stack.Config) {
+	tb = startBroker(t, func(c *guardconf.Config) {
 		dir := c.Dir
 		require.NoError(t, os.MkdirAll(filepath.Join(dir, "plugins"), 0o700))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "plugins", "denylist.wasm"), wasm, 0o600))
-		c.Plugins = []stack.PluginConfig{{Name: "denylist", Path: "plugins/denylist.wasm", Config: `{"deny": ["sensors/+/secret"]}`}}
+		c.Plugins = []guardconf.PluginConfig{{Name: "denylist", Path: "plugins/denylist.wasm", Config: `{"deny": ["sensors/+/secret"]}`}}
 	})
 	s1 := tb.Login(t, "s1", "sensor1")
 	assert.Equal(t, byte(0), s1.Pub(t, "sensors/sensor1/t", "1", 1))
@@ -59,7 +58,7 @@ func TestEveryMalformedPacketClosesOnlyItsClient(t *testing.T) {
 	cases := e2e.Corpus(t, "../..")
 	require.Greater(t, len(cases), 50)
 
-	tb := startBroker(t, func(c *stack.Config) {
+	tb := startBroker(t, func(c *guardconf.Config) {
 		// Every case comes from this address and account: keep their
 		// violations on the client IDs, or the test would ban itself.
 		c.Security.Trust.UsernameFactor, c.Security.Trust.IPFactor = 0, 0

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
-
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/mqttguard/mqttguard/guardconf"
+	"github.com/mqttguard/mqttguard/guardstack"
 	"github.com/mqttguard/mqttguard/tlsconf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -55,7 +55,7 @@ func TestSubscribeEverythingReceivesWhatItMayRead(t *testing.T) {
 	assert.Equal(t, []string{"commands/sensor1/reboot now"}, s1.Received(200*time.Millisecond))
 
 	// With subscribe_check = "covers" the same SUBSCRIBE is refused.
-	strict := startBroker(t, func(c *stack.Config) { c.Security.SubscribeCheck = "covers" })
+	strict := startBroker(t, func(c *guardconf.Config) { c.Security.SubscribeCheck = "covers" })
 	d2 := strict.Login(t, "dash", "dashboard")
 	assert.Equal(t, byte(0x87), d2.Sub(t, "#"))
 	assert.Less(t, d2.Sub(t, "sensors/+/temperature"), byte(0x80))
@@ -86,12 +86,12 @@ func TestTLS(t *testing.T) {
 }
 
 func TestCertificateIdentityAsUsername(t *testing.T) {
-	tb := startBroker(t, func(c *stack.Config) {
+	tb := startBroker(t, func(c *guardconf.Config) {
 		c.MQTT.TLSClientAuth = "require"
 		c.Security.UseIdentityAsUsername = true
 	})
 	require.NoError(t, os.WriteFile(filepath.Join(tb.Dir, "acl"),
-		[]byte(stack.DefaultACL+"\nuser dev-client\ntopic write devices/#\n"), 0o600))
+		[]byte(guardstack.DefaultACL+"\nuser dev-client\ntopic write devices/#\n"), 0o600))
 	require.NoError(t, tb.b.Reload())
 	ca := filepath.Join(tb.Dir, "tls", "ca.pem")
 	withCert, err := tlsconf.ClientConfig(tlsconf.ClientOptions{CAFile: ca, ServerName: "localhost",
@@ -125,7 +125,7 @@ func TestRateLimitQuota(t *testing.T) {
 // write-disabled (0x87), shadow-banned (acknowledged, never delivered),
 // disconnected (0x98), and refused with 0x8A while banned.
 func TestFloodEscalatesToDisconnect(t *testing.T) {
-	tb := startBroker(t, func(c *stack.Config) {
+	tb := startBroker(t, func(c *guardconf.Config) {
 		c.Security.Trust.UsernameFactor, c.Security.Trust.IPFactor = 0, 0 // the rest of the test connects from here too
 	})
 	dash := tb.Login(t, "dash", "dashboard")
@@ -191,8 +191,8 @@ func indexOf(b []byte, v byte) int {
 }
 
 func TestPushIntervalAnomaly(t *testing.T) {
-	tb := startBroker(t, func(c *stack.Config) {
-		c.Security.Devices = []stack.DeviceProfile{{Topic: "sensors/+/report", Interval: 2 * time.Second, Tolerance: 500 * time.Millisecond}}
+	tb := startBroker(t, func(c *guardconf.Config) {
+		c.Security.Devices = []guardconf.DeviceProfile{{Topic: "sensors/+/report", Interval: 2 * time.Second, Tolerance: 500 * time.Millisecond}}
 	})
 	dash := tb.Login(t, "dash", "dashboard")
 	dash.Sub(t, "sensors/#")

@@ -12,7 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/guardconf"
+	"github.com/mqttguard/mqttguard/guardstack"
 	"github.com/mqttguard/mqttguard/passwd"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -42,7 +43,7 @@ func writeConfig(t *testing.T, dir string, port int) {
 	r := strings.NewReplacer("port = 1883", "port = "+strconv.Itoa(port), "tls_port = 8883", "tls_port = 0",
 		`listen = "127.0.0.1:8080"`, `listen = "127.0.0.1:0"`)
 	require.NoError(t, os.MkdirAll(dir, 0o700))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, stack.ConfigFile), []byte(r.Replace(string(stack.DefaultConfig))), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, guardstack.ConfigFile), []byte(r.Replace(string(guardconf.DefaultConfig))), 0o600))
 }
 
 // serveUntil runs the broker until its banner is out, then stops it and
@@ -81,8 +82,8 @@ func TestAFailedFirstRunLosesNoPassword(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err = runContext(context.Background(), []string{"-data", dir}, &stdout, &stderr)
 	require.ErrorContains(t, err, "address already in use")
-	assert.Contains(t, stderr.String(), "passwords are kept in "+filepath.Join(dir, stack.NewAccountsFile))
-	assert.FileExists(t, filepath.Join(dir, stack.NewAccountsFile))
+	assert.Contains(t, stderr.String(), "passwords are kept in "+filepath.Join(dir, guardstack.NewAccountsFile))
+	assert.FileExists(t, filepath.Join(dir, guardstack.NewAccountsFile))
 
 	writeConfig(t, dir, 0) // the operator frees the port, or picks another
 	out := serveUntil(t, "-data", dir)
@@ -100,7 +101,7 @@ func TestAFailedFirstRunLosesNoPassword(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 3, shown, "every account, with its password:\n%s", out)
-	assert.NoFileExists(t, filepath.Join(dir, stack.NewAccountsFile), "shown once: forgotten")
+	assert.NoFileExists(t, filepath.Join(dir, guardstack.NewAccountsFile), "shown once: forgotten")
 
 	out = serveUntil(t, "-data", dir)
 	assert.NotContains(t, out, "The first run created these accounts")

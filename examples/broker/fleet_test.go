@@ -9,7 +9,7 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/mqttguard/mqttguard/examples/internal/e2e"
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/guardconf"
 	"github.com/mqttguard/mqttguard/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -17,10 +17,10 @@ import (
 
 // startFleet runs two example brokers sharing one Redis, as two nodes of
 // a fleet behind a load balancer would.
-func startFleet(t *testing.T, redis *testenv.Redis, edit func(*stack.Config)) (a, b *testBroker) {
+func startFleet(t *testing.T, redis *testenv.Redis, edit func(*guardconf.Config)) (a, b *testBroker) {
 	t.Helper()
 	node := func(name string) *testBroker {
-		return startBroker(t, func(c *stack.Config) {
+		return startBroker(t, func(c *guardconf.Config) {
 			c.Cluster.RedisURL, c.Cluster.Node = redis.URL(), name
 			if edit != nil {
 				edit(c)
@@ -77,7 +77,7 @@ func TestFleetBanOnOneBrokerKicksOnTheOther(t *testing.T) {
 
 func TestFleetSharesTheUserLimit(t *testing.T) {
 	redis := testenv.StartRedis(t)
-	a, b := startFleet(t, redis, func(c *stack.Config) {
+	a, b := startFleet(t, redis, func(c *guardconf.Config) {
 		r := &c.Security.RateLimit
 		r.UserTokensPerSecond, r.UserBurstCapacity = 1, 6 // a lease of 1
 		r.ChannelMessagesPerSecond = 0

@@ -11,10 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttguard/mqttguard/adminapi"
 	"github.com/mqttguard/mqttguard/examples/internal/e2e"
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/guardconf"
+	"github.com/mqttguard/mqttguard/guardstack"
 	"github.com/mqttguard/mqttguard/packets"
 	"github.com/mqttguard/mqttguard/passwd"
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -27,8 +30,8 @@ import (
 // fastGate is the default [security.auth_failures] (5 free, then turns
 // doubling to a cap, a ban after 50) with its times scaled down, so that
 // a thousand guesses take a second, not hours.
-func fastGate(c *stack.Config) {
-	c.Security.AuthFailures = stack.AuthFailuresConfig{Free: 5, Delay: time.Millisecond, MaxDelay: 20 * time.Millisecond, BanAfter: 50}
+func fastGate(c *guardconf.Config) {
+	c.Security.AuthFailures = guardconf.AuthFailuresConfig{Free: 5, Delay: time.Millisecond, MaxDelay: 20 * time.Millisecond, BanAfter: 50}
 }
 
 // guess sends n CONNECTs from address from, workers at a time, and
@@ -79,11 +82,11 @@ func bans(t *testing.T, tb *testBroker) []map[string]any {
 	return out
 }
 
-func trustList(t *testing.T, tb *testBroker) []stack.TrustEntry {
+func trustList(t *testing.T, tb *testBroker) []adminapi.TrustEntry {
 	t.Helper()
 	code, body := tb.Admin(t, "GET", "/trust", "")
 	require.Equal(t, 200, code, body)
-	var out []stack.TrustEntry
+	var out []adminapi.TrustEntry
 	require.NoError(t, json.Unmarshal([]byte(body), &out))
 	return out
 }
@@ -98,7 +101,7 @@ func TestGuessingLocksOutOnlyTheGuesser(t *testing.T) {
 	dash.Subscribe(e2e.RawSub{Filter: "sensors/#", QoS: 1})
 	victim := e2e.DialRawFrom(t, tb.Addr("tcp"), "127.0.0.3", packets.V5)
 	victim.Send(victim.ConnectPacket(user("sensor1", "sensor1")))
-	require.Equal(t, packets.Success, victim.Expect(packets.CONNACK).ReasonCode)
+	require.Equal(t, reason.Success, victim.Expect(packets.CONNACK).ReasonCode)
 
 	// A thousand guesses as fast as 4 connections go: most are told to
 	// wait (busy); then one at a time, each in its turn, until banned.
@@ -128,11 +131,11 @@ func TestGuessingLocksOutOnlyTheGuesser(t *testing.T) {
 
 	// The real sensor1 was not kicked, publishes, and connects again
 	// from its own address.
-	assert.Equal(t, packets.Success, victim.Publish("sensors/sensor1/t", "still here", 1, false).ReasonCode)
+	assert.Equal(t, reason.Success, victim.Publish("sensors/sensor1/t", "still here", 1, false).ReasonCode)
 	again := e2e.DialRawFrom(t, tb.Addr("tcp"), "127.0.0.3", packets.V5)
 	again.Send(again.ConnectPacket(user("sensor1-b", "sensor1")))
-	require.Equal(t, packets.Success, again.Expect(packets.CONNACK).ReasonCode)
-	assert.Equal(t, packets.Success, again.Publish("sensors/sensor1/t", "and again", 1, false).ReasonCode)
+	require.Equal(t, reason.Success, again.Expect(packets.CONNACK).ReasonCode)
+	assert.Equal(t, reason.Success, again.Publish("sensors/sensor1/t", "and again", 1, false).ReasonCode)
 	got := received(dash)
 	assert.Contains(t, got, "sensors/sensor1/t still here")
 	assert.Contains(t, got, "sensors/sensor1/t and again")
@@ -161,10 +164,10 @@ func TestClaimedIdentitiesAreNotEvidence(t *testing.T) {
 	assert.Zero(t, codes[0x8A], "42 failures: under ban_after, and none is a flapping ban")
 	assert.Zero(t, codes[0])
 
-	assert.Equal(t, packets.Success, victim.Publish("sensors/sensor2/t", "not kicked", 1, false).ReasonCode)
+	assert.Equal(t, reason.Success, victim.Publish("sensors/sensor2/t", "not kicked", 1, false).ReasonCode)
 	victim.Close()
 	again := login(t, tb, packets.V5, user("sensor2-device", "sensor2"))
-	assert.Equal(t, packets.Success, again.Publish("sensors/sensor2/t", "back", 1, false).ReasonCode)
+	assert.Equal(t, reason.Success, again.Publish("sensors/sensor2/t", "back", 1, false).ReasonCode)
 	admin := login(t, tb, packets.V5, user("admin-console", "admin"))
 	admin.Ping()
 	got := received(dash)
@@ -197,12 +200,12 @@ func TestNATDevicesKeepWorkingBesideAGuesser(t *testing.T) {
 	require.NoError(t, f.Close())
 	// A NAT's devices share an address: its connection rate is the
 	// fleet's, not one device's. (In the file: the reload below reads it.)
-	_, err = stack.Setup(dir, stack.DefaultConfig)
+	_, err = guardstack.Setup(dir, guardconf.DefaultConfig)
 	require.NoError(t, err)
-	conf, err := os.ReadFile(filepath.Join(dir, stack.ConfigFile))
+	conf, err := os.ReadFile(filepath.Join(dir, guardstack.ConfigFile))
 	require.NoError(t, err)
 	conf = []byte(strings.Replace(string(conf), "ip_connections_per_second = 10.0", "ip_connections_per_second = 1000.0", 1))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, stack.ConfigFile), conf, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, guardstack.ConfigFile), conf, 0o600))
 	tb := startBrokerIn(t, dir, fastGate)
 	dash := login(t, tb, packets.V5, user("dash", "dashboard"))
 	dash.Subscribe(e2e.RawSub{Filter: "sensors/#", QoS: 1})
@@ -214,7 +217,7 @@ func TestNATDevicesKeepWorkingBesideAGuesser(t *testing.T) {
 	for i := range conns {
 		conns[i] = e2e.DialRawFrom(t, tb.Addr("tcp"), nat, packets.V5)
 		conns[i].Send(conns[i].ConnectPacket(dev(i)))
-		require.Equal(t, packets.Success, conns[i].Expect(packets.CONNACK).ReasonCode, "dev-%d", i)
+		require.Equal(t, reason.Success, conns[i].Expect(packets.CONNACK).ReasonCode, "dev-%d", i)
 	}
 
 	// The guesser, behind the same address, for as long as the devices
@@ -252,8 +255,8 @@ func TestNATDevicesKeepWorkingBesideAGuesser(t *testing.T) {
 		c.Disconnect(0)
 		c = e2e.DialRawFrom(t, tb.Addr("tcp"), nat, packets.V5)
 		c.Send(c.ConnectPacket(dev(i)))
-		require.Equal(t, packets.Success, c.Expect(packets.CONNACK).ReasonCode, "dev-%d reconnects", i)
-		assert.Equal(t, packets.Success, c.Publish(fmt.Sprintf("sensors/dev-%d/t", i), "ok", 1, false).ReasonCode, "dev-%d", i)
+		require.Equal(t, reason.Success, c.Expect(packets.CONNACK).ReasonCode, "dev-%d reconnects", i)
+		assert.Equal(t, reason.Success, c.Publish(fmt.Sprintf("sensors/dev-%d/t", i), "ok", 1, false).ReasonCode, "dev-%d", i)
 	}
 	close(stop)
 	wg.Wait()
@@ -293,7 +296,7 @@ func TestPunishmentFollowsTheUsernameAndSurvivesARestart(t *testing.T) {
 	dash := login(t, tb, packets.V5, user("dash", "dashboard"))
 	dash.Subscribe(e2e.RawSub{Filter: "sensors/#", QoS: 1})
 	fresh := login(t, tb, packets.V5, user("s1-b", "sensor1"))
-	assert.Equal(t, packets.Success, fresh.Publish("sensors/sensor1/t", "new client ID", 1, false).ReasonCode, "acknowledged as usual")
+	assert.Equal(t, reason.Success, fresh.Publish("sensors/sensor1/t", "new client ID", 1, false).ReasonCode, "acknowledged as usual")
 	assert.Empty(t, received(dash), "a new client ID is shadow-banned too")
 
 	// A restart: the state comes back from the trust file.
@@ -305,12 +308,12 @@ func TestPunishmentFollowsTheUsernameAndSurvivesARestart(t *testing.T) {
 	dash = login(t, tb, packets.V5, user("dash", "dashboard"))
 	dash.Subscribe(e2e.RawSub{Filter: "sensors/#", QoS: 1})
 	after := login(t, tb, packets.V5, user("s1-c", "sensor1"))
-	assert.Equal(t, packets.Success, after.Publish("sensors/sensor1/t", "after restart", 1, false).ReasonCode)
+	assert.Equal(t, reason.Success, after.Publish("sensors/sensor1/t", "after restart", 1, false).ReasonCode)
 	assert.Empty(t, received(dash), "shadow-banned after the restart")
 
 	code, body := tb.Admin(t, "POST", "/trust/pardon", `{"dimension": "username", "key": "sensor1"}`)
 	require.Equal(t, 200, code, body)
-	assert.Equal(t, packets.Success, after.Publish("sensors/sensor1/t", "pardoned", 1, false).ReasonCode)
+	assert.Equal(t, reason.Success, after.Publish("sensors/sensor1/t", "pardoned", 1, false).ReasonCode)
 	assert.Equal(t, []string{"sensors/sensor1/t pardoned"}, received(dash), "delivered at once")
 	assert.Empty(t, trustList(t, tb))
 }
@@ -329,10 +332,10 @@ func TestNewcomerMistakesPunishNobody(t *testing.T) {
 	}
 	c := login(t, tb, packets.V5, user("try", "sensor2"))
 	for _, topic := range []string{"sensors/sensor1/t", "alerts/critical", "commands/sensor1/x"} {
-		assert.Equal(t, packets.NotAuthorized, c.Publish(topic, "oops", 1, false).ReasonCode, topic)
+		assert.Equal(t, reason.NotAuthorized, c.Publish(topic, "oops", 1, false).ReasonCode, topic)
 		time.Sleep(150 * time.Millisecond) // each counts: past trust.Config.Spacing
 	}
-	assert.Equal(t, packets.Success, c.Publish("sensors/sensor2/t", "right", 1, false).ReasonCode)
+	assert.Equal(t, reason.Success, c.Publish("sensors/sensor2/t", "right", 1, false).ReasonCode)
 	assert.Equal(t, []string{"sensors/sensor2/t right"}, received(dash))
 	assert.Empty(t, trustList(t, tb), "nobody throttled")
 }

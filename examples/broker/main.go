@@ -34,7 +34,8 @@ import (
 	"time"
 
 	"github.com/mqttguard/mqttguard/examples/internal/mochibroker"
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/guardconf"
+	"github.com/mqttguard/mqttguard/guardstack"
 )
 
 func main() {
@@ -68,29 +69,29 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if *printConfig {
-		_, err := stdout.Write(stack.DefaultConfig)
+		_, err := stdout.Write(guardconf.DefaultConfig)
 		return err
 	}
-	log, err := stack.NewLogger(stderr, *level)
+	log, err := guardstack.NewLogger(stderr, *level)
 	if err != nil {
 		return err
 	}
 
-	cfg, first, err := stack.Open(*dataDir, *configPath, stack.DefaultConfig)
+	cfg, first, err := guardstack.Open(*dataDir, *configPath, guardconf.DefaultConfig, nil)
 	if err != nil {
 		return err
 	}
 	switch {
 	case *resetPassword != "":
-		return stack.PrintResetPassword(stdout, cfg, *resetPassword, "broker")
+		return guardstack.PrintResetPassword(stdout, cfg, *resetPassword, "broker")
 	case *printAccounts:
-		return stack.PrintAccounts(stdout, cfg, "go run ./examples/broker")
+		return guardstack.PrintAccounts(stdout, cfg, "go run ./examples/broker")
 	}
 	b, err := mochibroker.Start(cfg, log)
 	if err != nil {
 		if len(first.Accounts) > 0 {
 			fmt.Fprintf(stderr, "broker: the new accounts' passwords are kept in %s until a start shows them\n",
-				filepath.Join(*dataDir, stack.NewAccountsFile))
+				filepath.Join(*dataDir, guardstack.NewAccountsFile))
 		}
 		return err
 	}
@@ -116,7 +117,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 // banner prints where everything is and commands that work as pasted.
-func banner(w io.Writer, b *mochibroker.Broker, first stack.FirstRun) {
+func banner(w io.Writer, b *mochibroker.Broker, first guardstack.FirstRun) {
 	cfg := b.Cfg
 	fmt.Fprintln(w, "mqttguard example broker")
 	if a := b.Addr("tcp"); a != "" {
@@ -139,13 +140,13 @@ func banner(w io.Writer, b *mochibroker.Broker, first stack.FirstRun) {
 			pw[a.User] = a.Password
 		}
 	}
-	host, port, _ := stack.SplitHostPort(b.Addr("tcp"))
+	host, port, _ := guardstack.SplitHostPort(b.Addr("tcp"))
 	fmt.Fprintln(w, "\nTry it (Debian: apt install mosquitto-clients):")
 	if port != "" {
 		fmt.Fprintf(w, "  mosquitto_sub -h %s -p %s -u dashboard -P '%s' -t 'sensors/#' -v\n", host, port, pw["dashboard"])
 		fmt.Fprintf(w, "  mosquitto_pub -h %s -p %s -u sensor1 -P '%s' -t sensors/sensor1/temperature -m '{\"temperature\": 21.5}'\n", host, port, pw["sensor1"])
 	}
-	if _, tport, _ := stack.SplitHostPort(b.Addr("tls")); tport != "" {
+	if _, tport, _ := guardstack.SplitHostPort(b.Addr("tls")); tport != "" {
 		fmt.Fprintf(w, "  mosquitto_pub --cafile %s -h localhost -p %s -u sensor1 -P '%s' -t sensors/sensor1/temperature -m 21.5\n",
 			cfg.Path(cfg.MQTT.TLSCACertPath), tport, pw["sensor1"])
 		if first.TLS {

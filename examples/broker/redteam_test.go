@@ -11,8 +11,9 @@ import (
 	"time"
 
 	"github.com/mqttguard/mqttguard/examples/internal/e2e"
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/guardconf"
 	"github.com/mqttguard/mqttguard/packets"
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -20,12 +21,12 @@ import (
 // What an outside review of the session and delivery fixes still found
 // in the broker, kept as regressions.
 
-func noFlap(c *stack.Config) { c.Security.Flapping.MaxConnects = 1 << 30 }
+func noFlap(c *guardconf.Config) { c.Security.Flapping.MaxConnects = 1 << 30 }
 
 func login(t *testing.T, tb *testBroker, v packets.Version, o e2e.RawOpts) *e2e.Raw {
 	t.Helper()
 	c, ack := e2e.ConnectRaw(t, tb.Addr("tcp"), v, o)
-	require.Equal(t, packets.Success, ack.ReasonCode, "CONNACK for %s", o.ID)
+	require.Equal(t, reason.Success, ack.ReasonCode, "CONNACK for %s", o.ID)
 	return c
 }
 
@@ -240,7 +241,7 @@ func TestQueuedMessagesAreBoundedPerAccount(t *testing.T) {
 	pub := login(t, tb, packets.V5, user("pub", "bob"))
 	payload := string(bytes.Repeat([]byte("m"), size))
 	for i := range n {
-		assert.Equal(t, packets.Success, pub.Publish(fmt.Sprint("bob/", i), payload, 1, false).ReasonCode, "the publisher is not refused")
+		assert.Equal(t, reason.Success, pub.Publish(fmt.Sprint("bob/", i), payload, 1, false).ReasonCode, "the publisher is not refused")
 	}
 	pub.Ping()
 	total := 0
@@ -259,7 +260,7 @@ func TestQueuedMessagesAreBoundedPerAccount(t *testing.T) {
 func TestSharedGroupDeliversToAMemberWhoMayRead(t *testing.T) {
 	dir := e2e.PrepareDir(t)
 	e2e.WriteFile(t, dir, "acl", e2e.BobACL+"\nuser bob\ntopic read sensors/#\n")
-	tb := startBrokerIn(t, dir, func(c *stack.Config) { c.Security.RateLimit = stack.RateLimitConfig{} })
+	tb := startBrokerIn(t, dir, func(c *guardconf.Config) { c.Security.RateLimit = guardconf.RateLimitConfig{} })
 	dash := login(t, tb, packets.V5, user("dash", "dashboard"))
 	require.Equal(t, []byte{1}, dash.Subscribe(e2e.RawSub{Filter: "$share/g/sensors/#", QoS: 1}))
 	bob := login(t, tb, packets.V5, user("bob", "bob"))

@@ -7,8 +7,9 @@ import (
 	"time"
 
 	"github.com/mqttguard/mqttguard/examples/internal/e2e"
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/guardconf"
 	"github.com/mqttguard/mqttguard/packets"
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -21,12 +22,12 @@ import (
 
 // startBob runs the broker with e2e.BobACL and no rate limits (the
 // attacks need traffic, not throttling).
-func startBob(t *testing.T, edit func(*stack.Config)) *testBroker {
+func startBob(t *testing.T, edit func(*guardconf.Config)) *testBroker {
 	t.Helper()
 	dir := e2e.PrepareDir(t)
 	e2e.WriteFile(t, dir, "acl", e2e.BobACL)
-	return startBrokerIn(t, dir, func(c *stack.Config) {
-		c.Security.RateLimit = stack.RateLimitConfig{}
+	return startBrokerIn(t, dir, func(c *guardconf.Config) {
+		c.Security.RateLimit = guardconf.RateLimitConfig{}
 		if edit != nil {
 			edit(c)
 		}
@@ -43,7 +44,7 @@ func versions() []packets.Version { return []packets.Version{packets.V311, packe
 func TestDeliveryIsNeverJudgedBySubscribe(t *testing.T) {
 	tb := startBob(t, nil)
 	bob, ack := e2e.ConnectRaw(t, tb.Addr("tcp"), packets.V5, e2e.RawOpts{ID: "bob", User: "bob", Pass: passwords["bob"]})
-	require.Equal(t, packets.Success, ack.ReasonCode)
+	require.Equal(t, reason.Success, ack.ReasonCode)
 	require.Equal(t, []byte{0}, bob.Subscribe(e2e.RawSub{Filter: "#"}))
 
 	var secrets []e2e.RawSub
@@ -129,17 +130,17 @@ func TestSessionTakeoverByAnotherUserStartsFresh(t *testing.T) {
 			tb := startBob(t, nil)
 			owner := e2e.RawOpts{ID: "dashboard-X", User: "admin", Pass: passwords["admin"], Resume: true, SessionExpiry: 3600}
 			adm, ack := e2e.ConnectRaw(t, tb.Addr("tcp"), v, owner)
-			require.Equal(t, packets.Success, ack.ReasonCode)
+			require.Equal(t, reason.Success, ack.ReasonCode)
 			require.Equal(t, []byte{1}, adm.Subscribe(e2e.RawSub{Filter: "payroll/#", QoS: 1}))
 			pub, _ := e2e.ConnectRaw(t, tb.Addr("tcp"), packets.V5, e2e.RawOpts{ID: "payroll-feed", User: "admin", Pass: passwords["admin"]})
 			for i := range 5 {
-				require.Equal(t, packets.Success, pub.Publish(fmt.Sprintf("payroll/p%d", i), "salary", 1, false).ReasonCode)
+				require.Equal(t, reason.Success, pub.Publish(fmt.Sprintf("payroll/p%d", i), "salary", 1, false).ReasonCode)
 			}
 			require.Len(t, adm.Collect(time.Second, false), 5, "delivered, never acknowledged")
 			adm.Close()
 
 			bob, ack := e2e.ConnectRaw(t, tb.Addr("tcp"), v, e2e.RawOpts{ID: "dashboard-X", User: "bob", Pass: passwords["bob"], Resume: true, SessionExpiry: 3600})
-			require.Equal(t, packets.Success, ack.ReasonCode)
+			require.Equal(t, reason.Success, ack.ReasonCode)
 			assert.False(t, ack.SessionPresent, "another user's session is not bob's")
 			pub.Publish("payroll/p5", "salary", 1, false)
 			assert.Empty(t, bob.Collect(time.Second, true), "nothing of admin's session reaches bob")
@@ -166,14 +167,14 @@ func TestDurableSessionResumesInOrder(t *testing.T) {
 			dash, _ := e2e.ConnectRaw(t, tb.Addr("tcp"), v, opts)
 			require.Equal(t, []byte{1}, dash.Subscribe(e2e.RawSub{Filter: "sensors/#", QoS: 1}))
 			s1, _ := e2e.ConnectRaw(t, tb.Addr("tcp"), packets.V5, e2e.RawOpts{ID: "s1", User: "sensor1", Pass: passwords["sensor1"]})
-			require.Equal(t, packets.Success, s1.Publish("sensors/sensor1/q0", "in flight", 1, false).ReasonCode)
+			require.Equal(t, reason.Success, s1.Publish("sensors/sensor1/q0", "in flight", 1, false).ReasonCode)
 			got := dash.Collect(500*time.Millisecond, false)
 			require.Len(t, got, 1)
 			dash.Close()
 
 			want := []string{"sensors/sensor1/q0 in flight"}
 			for i := 1; i <= 12; i++ {
-				require.Equal(t, packets.Success, s1.Publish(fmt.Sprintf("sensors/sensor1/q%d", i), "queued", 1, false).ReasonCode)
+				require.Equal(t, reason.Success, s1.Publish(fmt.Sprintf("sensors/sensor1/q%d", i), "queued", 1, false).ReasonCode)
 				want = append(want, fmt.Sprintf("sensors/sensor1/q%d queued", i))
 			}
 			s1.Send(s1.PublishPacket("sensors/sensor1/short", "expires", 1, false, s1.ID(), e2e.Prop(packets.PropMessageExpiry, uint32(1))))
@@ -216,7 +217,7 @@ func TestOfflineMessagesAreKept(t *testing.T) {
 			sub.Disconnect(0)
 			s1, _ := e2e.ConnectRaw(t, tb.Addr("tcp"), v, e2e.RawOpts{ID: "s1", User: "sensor1", Pass: passwords["sensor1"]})
 			for i := range 3 {
-				assert.Equal(t, packets.Success, s1.Publish("sensors/sensor1/offline", fmt.Sprint(i), 1, false).ReasonCode)
+				assert.Equal(t, reason.Success, s1.Publish("sensors/sensor1/offline", fmt.Sprint(i), 1, false).ReasonCode)
 			}
 			// mochi acknowledges a publish before it queues it for the
 			// subscribers, and a message queued while the session is
@@ -244,9 +245,9 @@ func TestConditionalReceiveRules(t *testing.T) {
   {"subject": "user:bob", "effect": "deny", "access": "receive", "filter": "secret/#", "retain": true},
   {"subject": "user:bob", "effect": "deny", "access": "receive", "filter": "bulk/#", "qos": [1, 2]}
 ]}`)
-	tb := startBrokerIn(t, dir, func(c *stack.Config) {
+	tb := startBrokerIn(t, dir, func(c *guardconf.Config) {
 		c.Security.ACLFile = "acl.json"
-		c.Security.RateLimit = stack.RateLimitConfig{}
+		c.Security.RateLimit = guardconf.RateLimitConfig{}
 	})
 	adm, _ := e2e.ConnectRaw(t, tb.Addr("tcp"), packets.V5, e2e.RawOpts{ID: "adm", User: "admin", Pass: passwords["admin"]})
 	adm.Publish("secret/launch-codes", "0000", 1, true)

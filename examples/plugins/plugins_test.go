@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mqttguard/mqttguard/internal/wasmbuild"
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/mqttguard/mqttguard/wasmguard"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -35,7 +36,9 @@ func publish(t *testing.T, p *wasmguard.Plugin, client, topic, payload string) w
 
 var (
 	allow = wasmguard.Verdict{Action: wasmguard.Allow}
-	deny  = func(code byte) wasmguard.Verdict { return wasmguard.Verdict{Action: wasmguard.Deny, Reason: code} }
+	deny  = func(code reason.Code) wasmguard.Verdict {
+		return wasmguard.Verdict{Action: wasmguard.Deny, Reason: code}
+	}
 )
 
 func TestDenyListPlugin(t *testing.T) {

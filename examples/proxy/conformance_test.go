@@ -6,6 +6,7 @@ import (
 
 	"github.com/mqttguard/mqttguard/examples/internal/e2e"
 	"github.com/mqttguard/mqttguard/packets"
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -41,7 +42,7 @@ func TestProxyConformance(t *testing.T) {
 		c, ack := e2e.ConnectRaw(t, tp.Addr("tcp"), packets.V5, e2e.RawOpts{ID: "al", User: "sensor1", Pass: passwords["sensor1"]})
 		assert.False(t, ack.Props.Has(packets.PropTopicAliasMaximum), "the proxy takes aliases away: none allowed")
 		c.Send(c.PublishPacket("sensors/sensor1/t", "x", 0, false, 0, e2e.Prop(packets.PropTopicAlias, uint16(1))))
-		assert.Equal(t, packets.TopicAliasInvalid, c.Expect(packets.DISCONNECT).ReasonCode)
+		assert.Equal(t, reason.TopicAliasInvalid, c.Expect(packets.DISCONNECT).ReasonCode)
 	})
 
 	t.Run("acknowledgements", func(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/guardconf"
 	"github.com/mqttguard/mqttguard/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -14,8 +14,8 @@ import (
 // one kicks the client connected through the other.
 func TestProxyFleetBan(t *testing.T) {
 	redis := testenv.StartRedis(t)
-	join := func(name string) func(*stack.Config) {
-		return func(c *stack.Config) { c.Cluster.RedisURL, c.Cluster.Node = redis.URL(), name }
+	join := func(name string) func(*guardconf.Config) {
+		return func(c *guardconf.Config) { c.Cluster.RedisURL, c.Cluster.Node = redis.URL(), name }
 	}
 	a, b := startProxy(t, join("proxy-a")), startProxy(t, join("proxy-b"))
 	dev := b.Login(t, "dev-9", "sensor1")

@@ -7,8 +7,9 @@ import (
 	"time"
 
 	"github.com/mqttguard/mqttguard/examples/internal/e2e"
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/guardconf"
 	"github.com/mqttguard/mqttguard/packets"
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -19,14 +20,14 @@ import (
 // ban that address only, and the victim behind its own address keeps
 // publishing to mosquitto.
 func TestProxyGuessingLocksOutOnlyTheGuesser(t *testing.T) {
-	tp := startProxy(t, func(c *stack.Config) {
-		c.Security.AuthFailures = stack.AuthFailuresConfig{Free: 5, Delay: time.Millisecond, MaxDelay: 20 * time.Millisecond, BanAfter: 50}
+	tp := startProxy(t, func(c *guardconf.Config) {
+		c.Security.AuthFailures = guardconf.AuthFailuresConfig{Free: 5, Delay: time.Millisecond, MaxDelay: 20 * time.Millisecond, BanAfter: 50}
 	})
 	watcher := tp.raw(t, "watcher")
 	watcher.Sub(t, "sensors/#")
 	victim := e2e.DialRawFrom(t, tp.Addr("tcp"), "127.0.0.3", packets.V5)
 	victim.Send(victim.ConnectPacket(e2e.RawOpts{ID: "sensor1", User: "sensor1", Pass: passwords["sensor1"]}))
-	require.Equal(t, packets.Success, victim.Expect(packets.CONNACK).ReasonCode)
+	require.Equal(t, reason.Success, victim.Expect(packets.CONNACK).ReasonCode)
 
 	var mu sync.Mutex
 	codes := map[byte]int{}
@@ -62,10 +63,10 @@ func TestProxyGuessingLocksOutOnlyTheGuesser(t *testing.T) {
 	assert.Zero(t, codes[0])
 	assert.Positive(t, codes[0x8A], "the guessing address is banned")
 
-	assert.Equal(t, packets.Success, victim.Publish("sensors/sensor1/t", "still here", 1, false).ReasonCode, "not kicked")
+	assert.Equal(t, reason.Success, victim.Publish("sensors/sensor1/t", "still here", 1, false).ReasonCode, "not kicked")
 	again := e2e.DialRawFrom(t, tp.Addr("tcp"), "127.0.0.3", packets.V5)
 	again.Send(again.ConnectPacket(e2e.RawOpts{ID: "sensor1-b", User: "sensor1", Pass: passwords["sensor1"]}))
-	require.Equal(t, packets.Success, again.Expect(packets.CONNACK).ReasonCode, "not refused")
+	require.Equal(t, reason.Success, again.Expect(packets.CONNACK).ReasonCode, "not refused")
 	got := watcher.Received(time.Second)
 	assert.Contains(t, got, "sensors/sensor1/t still here")
 	code, body := tp.Admin(t, "GET", "/trust", "")

@@ -34,13 +34,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/guardconf"
+	"github.com/mqttguard/mqttguard/guardstack"
 )
 
 // defaultConfig is the broker's with the proxy's own ports (the
 // broker's plus 10000, so that both run on one machine) and an upstream
 // section.
-var defaultConfig = append(proxyPorts.Replace(string(stack.DefaultConfig)), []byte(`
+var defaultConfig = append(proxyPorts.Replace(string(guardconf.DefaultConfig)), []byte(`
 [upstream]                  # the broker the proxy guards
 addr = "127.0.0.1:1884"     # e.g. mosquitto -p 1884 (loopback: only the proxy reaches it)
 tls = false
@@ -100,35 +101,35 @@ func run(args []string, stdout, stderr io.Writer) error {
 		_, err := stdout.Write(defaultConfig)
 		return err
 	}
-	log, err := stack.NewLogger(stderr, *level)
+	log, err := guardstack.NewLogger(stderr, *level)
 	if err != nil {
 		return err
 	}
-	cfg, first, err := stack.Open(*dataDir, *configPath, defaultConfig)
+	cfg, first, err := guardstack.Open(*dataDir, *configPath, defaultConfig, &proxyConfig{})
 	if err != nil {
 		return err
 	}
 	switch {
 	case *resetPassword != "":
-		return stack.PrintResetPassword(stdout, cfg, *resetPassword, "proxy")
+		return guardstack.PrintResetPassword(stdout, cfg, *resetPassword, "proxy")
 	case *printAccounts:
-		return stack.PrintAccounts(stdout, cfg, "go run ./examples/proxy")
+		return guardstack.PrintAccounts(stdout, cfg, "go run ./examples/proxy")
 	}
 	if *upstream != "" {
-		cfg.Override(func(c *stack.Config) { c.Upstream.Addr = *upstream })
+		cfg.Override(func(c *guardconf.Config) { upstreamOf(c).Addr = *upstream })
 	}
 	p, err := Start(cfg, log)
 	if err != nil {
 		if len(first.Accounts) > 0 {
 			fmt.Fprintf(stderr, "proxy: the new accounts' passwords are kept in %s until a start shows them\n",
-				filepath.Join(*dataDir, stack.NewAccountsFile))
+				filepath.Join(*dataDir, guardstack.NewAccountsFile))
 		}
 		return err
 	}
 	fmt.Fprintln(stdout, "mqttguard proxy")
 	for _, id := range []string{"tcp", "tls"} {
 		if a := p.Addr(id); a != "" {
-			fmt.Fprintf(stdout, "  MQTT %-4s %s → upstream %s\n", id, a, cfg.Upstream.Addr)
+			fmt.Fprintf(stdout, "  MQTT %-4s %s → upstream %s\n", id, a, upstreamOf(cfg).Addr)
 		}
 	}
 	if a := p.Addr("admin"); a != "" {

@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/mqttguard/mqttguard"
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/guardconf"
+	"github.com/mqttguard/mqttguard/guardstack"
 	"github.com/mqttguard/mqttguard/packets"
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/mqttguard/mqttguard/tlsconf"
 	"github.com/mqttguard/mqttguard/trust"
 )
@@ -22,10 +24,10 @@ import (
 // validator and the Guard, and relays what passes to the upstream broker
 // over one upstream connection per client.
 type Proxy struct {
-	*stack.Stack
+	*guardstack.Stack
 	upTLS *tls.Config // nil: plain TCP upstream
 
-	lns []stack.Listener
+	lns []guardstack.Listener
 	wg  sync.WaitGroup
 
 	mu       sync.Mutex
@@ -38,12 +40,12 @@ type Proxy struct {
 
 // Start builds the stack from cfg, opens the listeners and starts
 // relaying. Close stops it.
-func Start(cfg *stack.Config, log *slog.Logger) (_ *Proxy, err error) {
-	u := cfg.Upstream
+func Start(cfg *guardconf.Config, log *slog.Logger) (_ *Proxy, err error) {
+	u := upstreamOf(cfg)
 	if u.Addr == "" {
-		return nil, &stack.ConfigError{File: cfg.Source, Key: "upstream.addr", Msg: "the proxy needs the upstream broker's host:port"}
+		return nil, &guardconf.ConfigError{File: cfg.Source, Key: "upstream.addr", Msg: "the proxy needs the upstream broker's host:port"}
 	}
-	st, err := stack.New(cfg, log)
+	st, err := guardstack.New(cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +83,7 @@ func Start(cfg *stack.Config, log *slog.Logger) (_ *Proxy, err error) {
 	return p, nil
 }
 
-func (p *Proxy) accept(l stack.Listener) {
+func (p *Proxy) accept(l guardstack.Listener) {
 	defer p.wg.Done()
 	for {
 		c, err := l.Accept()
@@ -108,15 +110,15 @@ func (p *Proxy) accept(l stack.Listener) {
 
 // dialUpstream opens a connection to the upstream broker.
 func (p *Proxy) dialUpstream(ctx context.Context) (net.Conn, error) {
-	timeout := p.Cfg.Upstream.ConnectTimeout
+	timeout := upstreamOf(p.Cfg).ConnectTimeout
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
 	d := &net.Dialer{Timeout: timeout}
 	if p.upTLS != nil {
-		return (&tls.Dialer{NetDialer: d, Config: p.upTLS}).DialContext(ctx, "tcp", p.Cfg.Upstream.Addr)
+		return (&tls.Dialer{NetDialer: d, Config: p.upTLS}).DialContext(ctx, "tcp", upstreamOf(p.Cfg).Addr)
 	}
-	return d.DialContext(ctx, "tcp", p.Cfg.Upstream.Addr)
+	return d.DialContext(ctx, "tcp", upstreamOf(p.Cfg).Addr)
 }
 
 // add registers a session; false when the proxy is closing, or the
@@ -179,7 +181,7 @@ func (p *Proxy) takeOver(id string) {
 		}
 	})
 	for _, s := range old {
-		s.closeBoth(0x8E)
+		s.closeBoth(reason.SessionTakenOver)
 		select {
 		case <-s.ended:
 		case <-time.After(5 * time.Second):
@@ -187,7 +189,7 @@ func (p *Proxy) takeOver(id string) {
 	}
 }
 
-// Clients lists the connected clients (stack.Sessions).
+// Clients lists the connected clients (guardstack.Sessions).
 func (p *Proxy) Clients() []mqttguard.Client {
 	var out []mqttguard.Client
 	p.each(func(s *session) { out = append(out, s.gc) })
@@ -195,7 +197,7 @@ func (p *Proxy) Clients() []mqttguard.Client {
 }
 
 // Kick disconnects the clients a ban matches, with code.
-func (p *Proxy) Kick(match trust.Ban, code byte) int {
+func (p *Proxy) Kick(match trust.Ban, code reason.Code) int {
 	n := 0
 	p.each(func(s *session) {
 		if match.Matches(trust.Identity{ClientID: s.gc.ID, Username: s.gc.Username, Addr: s.gc.Addr}) {

@@ -15,7 +15,8 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/mqttguard/mqttguard/examples/internal/e2e"
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/guardconf"
+	"github.com/mqttguard/mqttguard/guardstack"
 	"github.com/mqttguard/mqttguard/internal/mqtttest"
 	"github.com/mqttguard/mqttguard/internal/testenv"
 	"github.com/mqttguard/mqttguard/internal/wasmbuild"
@@ -36,12 +37,12 @@ func TestProxyTLSAndUpstreamAccount(t *testing.T) {
 	mq := mqtttest.RunMosquitto(t, bin, mdir, "allow_anonymous false", "password_file "+filepath.Join(mdir, "passwd"))
 
 	dir := e2e.PrepareDir(t)
-	_, err := stack.Setup(dir, defaultConfig)
+	_, err := guardstack.Setup(dir, defaultConfig)
 	require.NoError(t, err)
-	cfg, err := stack.LoadConfig(filepath.Join(dir, stack.ConfigFile))
+	cfg, err := guardconf.LoadConfig(filepath.Join(dir, guardstack.ConfigFile), &proxyConfig{})
 	require.NoError(t, err)
 	cfg.MQTT.Port, cfg.MQTT.TLSPort, cfg.Admin.Listen = 0, 0, "127.0.0.1:0"
-	cfg.Upstream.Addr, cfg.Upstream.Username, cfg.Upstream.Password = mq.Addr, "gateway", "gw-secret"
+	upstreamOf(cfg).Addr, upstreamOf(cfg).Username, upstreamOf(cfg).Password = mq.Addr, "gateway", "gw-secret"
 	p, err := Start(cfg, nil)
 	require.NoError(t, err)
 	defer p.Close(context.Background())
@@ -65,7 +66,7 @@ func TestProxyTLSAndUpstreamAccount(t *testing.T) {
 }
 
 func TestProxyRateLimitAndFlood(t *testing.T) {
-	tp := startProxy(t, func(c *stack.Config) { c.Security.Trust.UsernameFactor, c.Security.Trust.IPFactor = 0, 0 })
+	tp := startProxy(t, func(c *guardconf.Config) { c.Security.Trust.UsernameFactor, c.Security.Trust.IPFactor = 0, 0 })
 	watcher := tp.raw(t, "watcher")
 	watcher.Sub(t, "sensors/#")
 	flood := tp.Login(t, "flooder", "sensor1")
@@ -108,11 +109,11 @@ func TestProxyRateLimitAndFlood(t *testing.T) {
 
 func TestProxyAnomalyAndPlugin(t *testing.T) {
 	wasm := wasmbuild.Build(t, "../plugins/denylist")
-	tp := startProxy(t, func(c *stack.Config) {
-		c.Security.Devices = []stack.DeviceProfile{{Topic: "sensors/+/report", Interval: 2 * time.Second, Tolerance: 500 * time.Millisecond}}
+	tp := startProxy(t, func(c *guardconf.Config) {
+		c.Security.Devices = []guardconf.DeviceProfile{{Topic: "sensors/+/report", Interval: 2 * time.Second, Tolerance: 500 * time.Millisecond}}
 		require.NoError(t, os.MkdirAll(filepath.Join(c.Dir, "plugins"), 0o700))
 		require.NoError(t, os.WriteFile(filepath.Join(c.Dir, "plugins", "denylist.wasm"), wasm, 0o600))
-		c.Plugins = []stack.PluginConfig{{Name: "denylist", Path: "plugins/denylist.wasm", Config: `{"deny": ["sensors/+/secret"]}`}}
+		c.Plugins = []guardconf.PluginConfig{{Name: "denylist", Path: "plugins/denylist.wasm", Config: `{"deny": ["sensors/+/secret"]}`}}
 	})
 	watcher := tp.raw(t, "watcher")
 	watcher.Sub(t, "sensors/#")
@@ -126,7 +127,7 @@ func TestProxyAnomalyAndPlugin(t *testing.T) {
 }
 
 func TestProxySubscribeMerge(t *testing.T) {
-	tp := startProxy(t, func(c *stack.Config) { c.Security.SubscribeCheck = "covers" })
+	tp := startProxy(t, func(c *guardconf.Config) { c.Security.SubscribeCheck = "covers" })
 	dash := tp.Login(t, "dash", "dashboard")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -178,7 +179,7 @@ func TestProxyWills(t *testing.T) {
 // mosquitto: a subscriber there sees nothing, and mosquitto logs no
 // protocol error.
 func TestProxyMalformedNeverReachesMosquitto(t *testing.T) {
-	tp := startProxy(t, func(c *stack.Config) {
+	tp := startProxy(t, func(c *guardconf.Config) {
 		c.Security.Trust.UsernameFactor, c.Security.Trust.IPFactor = 0, 0
 		c.Security.RateLimit.IPConnectionsPerSecond = 0
 		c.Security.Flapping.MaxConnects = 1000
@@ -217,7 +218,7 @@ func TestProxyThousandClients(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1,000 connections")
 	}
-	tp := startProxy(t, func(c *stack.Config) {
+	tp := startProxy(t, func(c *guardconf.Config) {
 		c.Security.RateLimit.IPConnectionsPerSecond = 0
 		c.Security.Trust.IPFactor = 0
 	})

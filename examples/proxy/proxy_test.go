@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/mqttguard/mqttguard/examples/internal/e2e"
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/guardconf"
+	"github.com/mqttguard/mqttguard/guardstack"
 	"github.com/mqttguard/mqttguard/internal/mqtttest"
 	"github.com/mqttguard/mqttguard/internal/testenv"
 	"github.com/stretchr/testify/assert"
@@ -28,17 +29,17 @@ type testProxy struct {
 
 // startProxy starts a real mosquitto (anonymous, on loopback: only the
 // proxy and the test reach it) and the proxy in front of it.
-func startProxy(t *testing.T, edit func(*stack.Config)) *testProxy {
+func startProxy(t *testing.T, edit func(*guardconf.Config)) *testProxy {
 	t.Helper()
 	bin := testenv.Program(t, "mosquitto", "mosquitto")
 	mq := mqtttest.RunMosquitto(t, bin, t.TempDir(), "allow_anonymous true", "log_type all")
 	dir := e2e.PrepareDir(t)
-	_, err := stack.Setup(dir, defaultConfig)
+	_, err := guardstack.Setup(dir, defaultConfig)
 	require.NoError(t, err)
-	cfg, err := stack.LoadConfig(filepath.Join(dir, stack.ConfigFile))
+	cfg, err := guardconf.LoadConfig(filepath.Join(dir, guardstack.ConfigFile), &proxyConfig{})
 	require.NoError(t, err)
 	cfg.MQTT.Port, cfg.MQTT.TLSPort, cfg.Admin.Listen = 0, 0, "127.0.0.1:0"
-	cfg.Upstream.Addr = mq.Addr
+	upstreamOf(cfg).Addr = mq.Addr
 	if edit != nil {
 		edit(cfg)
 	}

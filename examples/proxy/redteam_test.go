@@ -10,8 +10,9 @@ import (
 	"time"
 
 	"github.com/mqttguard/mqttguard/examples/internal/e2e"
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/guardconf"
 	"github.com/mqttguard/mqttguard/packets"
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -21,16 +22,16 @@ import (
 
 // withBob puts bob in the ACL file the configuration names (so that a
 // reload reads him too) and takes the rate limits away.
-func withBob(c *stack.Config) {
+func withBob(c *guardconf.Config) {
 	os.WriteFile(c.Path(c.Security.ACLFile), []byte(e2e.BobACL), 0o600)
-	c.Security.RateLimit = stack.RateLimitConfig{}
+	c.Security.RateLimit = guardconf.RateLimitConfig{}
 	c.Security.Flapping.MaxConnects = 1 << 30
 }
 
 func login(t *testing.T, tp *testProxy, v packets.Version, o e2e.RawOpts) *e2e.Raw {
 	t.Helper()
 	c, ack := e2e.ConnectRaw(t, tp.Addr("tcp"), v, o)
-	require.Equal(t, packets.Success, ack.ReasonCode, "CONNACK for %s", o.ID)
+	require.Equal(t, reason.Success, ack.ReasonCode, "CONNACK for %s", o.ID)
 	return c
 }
 
@@ -109,7 +110,7 @@ func TestProxyHeldWillsAreBounded(t *testing.T) {
 	assert.Len(t, got, n-maxHeldPerUser, "past %d held, each will went out at once", maxHeldPerUser)
 	assert.Less(t, runtime.NumGoroutine()-g0, 4*maxHeldPerUser+20, "goroutines stay bounded")
 	_, ack := e2e.ConnectRaw(t, tp.Addr("tcp"), packets.V5, e2e.RawOpts{ID: "dash", User: "dashboard", Pass: passwords["dashboard"]})
-	assert.Equal(t, packets.Success, ack.ReasonCode)
+	assert.Equal(t, reason.Success, ack.ReasonCode)
 }
 
 // Joining a shared subscription takes messages from the group's other

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mqttguard/mqttguard"
 	"github.com/mqttguard/mqttguard/packets"
+	"github.com/mqttguard/mqttguard/reason"
 )
 
 // session relays one client connection to its upstream connection.
@@ -122,7 +123,7 @@ func (s *session) connect(ctx context.Context, pkt *packets.Packet, listener str
 		CleanStart: cn.CleanStart, KeepAlive: cn.KeepAlive, AuthMethod: string(pkt.Props.AuthMethod)}
 	req.Addr, _ = netip.ParseAddrPort(s.client.RemoteAddr().String())
 	if cs := s.client.ConnectionState(); cs.HandshakeComplete {
-		req.TLS = &cs
+		req.Certificate = mqttguard.VerifiedCertificate(&cs)
 	}
 	if req.ClientID == "" {
 		// The upstream assigns the real one; the Guard needs a key.
@@ -137,16 +138,12 @@ func (s *session) connect(ctx context.Context, pkt *packets.Packet, listener str
 	gc, d := p.Guard.Connect(ctx, req, now)
 	s.gc = gc
 	if d.Verdict != mqttguard.Allow {
-		code := d.Code
-		if code == 0 {
-			code = 0x87
-		}
-		s.client.Write(packets.AppendConnack(nil, s.version, false, packets.ReasonCode(code)))
+		s.client.Write(packets.AppendConnack(nil, s.version, false, d.Refusal()))
 		return false
 	}
 
 	fwd := *cn
-	if u := p.Cfg.Upstream; u.Username != "" {
+	if u := (*upstreamOf(p.Cfg)); u.Username != "" {
 		fwd.Username, fwd.UsernameFlag = []byte(u.Username), true
 		fwd.Password, fwd.PasswordFlag = []byte(u.Password), u.Password != ""
 	} else if p.Cfg.Security.UseIdentityAsUsername && gc.CertIdentity != "" {
@@ -163,14 +160,14 @@ func (s *session) connect(ctx context.Context, pkt *packets.Packet, listener str
 	if named && p.owners.changes(gc.ID, who, !cn.CleanStart) {
 		if err := p.endSession(ctx, fwd); err != nil {
 			p.Log.Error("could not end another identity's upstream session", "client", gc.ID, "error", err)
-			s.client.Write(packets.AppendConnack(nil, s.version, false, packets.ServerUnavailable))
+			s.client.Write(packets.AppendConnack(nil, s.version, false, reason.ServerUnavailable))
 			return false
 		}
 	}
 	up, err := p.dialUpstream(ctx)
 	if err != nil {
-		p.Log.Error("upstream unreachable", "addr", p.Cfg.Upstream.Addr, "error", err)
-		s.client.Write(packets.AppendConnack(nil, s.version, false, packets.ServerUnavailable))
+		p.Log.Error("upstream unreachable", "addr", upstreamOf(p.Cfg).Addr, "error", err)
+		s.client.Write(packets.AppendConnack(nil, s.version, false, reason.ServerUnavailable))
 		return false
 	}
 	s.up = up
@@ -183,7 +180,7 @@ func (s *session) connect(ctx context.Context, pkt *packets.Packet, listener str
 	props := packets.WithoutProperties(pkt.Props.Raw, packets.PropTopicAliasMaximum)
 	up.SetDeadline(now.Add(10 * time.Second))
 	if _, err := up.Write(packets.AppendConnect(nil, &fwd, props)); err != nil {
-		s.client.Write(packets.AppendConnack(nil, s.version, false, packets.ServerUnavailable))
+		s.client.Write(packets.AppendConnack(nil, s.version, false, reason.ServerUnavailable))
 		up.Close()
 		return false
 	}
@@ -192,7 +189,7 @@ func (s *session) connect(ctx context.Context, pkt *packets.Packet, listener str
 	up.SetDeadline(time.Time{})
 	if err != nil || ack.Type != packets.CONNACK {
 		p.Log.Error("upstream did not answer the CONNECT", "error", err)
-		s.client.Write(packets.AppendConnack(nil, s.version, false, packets.ServerUnavailable))
+		s.client.Write(packets.AppendConnack(nil, s.version, false, reason.ServerUnavailable))
 		up.Close()
 		return false
 	}
@@ -222,9 +219,9 @@ func (s *session) connect(ctx context.Context, pkt *packets.Packet, listener str
 	}
 	s.cMu.Unlock()
 	if !added {
-		code := packets.ServerUnavailable
+		code := reason.ServerUnavailable
 		if full {
-			code = packets.QuotaExceeded
+			code = reason.QuotaExceeded
 		}
 		s.client.Write(packets.AppendConnack(nil, s.version, false, code))
 		up.Write(packets.AppendDisconnect(nil, s.version, 0))
@@ -302,7 +299,7 @@ func (s *session) clientToUpstream() {
 				return
 			}
 		case packets.DISCONNECT:
-			if pkt.ReasonCode == packets.DisconnectWithWill && s.will != nil {
+			if pkt.ReasonCode == reason.DisconnectWithWill && s.will != nil {
 				// An end with the will, which closeBoth decides. A new
 				// Session Expiry Interval in it shortens the will's wait.
 				s.disc = append([]byte(nil), pkt.Raw...)
@@ -389,10 +386,7 @@ func (s *session) subscribe(pkt *packets.Packet) bool {
 			s.closeBoth(d.Code)
 			return false
 		default:
-			codes[i] = packets.ReasonCode(d.Code)
-			if codes[i] < 0x80 {
-				codes[i] = packets.NotAuthorized
-			}
+			codes[i] = d.Refusal()
 		}
 	}
 	if len(allowed) == len(subs) {
@@ -539,7 +533,7 @@ func (s *session) flushOne(c net.Conn, w *bufio.Writer) error {
 }
 
 // kick ends the session with a DISCONNECT code for an MQTT 5 client.
-func (s *session) kick(code byte) {
+func (s *session) kick(code reason.Code) {
 	s.p.Kicks.Add(1)
 	s.closeBoth(code)
 }
@@ -551,7 +545,7 @@ func (s *session) kick(code byte) {
 // proxy ends the upstream session with a normal DISCONNECT, which
 // discards the will (endUpstream). A will with a delay is decided when
 // the delay is over (will.go).
-func (s *session) closeBoth(code byte) {
+func (s *session) closeBoth(code reason.Code) {
 	s.kickCode.CompareAndSwap(0, int32(code))
 	s.closeOnce.Do(func() {
 		if c := s.kickCode.Load(); c > 0 && s.version == packets.V5 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mqttguard/mqttguard/examples/internal/e2e"
 	"github.com/mqttguard/mqttguard/packets"
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -26,11 +27,11 @@ func TestProxyDisconnectWithWillIsChecked(t *testing.T) {
 			Will: &e2e.RawWill{Topic: "sensors/sensor1/status", Payload: id + " gone", QoS: 1}}
 	}
 	ok, ack := e2e.ConnectRaw(t, tp.Addr("tcp"), packets.V5, will("w-ok"))
-	require.Equal(t, packets.Success, ack.ReasonCode)
+	require.Equal(t, reason.Success, ack.ReasonCode)
 	denied, ack := e2e.ConnectRaw(t, tp.Addr("tcp"), packets.V5, will("w-denied"))
-	require.Equal(t, packets.Success, ack.ReasonCode)
+	require.Equal(t, reason.Success, ack.ReasonCode)
 
-	ok.Disconnect(packets.DisconnectWithWill)
+	ok.Disconnect(reason.DisconnectWithWill)
 	assert.Equal(t, []string{"sensors/sensor1/status w-ok gone"}, watcher.Received(time.Second), "allowed: the upstream publishes it")
 
 	// The sensors lose their write rule; the proxy reloads.
@@ -41,7 +42,7 @@ func TestProxyDisconnectWithWillIsChecked(t *testing.T) {
 	code, body := tp.Admin(t, "POST", "/reload", "")
 	require.Equal(t, 200, code, body)
 
-	denied.Disconnect(packets.DisconnectWithWill)
+	denied.Disconnect(reason.DisconnectWithWill)
 	assert.Empty(t, watcher.Received(time.Second), "the will topic is no longer allowed")
 }
 
@@ -68,7 +69,7 @@ func TestProxyDelayedWillIsCheckedWhenItGoesOut(t *testing.T) {
 	code, body := tp.Admin(t, "POST", "/bans", `{"kind": "client", "value": "w-banned", "for": "1m", "reason": "test"}`)
 	require.Equal(t, 201, code, body)
 	_, ack := e2e.ConnectRaw(t, tp.Addr("tcp"), packets.V5, will("w-back")) // back within the delay
-	require.Equal(t, packets.Success, ack.ReasonCode)
+	require.Equal(t, reason.Success, ack.ReasonCode)
 	assert.True(t, ack.SessionPresent, "the upstream session is resumed")
 
 	assert.Empty(t, watcher.Received(time.Until(left.Add(1500*time.Millisecond))), "no will before its delay")
@@ -96,7 +97,7 @@ func TestProxySessionTakeoverByAnotherUserStartsFresh(t *testing.T) {
 			adm.Close()
 
 			bob, ack := e2e.ConnectRaw(t, tp.Addr("tcp"), v, e2e.RawOpts{ID: "dashboard-X", User: "bob", Pass: passwords["bob"], Resume: true, SessionExpiry: 3600})
-			require.Equal(t, packets.Success, ack.ReasonCode)
+			require.Equal(t, reason.Success, ack.ReasonCode)
 			assert.False(t, ack.SessionPresent, "admin's session is not bob's")
 			feed.Pub(t, "payroll/p", "salary", 1)
 			assert.Empty(t, bob.Collect(time.Second, true))

@@ -17,7 +17,7 @@ import (
 
 	"github.com/mqttguard/mqttguard"
 	"github.com/mqttguard/mqttguard/examples/internal/mochibroker"
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/guardstack"
 )
 
 // Demo is the sensor network: the example broker, the sensors, the
@@ -65,7 +65,7 @@ func (d *Demo) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg, _, err := stack.Open(d.Dir, "", text)
+	cfg, _, err := guardstack.Open(d.Dir, "", text, nil)
 	if err != nil {
 		return err
 	}
@@ -200,13 +200,13 @@ func clientTLS(caPath string) (*tls.Config, error) {
 // and who refused what.
 func guardLine(w io.Writer, s mqttguard.Stats) {
 	var parts []string
-	for i, p := range mqttguard.Points() {
+	for _, p := range mqttguard.Points() {
 		var allowed, refused uint64
-		for j, v := range mqttguard.Verdicts() {
+		for _, v := range mqttguard.Verdicts() {
 			if v == mqttguard.Allow {
-				allowed += s.Decisions[i][j]
+				allowed += s.Decisions(p, v)
 			} else {
-				refused += s.Decisions[i][j]
+				refused += s.Decisions(p, v)
 			}
 		}
 		if allowed+refused > 0 {
@@ -214,8 +214,8 @@ func guardLine(w io.Writer, s mqttguard.Stats) {
 		}
 	}
 	var by []string
-	for i, c := range mqttguard.Components() {
-		if n := s.By[i]; n > 0 && c != mqttguard.ByNone {
+	for _, c := range mqttguard.Components() {
+		if n := s.By(c); n > 0 && c != mqttguard.ByNone {
 			by = append(by, fmt.Sprintf("%s %d", c, n))
 		}
 	}

@@ -33,7 +33,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/guardstack"
 )
 
 func main() {
@@ -87,10 +87,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 // "". where names the file ("" for stderr).
 func openLog(path, level string, stderr io.Writer) (log *slog.Logger, where string, closeLog func(), err error) {
 	if path == "-" {
-		log, err = stack.NewLogger(stderr, level)
+		log, err = guardstack.NewLogger(stderr, level)
 		return log, "", func() {}, err
 	}
-	if _, err := stack.NewLogger(io.Discard, level); err != nil {
+	if _, err := guardstack.NewLogger(io.Discard, level); err != nil {
 		return nil, "", nil, err // before a file is made for nothing
 	}
 	var f *os.File
@@ -102,7 +102,7 @@ func openLog(path, level string, stderr io.Writer) (log *slog.Logger, where stri
 	if err != nil {
 		return nil, "", nil, fmt.Errorf("-log: %w", err)
 	}
-	if log, err = stack.NewLogger(f, level); err != nil {
+	if log, err = guardstack.NewLogger(f, level); err != nil {
 		f.Close()
 		return nil, "", nil, err
 	}

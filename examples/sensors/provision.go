@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/guardconf"
 	"github.com/mqttguard/mqttguard/passwd"
 )
 
@@ -22,7 +22,7 @@ import (
 // behind a NAT: the default counts no violation against addresses, so
 // the rogue does not take its neighbours down with it.)
 func demoConfig() ([]byte, error) {
-	cfg := string(stack.DefaultConfig)
+	cfg := string(guardconf.DefaultConfig)
 	for _, r := range []struct{ old, new string }{
 		{"\nport = 1883 ", "\nport = 0    "},
 		{"\ntls_port = 8883", "\ntls_port = 0"},

@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/guardconf"
+	"github.com/mqttguard/mqttguard/guardstack"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -98,7 +99,7 @@ func hasPrefix(list []string, prefix string) bool {
 func TestDemoConfig(t *testing.T) {
 	text, err := demoConfig()
 	require.NoError(t, err)
-	cfg, err := stack.ParseConfig(text, "demo", t.TempDir())
+	cfg, err := guardconf.ParseConfig(text, "demo", t.TempDir(), nil)
 	require.NoError(t, err)
 	assert.Equal(t, 0, cfg.MQTT.Port)
 	assert.Equal(t, "covers", cfg.Security.SubscribeCheck)
@@ -112,7 +113,7 @@ func TestProvisionTwice(t *testing.T) {
 	dir := t.TempDir()
 	text, err := demoConfig()
 	require.NoError(t, err)
-	_, err = stack.Setup(dir, text)
+	_, err = guardstack.Setup(dir, text)
 	require.NoError(t, err)
 	first, err := provision(dir)
 	require.NoError(t, err)

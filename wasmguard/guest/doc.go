@@ -19,7 +19,7 @@
 //
 //	func check(p *guest.Publish) guest.Verdict {
 //		if strings.HasPrefix(p.Topic, "admin/") {
-//			return guest.Deny(guest.ReasonNotAuthorized)
+//			return guest.Deny(reason.NotAuthorized)
 //		}
 //		return guest.Allow()
 //	}

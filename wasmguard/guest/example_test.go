@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/mqttguard/mqttguard/wasmguard/guest"
 )
 
@@ -14,7 +15,7 @@ import (
 //	func onPublish(n int32) int32 { return guest.HandlePublish(n, checkPublish) }
 func checkPublish(p *guest.Publish) guest.Verdict {
 	if p.Retain && bytes.Contains(p.Payload, []byte("firmware")) {
-		return guest.Deny(guest.ReasonNotAuthorized)
+		return guest.Deny(reason.NotAuthorized)
 	}
 	return guest.Allow()
 }

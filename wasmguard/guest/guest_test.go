@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -80,10 +81,10 @@ func TestDecodeErrors(t *testing.T) {
 
 func TestVerdicts(t *testing.T) {
 	assert.Equal(t, Verdict(0), Allow())
-	assert.Equal(t, Verdict(0x9701), Deny(ReasonQuotaExceeded))
+	assert.Equal(t, Verdict(0x9701), Deny(reason.QuotaExceeded))
 	assert.Equal(t, Verdict(1), Deny(0))
 	assert.Equal(t, Verdict(1), Deny(0x10), "a success code is not a refusal")
-	assert.Equal(t, ReasonNotAuthorized, Deny(0).Reason())
+	assert.Equal(t, reason.NotAuthorized, Deny(0).Reason())
 	assert.Equal(t, Verdict(2), Drop())
 	assert.Equal(t, "deny(0x97)", Deny(0x97).String())
 	assert.Equal(t, "allow", Allow().String())
@@ -100,15 +101,15 @@ func TestHandle(t *testing.T) {
 	topic := ""
 	got := HandlePublish(int32(len(rec)), func(p *Publish) Verdict {
 		topic = p.Topic
-		return Deny(ReasonNotAuthorized)
+		return Deny(reason.NotAuthorized)
 	})
-	assert.Equal(t, int32(Deny(ReasonNotAuthorized)), got)
+	assert.Equal(t, int32(Deny(reason.NotAuthorized)), got)
 	assert.Equal(t, "deny/me", topic)
 
 	called := false
 	got = HandlePublish(int32(len(buffer)+1), func(*Publish) Verdict { called = true; return Allow() })
 	assert.False(t, called)
-	assert.Equal(t, int32(Deny(ReasonUnspecified)), got, "an event it cannot read is refused")
+	assert.Equal(t, int32(Deny(reason.UnspecifiedError)), got, "an event it cannot read is refused")
 	assert.Zero(t, bufferFor(-1))
 	assert.Zero(t, bufferFor(maxBuffer+1))
 }

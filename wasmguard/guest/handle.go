@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"unsafe"
+
+	"github.com/mqttguard/mqttguard/reason"
 )
 
 // buffer is the scratch buffer the host writes events into; a package
@@ -90,5 +92,5 @@ func Logf(level slog.Level, format string, args ...any) {
 
 func undecodable(err error) int32 {
 	Log(slog.LevelError, err.Error())
-	return int32(Deny(ReasonUnspecified))
+	return int32(Deny(reason.UnspecifiedError))
 }

@@ -1,33 +1,27 @@
 package guest
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/mqttguard/mqttguard/reason"
+)
 
 // Verdict is a hook's answer, the i32 the ABI defines: the low byte is
 // the action, the next byte the MQTT v5 reason code sent with a deny.
 type Verdict int32
 
-// MQTT v5 reason codes a plugin typically denies with.
-const (
-	ReasonUnspecified          byte = 0x80
-	ReasonImplementation       byte = 0x83 // implementation specific error
-	ReasonNotAuthorized        byte = 0x87
-	ReasonBanned               byte = 0x8A
-	ReasonTopicNameInvalid     byte = 0x90
-	ReasonQuotaExceeded        byte = 0x97
-	ReasonPayloadFormatInvalid byte = 0x99
-)
-
 // Allow lets the event through.
 func Allow() Verdict { return 0 }
 
-// Deny refuses the event with an MQTT v5 reason code (0: 0x87 not
-// authorized). Codes below 0x80 are not failures; Deny turns them into
-// the default rather than send a client a success code on a refusal.
-func Deny(reason byte) Verdict {
-	if reason < 0x80 {
-		reason = 0
+// Deny refuses the event with an MQTT v5 reason code (package reason's
+// constants: reason.QuotaExceeded, …; 0 means reason.NotAuthorized).
+// Codes below 0x80 are not failures; Deny turns them into the default
+// rather than send a client a success code on a refusal.
+func Deny(code reason.Code) Verdict {
+	if !code.IsError() {
+		code = 0
 	}
-	return Verdict(1 | int32(reason)<<8)
+	return Verdict(1 | int32(code)<<8)
 }
 
 // Drop accepts a PUBLISH and delivers it to no one.
@@ -37,11 +31,11 @@ func Drop() Verdict { return 2 }
 func (v Verdict) Action() byte { return byte(v) }
 
 // Reason is the reason code of a deny (0x87 when Deny was given 0).
-func (v Verdict) Reason() byte {
+func (v Verdict) Reason() reason.Code {
 	if v.Action() == 1 && byte(v>>8) == 0 {
-		return ReasonNotAuthorized
+		return reason.NotAuthorized
 	}
-	return byte(v >> 8)
+	return reason.Code(v >> 8)
 }
 
 func (v Verdict) String() string {

@@ -21,7 +21,8 @@ import (
 
 	ppackets "github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/adminapi"
+	"github.com/mqttguard/mqttguard/guardstack"
 	"github.com/mqttguard/mqttguard/passwd"
 	"github.com/stretchr/testify/require"
 )
@@ -35,7 +36,7 @@ type Node struct {
 
 // PrepareDir makes a data directory whose password file holds Passwords,
 // hashed cheaply (1,000 iterations) so that tests can connect often;
-// stack.Setup fills in the rest.
+// guardstack.Setup fills in the rest.
 func PrepareDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -203,11 +204,11 @@ func (n *Node) Metric(t *testing.T, series string) string {
 }
 
 // Clients lists the connected clients through the admin API.
-func (n *Node) Clients(t *testing.T) []stack.ClientInfo {
+func (n *Node) Clients(t *testing.T) []adminapi.ClientInfo {
 	t.Helper()
 	code, body := n.Admin(t, "GET", "/clients", "")
 	require.Equal(t, 200, code, body)
-	var out []stack.ClientInfo
+	var out []adminapi.ClientInfo
 	require.NoError(t, json.Unmarshal([]byte(body), &out))
 	return out
 }
@@ -285,7 +286,7 @@ func Closed(c net.Conn) ([]byte, error) {
 // BobACL is the default ACL with one more user, bob, who reads and
 // writes his own subtree and reads public/: the attacker of the session
 // and delivery tests, subscribed to '#' and hoping for more.
-const BobACL = stack.DefaultACL + `
+const BobACL = guardstack.DefaultACL + `
 user bob
 topic readwrite bob/#
 topic read public/#

@@ -8,26 +8,25 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
-	"github.com/mqttguard/mqttguard/examples/internal/stack"
+	"github.com/mqttguard/mqttguard/guardconf"
+	"github.com/mqttguard/mqttguard/guardstack"
+	"github.com/mqttguard/mqttguard/mochiguard"
 )
 
 // Broker is mochi-mqtt with the Guard in front of every decision and a
 // packet validator in front of every listener.
 type Broker struct {
-	*stack.Stack
+	*guardstack.Stack
 	srv  *mqtt.Server
-	hook *guardHook
+	hook *mochiguard.Hook
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
 // Start builds everything from cfg and starts serving. Close stops it.
-func Start(cfg *stack.Config, log *slog.Logger) (_ *Broker, err error) {
-	if cfg.Upstream.Addr != "" {
-		return nil, &stack.ConfigError{File: cfg.Source, Key: "upstream", Msg: "the broker has no upstream; [upstream] is for the proxy (examples/proxy)"}
-	}
-	st, err := stack.New(cfg, log)
+func Start(cfg *guardconf.Config, log *slog.Logger) (_ *Broker, err error) {
+	st, err := guardstack.New(cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -60,11 +59,12 @@ func Start(cfg *stack.Config, log *slog.Logger) (_ *Broker, err error) {
 		caps.MaximumClients = int64(cfg.MQTT.MaxClients)
 	}
 	b.srv = mqtt.New(&mqtt.Options{Capabilities: caps, Logger: mochiLogger(st.Log)})
-	b.hook = newHook(st.Guard, b.srv, &st.Kicks, quotas(cfg.Security))
+	b.hook = mochiguard.New(st.Guard, b.srv, quotas(cfg.Security))
 	if err := b.srv.AddHook(b.hook, nil); err != nil {
 		return nil, err
 	}
 	st.SetSessions(b.hook)
+	st.SetKicks(b.hook.Kicks)
 	lns, err := st.Listen(caps.TopicAliasMaximum)
 	if err != nil {
 		return nil, err
@@ -99,8 +99,8 @@ func (b *Broker) Close(ctx context.Context) error {
 
 // quotas are the configuration's per-account bounds (0: the defaults,
 // 100 sessions and 64 MiB; -1: none).
-func quotas(s stack.SecurityConfig) Quotas {
-	q := Quotas{SessionsPerUser: s.MaxSessionsPerUser, QueuedBytesPerUser: s.MaxQueuedBytesPerUser}
+func quotas(s guardconf.SecurityConfig) mochiguard.Quotas {
+	q := mochiguard.Quotas{SessionsPerUser: s.MaxSessionsPerUser, QueuedBytesPerUser: s.MaxQueuedBytesPerUser}
 	switch q.SessionsPerUser {
 	case 0:
 		q.SessionsPerUser = 100

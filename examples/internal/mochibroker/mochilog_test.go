@@ -11,6 +11,7 @@ import (
 
 	mochipackets "github.com/mochi-mqtt/server/v2/packets"
 	"github.com/mqttguard/mqttguard/packets"
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/stretchr/testify/assert"
 )
 
@@ -18,7 +19,7 @@ import (
 // empty message. Refusals and closes the Guard or the validator logged
 // already become DEBUG with a message; real errors stay WARN.
 func TestMochiConnectionErrorsAreNotWarnNoise(t *testing.T) {
-	invalid := &packets.Error{Code: packets.ProtocolError, Msg: "the first packet must be CONNECT"}
+	invalid := &packets.Error{Code: reason.ProtocolError, Msg: "the first packet must be CONNECT"}
 	for _, tc := range []struct {
 		err        error
 		level, msg string

@@ -25,6 +25,7 @@ package main
 import (
 	"log/slog"
 
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/mqttguard/mqttguard/wasmguard/guest"
 )
 
@@ -45,7 +46,7 @@ func onPublish(n int32) int32 {
 			guest.Log(slog.LevelWarn, "device table full: "+p.ClientID+" not tracked")
 		}
 		if !allowed {
-			return guest.Deny(guest.ReasonQuotaExceeded)
+			return guest.Deny(reason.QuotaExceeded)
 		}
 		return guest.Allow()
 	})

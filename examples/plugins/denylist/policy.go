@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/mqttguard/mqttguard/acl"
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/mqttguard/mqttguard/wasmguard/guest"
 )
 
@@ -15,7 +16,7 @@ type config struct {
 
 type denyList struct {
 	filters []string
-	reason  byte
+	reason  reason.Code
 }
 
 func parseConfig(b []byte) (*denyList, error) {
@@ -25,12 +26,12 @@ func parseConfig(b []byte) (*denyList, error) {
 			return nil, fmt.Errorf("configuration: %v", err)
 		}
 	}
-	d := &denyList{reason: guest.ReasonNotAuthorized}
+	d := &denyList{reason: reason.NotAuthorized}
 	if c.Reason != nil {
 		if *c.Reason < 0x80 || *c.Reason > 0xFF {
 			return nil, fmt.Errorf("configuration: reason %d is not an MQTT v5 failure code (0x80–0xFF)", *c.Reason)
 		}
-		d.reason = byte(*c.Reason)
+		d.reason = reason.Code(*c.Reason)
 	}
 	for i, f := range c.Deny {
 		if err := acl.ValidFilter(f); err != nil {

@@ -24,6 +24,7 @@ package main
 import (
 	"log/slog"
 
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/mqttguard/mqttguard/wasmguard/guest"
 )
 
@@ -41,7 +42,7 @@ func onPublish(n int32) int32 {
 	return guest.HandlePublish(n, func(p *guest.Publish) guest.Verdict {
 		if why := v.check(p.Topic, p.Payload); why != "" {
 			guest.Log(slog.LevelWarn, "refused "+p.Topic+" from "+p.ClientID+": "+why)
-			return guest.Deny(guest.ReasonPayloadFormatInvalid)
+			return guest.Deny(reason.PayloadFormatInvalid)
 		}
 		return guest.Allow()
 	})

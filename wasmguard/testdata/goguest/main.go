@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/mqttguard/mqttguard/wasmguard/guest"
 )
 
@@ -42,9 +43,9 @@ func onPublish(n int32) int32 {
 			if string(guest.Config()) == string(p.Payload) {
 				return guest.Allow()
 			}
-			return guest.Deny(guest.ReasonNotAuthorized)
+			return guest.Deny(reason.NotAuthorized)
 		case strings.HasPrefix(p.Topic, "deny/"):
-			return guest.Deny(guest.ReasonQuotaExceeded)
+			return guest.Deny(reason.QuotaExceeded)
 		}
 		return guest.Deny(0)
 	})
@@ -54,7 +55,7 @@ func onPublish(n int32) int32 {
 func onConnect(n int32) int32 {
 	return guest.HandleConnect(n, func(c *guest.Connect) guest.Verdict {
 		if c.Username == "" || !c.HasPassword {
-			return guest.Deny(guest.ReasonNotAuthorized)
+			return guest.Deny(reason.NotAuthorized)
 		}
 		return guest.Allow()
 	})

@@ -1,0 +1,110 @@
+package guardconf
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/mqttguard/mqttguard/packets"
+	"github.com/mqttguard/mqttguard/tlsconf"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestEmbeddedDefaultConfig(t *testing.T) {
+	c, err := ParseConfig(DefaultConfig, "default.toml", "/data", nil)
+	require.NoError(t, err)
+	assert.Equal(t, "127.0.0.1", c.MQTT.Bind, "loopback by default")
+	assert.Equal(t, 1883, c.MQTT.Port)
+	assert.Equal(t, 8883, c.MQTT.TLSPort)
+	assert.Equal(t, "full", c.Security.Mode)
+	assert.Equal(t, 50.0, c.Security.RateLimit.UserTokensPerSecond, "50 a second per user, bursts of 100")
+	assert.Equal(t, 100.0, c.Security.RateLimit.UserBurstCapacity)
+	assert.Equal(t, 3.0, c.Security.RateLimit.ChannelMessagesPerSecond)
+	assert.Equal(t, 10.0, c.Security.RateLimit.IPConnectionsPerSecond)
+	assert.Equal(t, packets.DefaultMaxPendingPerAddress, c.MQTT.MaxPendingPerAddress, "the file says the defaults")
+	assert.Equal(t, packets.DefaultMaxPending, c.MQTT.MaxPending)
+	assert.False(t, c.Security.AllowAnonymous)
+	assert.Equal(t, "/data/passwd", c.Path(c.Security.PasswordFile))
+	assert.Equal(t, "/abs/x", c.Path("/abs/x"))
+}
+
+func TestConfigErrorsNameTheLine(t *testing.T) {
+	base := string(DefaultConfig)
+	for _, tc := range []struct {
+		name, edit, says, at string // at: text on the line the error must name
+	}{
+		{"unknown key", strings.Replace(base, "max_clients = 10000", "max_clients = 10000\nworkers = 4", 1), "mqtt.workers: unknown key", "workers = 4"},
+		{"wrong type", strings.Replace(base, "port = 1883", `port = "1883"`, 1), "incompatible types", `port = "1883"`},
+		{"bad mode", strings.Replace(base, `mode = "full"`, `mode = "paranoid"`, 1), `security.mode: "paranoid": want "observe", "light" or "full"`, `mode = "paranoid"`},
+		{"negative rate", strings.Replace(base, "channel_messages_per_second = 3.0", "channel_messages_per_second = -3.0", 1),
+			"security.rate_limit.channel_messages_per_second: -3 must not be negative", "channel_messages_per_second = -3.0"},
+		{"pending cap", strings.Replace(base, "max_pending = 10000", "max_pending = -5", 1),
+			"mqtt.max_pending: -5: want a number of connections, 0 for the default (10000) or -1 for no cap", "max_pending = -5"},
+		{"bad duration", strings.Replace(base, `connect_timeout = "10s"`, `connect_timeout = "ten"`, 1), "invalid duration", `connect_timeout = "ten"`},
+		{"syntax", strings.Replace(base, "[security.trust]", "[security.trust", 1), "the table header [security.trust is not closed: want [security.trust]", "[security.trust"},
+		{"unclosed", strings.Replace(base, "[security]", "[security", 1), "my.toml:32: the table header [security is not closed: want [security]", "[security"},
+		{"unclosed, comment", strings.Replace(base, "[mqtt]", "[mqtt  # the listeners", 1), "the table header [mqtt is not closed", "[mqtt  #"},
+		{"unclosed array", base + "\n[[plugins    # mine\npath = \"x.wasm\"\n", "the table header [[plugins is not closed: want [[plugins]]", "[[plugins    # mine"},
+		{"other syntax", strings.Replace(base, "max_clients = 10000", "max_clients = = 10000", 1), "expected value", "max_clients = = 10000"},
+		{"tolerance", strings.Replace(base, `tolerance = "30s"`, `tolerance = "10m"`, 1), "security.devices[0].tolerance: 10m0s must be at least 0 and below the interval 5m0s", `tolerance = "10m"`},
+		{"client auth", strings.Replace(base, `tls_client_auth = "request"`, `tls_client_auth = "maybe"`, 1), `mqtt.tls_client_auth: tls_client_auth "maybe": want none, request or require`, `tls_client_auth = "maybe"`},
+		{"bad topic", strings.Replace(base, `topic = "sensors/+/report"`, `topic = "sensors/#/report"`, 1), "security.devices[0].topic", `topic = "sensors/#/report"`},
+		{"plugin", base + "\n[[plugins]]\nname = \"x\"\n", "plugins[0].path: a plugin needs the path of its .wasm file", ""},
+		{"redis url", strings.Replace(base, `redis_url = ""`, `redis_url = "10.0.0.5:6379"`, 1),
+			"cluster.redis_url: want redis://host:port/db", `redis_url = "10.0.0.5:6379"`},
+		{"when down", strings.Replace(base, `when_down = "local"`, `when_down = "open"`, 1),
+			`cluster.when_down: unknown policy "open"; want local, allow or refuse`, `when_down = "open"`},
+	} {
+		_, err := ParseConfig([]byte(tc.edit), "my.toml", "/data", nil)
+		require.Error(t, err, tc.name)
+		assert.Contains(t, err.Error(), tc.says, tc.name)
+		var ce *ConfigError
+		require.ErrorAs(t, err, &ce, tc.name)
+		assert.Equal(t, "my.toml", ce.File, tc.name)
+		if tc.at != "" {
+			assert.Equal(t, lineOf(tc.edit, tc.at), ce.Line, "%s: %v", tc.name, err)
+		}
+	}
+}
+
+func TestSeedStyleClientAuthBool(t *testing.T) {
+	c, err := ParseConfig([]byte(strings.Replace(string(DefaultConfig), `tls_client_auth = "request"`, "tls_client_auth = true", 1)), "x", "/", nil)
+	require.NoError(t, err)
+	ca, err := c.ClientAuth()
+	require.NoError(t, err)
+	assert.Equal(t, tlsconf.RequireClientCert, ca)
+}
+
+// lineOf is the 1-based line of the first line containing s.
+func lineOf(text, s string) int {
+	for i, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, s) {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// Whatever the file holds, ParseConfig returns a configuration or a
+// *ConfigError that names the file: never a panic, never an error an
+// operator cannot place.
+func FuzzParseConfig(f *testing.F) {
+	f.Add(DefaultConfig)
+	f.Add([]byte("[mqtt]\nport = \"x\"\n"))
+	f.Add([]byte("[security]\nmode = \"full\"\n[[security.devices]]\ntopic = \"a/#\"\ninterval = \"1s\"\n"))
+	f.Add([]byte("[[plugins]]\nname = \"p\"\npath = \"p.wasm\"\ntimeout = \"-1s\"\n"))
+	f.Fuzz(func(t *testing.T, text []byte) {
+		c, err := ParseConfig(text, "fuzz.toml", "/data", nil)
+		if err != nil {
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.File != "fuzz.toml" || !strings.HasPrefix(err.Error(), "fuzz.toml") {
+				t.Fatalf("%T %v: not a ConfigError naming the file", err, err)
+			}
+			return
+		}
+		if c == nil {
+			t.Fatal("no configuration and no error")
+		}
+	})
+}

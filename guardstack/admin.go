@@ -1,0 +1,121 @@
+package guardstack
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mqttguard/mqttguard"
+	"github.com/mqttguard/mqttguard/adminapi"
+	"github.com/mqttguard/mqttguard/guardmetrics"
+	"github.com/mqttguard/mqttguard/reason"
+	"github.com/mqttguard/mqttguard/trust"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// StartAdmin serves the admin API (package adminapi) on admin.listen,
+// every endpoint but /healthz behind the bearer token in
+// admin.token_file.
+func (st *Stack) StartAdmin() error {
+	a := st.Cfg.Admin
+	if a.Listen == "" {
+		return nil
+	}
+	tok, err := os.ReadFile(st.Cfg.Path(a.TokenFile))
+	if err != nil {
+		return st.Cfg.Errorf("admin.token_file", "%v", err)
+	}
+	token := strings.TrimSpace(string(tok))
+	if len(token) < 16 {
+		return st.Cfg.Errorf("admin.token_file", "the token is %d characters; use at least 16", len(token))
+	}
+	handler := adminapi.RequireToken(token, st.AdminHandler())
+
+	st.adminL, err = net.Listen("tcp", a.Listen)
+	if err != nil {
+		return st.Cfg.Errorf("admin.listen", "%v", err)
+	}
+	st.setAddr("admin", st.adminL.Addr().String())
+	st.admin = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}
+	st.workers.Add(1)
+	go func() {
+		defer st.workers.Done()
+		if err := st.admin.Serve(st.adminL); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			st.Log.Error("admin API", "error", err)
+		}
+	}()
+	return nil
+}
+
+// AdminHandler is the admin API over this stack's components, without
+// authentication: mount it behind your own (StartAdmin puts it behind
+// admin.token_file's bearer token).
+func (st *Stack) AdminHandler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(st.Collector())
+	return &adminapi.Handler{
+		Guard: st.Guard, Bans: st.Bans, Tracker: st.Tracker, Sessions: sessionsOf{st},
+		Metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}),
+		Reload: func() (adminapi.ReloadResult, error) {
+			rep, err := st.reload()
+			if err != nil {
+				return adminapi.ReloadResult{}, err
+			}
+			res := adminapi.ReloadResult{Reloaded: rep.Reloaded}
+			for _, c := range rep.Changes {
+				if c.Applied {
+					res.Applied = append(res.Applied, c.String())
+				} else {
+					res.RestartNeeded = append(res.RestartNeeded, c.String())
+				}
+			}
+			return res, nil
+		},
+		SetMode: func(m trust.Mode) {
+			st.reloadMu.Lock()
+			st.Guard.SetMode(m)
+			st.Cfg.Security.Mode = m.String() // in force until the next reload reads the file's
+			st.reloadMu.Unlock()
+		},
+		SaveBans: st.SaveBans, SaveTrust: st.SaveTrust, Log: st.Log,
+	}
+}
+
+// Collector is the stack's Prometheus collector.
+func (st *Stack) Collector() *guardmetrics.Collector {
+	return &guardmetrics.Collector{
+		Guard: st.Guard, Tracker: st.Tracker, Bans: st.Bans, Flapping: st.Flapping, Intervals: st.Intervals, Fleet: st.Fleet,
+		Connections: func() int {
+			if sess := st.sessionsOrNil(); sess != nil {
+				return len(sess.Clients())
+			}
+			return 0
+		},
+		Pending:  st.Pending,
+		Rejected: st.rejected.snapshot,
+		Kicks:    st.kicks,
+	}
+}
+
+// sessionsOf is the program's Sessions as the admin API sees them: none
+// until SetSessions.
+type sessionsOf struct{ st *Stack }
+
+func (s sessionsOf) Clients() []mqttguard.Client {
+	if sess := s.st.sessionsOrNil(); sess != nil {
+		return sess.Clients()
+	}
+	return nil
+}
+
+func (s sessionsOf) Kick(match trust.Ban, code reason.Code) int {
+	if sess := s.st.sessionsOrNil(); sess != nil {
+		return sess.Kick(match, code)
+	}
+	return 0
+}
