@@ -18,7 +18,7 @@ func ExampleNew() {
 		panic(err)
 	}
 	srv := mqtt.New(&mqtt.Options{InlineClient: true, Logger: slog.New(slog.DiscardHandler)})
-	hook := mochiguard.New(g, srv, mochiguard.Quotas{SessionsPerUser: 100, QueuedBytesPerUser: 64 << 20})
+	hook := mochiguard.New(g, srv, mochiguard.Options{}) // the default per-account bounds
 	if err := srv.AddHook(hook, nil); err != nil {
 		panic(err)
 	}

@@ -58,15 +58,62 @@ type Hook struct {
 	wills    delayedWills
 	accounts accounts
 
+	stackingLogged atomic.Bool // Check failed and said so
+
 	inlineOnce sync.Once
 	inline     *mqtt.Client // publishes the wills the hook delays
 }
 
-// New returns the hook for srv, deciding with g and bounding each
-// account by q. Add it to srv (srv.AddHook(h, nil)) as the only hook that
-// authenticates and authorizes: mochi OR-combines those across hooks.
-func New(g *mqttguard.Guard, srv *mqtt.Server, q Quotas) *Hook {
-	h := &Hook{g: g, srv: srv, accounts: accounts{q: q},
+// Options bound what one account (a username; anonymous clients share
+// one) may make the broker keep. The zero value is the defaults.
+type Options struct {
+	// SessionsPerUser bounds the sessions, connected or not, an account
+	// keeps (default 100; -1: no bound). A CONNECT past it is refused
+	// with 0x97, quota exceeded.
+	SessionsPerUser int
+	// QueuedBytesPerUser bounds the bytes of the messages held for an
+	// account's sessions (default 64 MiB; -1: no bound). Past it,
+	// deliveries to that account are dropped until it reads what it
+	// has, as mosquitto drops past max_queued_bytes.
+	QueuedBytesPerUser int64
+}
+
+func (o Options) quotas() quotas {
+	q := quotas{SessionsPerUser: o.SessionsPerUser, QueuedBytesPerUser: o.QueuedBytesPerUser}
+	switch q.SessionsPerUser {
+	case 0:
+		q.SessionsPerUser = 100
+	case -1:
+		q.SessionsPerUser = 0
+	}
+	switch q.QueuedBytesPerUser {
+	case 0:
+		q.QueuedBytesPerUser = 64 << 20
+	case -1:
+		q.QueuedBytesPerUser = 0
+	}
+	return q
+}
+
+// New returns the hook that makes g decide for srv. Add it with
+// srv.AddHook(hook, nil). New sets the server capabilities the hook's
+// corrections rely on (see the package doc): acknowledgements carry no
+// inherited properties, and a message published without an expiry
+// never expires.
+//
+// mochi OR-combines the answers of every hook to OnConnectAuthenticate
+// and OnACLCheck, so another hook that allows (mochi's auth.AllowHook,
+// say) would allow what the Guard refused — if the Guard decided there.
+// It does not: it refuses a CONNECT in OnConnect, a PUBLISH in
+// OnPublish, a subscription's SUBACK and every delivery as mochi writes
+// it (OnPacketEncode), where mochi takes the first refusal of any hook.
+// Another hook can add refusals, never remove the Guard's.
+func New(g *mqttguard.Guard, srv *mqtt.Server, o Options) *Hook {
+	if caps := srv.Options.Capabilities; caps != nil {
+		caps.Compatibilities.NoInheritedPropertiesOnAck = true
+		caps.MaximumMessageExpiryInterval = 0
+	}
+	h := &Hook{g: g, srv: srv, accounts: accounts{q: o.quotas()},
 		countFanout: g.Config().RateLimits.MessagesPerTopic.PerSecond > 0}
 	h.wills.h = h
 	return h
@@ -97,6 +144,15 @@ func (h *Hook) Stop() error {
 }
 
 func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
+	if err := h.Check(); err != nil {
+		// Fail closed: another hook could admit or deliver what the
+		// Guard refuses (stacking.go).
+		if h.stackingLogged.CompareAndSwap(false, true) {
+			h.srv.Log.Error("mqttguard refuses every client", "error", err)
+		}
+		h.connack(cl, reason.ServerUnavailable)
+		return packets.Code{Code: byte(reason.ServerUnavailable), Reason: "misconfigured hooks"}
+	}
 	now := time.Now()
 	req := &mqttguard.ConnectRequest{
 		ClientID:        cl.ID,

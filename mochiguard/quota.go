@@ -22,14 +22,14 @@ import (
 // max_queued_bytes); mochi's MaximumInflight bounds the messages of one
 // session.
 
-// Quotas are the per-account bounds; zero fields mean no bound.
-type Quotas struct {
+// quotas are the per-account bounds in force; zero fields mean no bound.
+type quotas struct {
 	SessionsPerUser    int
 	QueuedBytesPerUser int64
 }
 
 type accounts struct {
-	q     Quotas
+	q     quotas
 	mu    sync.Mutex
 	users map[string]*account
 }

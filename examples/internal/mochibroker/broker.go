@@ -39,9 +39,6 @@ func Start(cfg *guardconf.Config, log *slog.Logger) (_ *Broker, err error) {
 	caps := mqtt.NewDefaultServerCapabilities()
 	caps.MaximumPacketSize = uint32(st.PacketLimits().MaxPacketSize)
 	caps.MaximumSessionExpiryInterval = 24 * 60 * 60 // mochi's default keeps sessions forever
-	// A message without a Message Expiry Interval never expires (mochi
-	// gives it one of a day): it lives as long as the session holding it.
-	caps.MaximumMessageExpiryInterval = 0
 	// mosquitto's default: a table this small costs nothing per client.
 	caps.TopicAliasMaximum = 10
 	// The messages one session may hold (mosquitto's max_queued_messages
@@ -54,12 +51,12 @@ func Start(cfg *guardconf.Config, log *slog.Logger) (_ *Broker, err error) {
 	// client (max_queued_messages 1000), and caps what a slow subscriber
 	// makes the broker hold.
 	caps.MaximumClientWritesPending = 1024
-	caps.Compatibilities.NoInheritedPropertiesOnAck = true // see conformance.go
 	if cfg.MQTT.MaxClients > 0 {
 		caps.MaximumClients = int64(cfg.MQTT.MaxClients)
 	}
 	b.srv = mqtt.New(&mqtt.Options{Capabilities: caps, Logger: mochiLogger(st.Log)})
-	b.hook = mochiguard.New(st.Guard, b.srv, quotas(cfg.Security))
+	b.hook = mochiguard.New(st.Guard, b.srv, mochiguard.Options{SessionsPerUser: cfg.Security.MaxSessionsPerUser,
+		QueuedBytesPerUser: cfg.Security.MaxQueuedBytesPerUser})
 	if err := b.srv.AddHook(b.hook, nil); err != nil {
 		return nil, err
 	}
@@ -95,23 +92,4 @@ func (b *Broker) Close(ctx context.Context) error {
 		b.closeErr = errors.Join(err, b.Stack.Close(ctx))
 	})
 	return b.closeErr
-}
-
-// quotas are the configuration's per-account bounds (0: the defaults,
-// 100 sessions and 64 MiB; -1: none).
-func quotas(s guardconf.SecurityConfig) mochiguard.Quotas {
-	q := mochiguard.Quotas{SessionsPerUser: s.MaxSessionsPerUser, QueuedBytesPerUser: s.MaxQueuedBytesPerUser}
-	switch q.SessionsPerUser {
-	case 0:
-		q.SessionsPerUser = 100
-	case -1:
-		q.SessionsPerUser = 0
-	}
-	switch q.QueuedBytesPerUser {
-	case 0:
-		q.QueuedBytesPerUser = 64 << 20
-	case -1:
-		q.QueuedBytesPerUser = 0
-	}
-	return q
 }

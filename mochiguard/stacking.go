@@ -1,0 +1,66 @@
+package mochiguard
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"unsafe"
+
+	mqtt "github.com/mochi-mqtt/server/v2"
+)
+
+// Stacking hooks.
+//
+// mochi OR-combines the answers of every hook to OnConnectAuthenticate
+// and OnACLCheck: one hook saying yes is enough. The Guard refuses where
+// mochi takes the first refusal of any hook instead — a CONNECT in
+// OnConnect, a PUBLISH in OnPublish, each delivery as it is encoded — but
+// it also answers OnACLCheck, to keep a message a subscriber may not
+// read, or whose account holds its quota of queued messages, out of that
+// subscriber's queue. A second hook that answers OnACLCheck with yes
+// (mochi's auth.AllowHook, auth.Hook with a ledger that allows) would
+// lift those bounds; one that answers OnConnectAuthenticate with yes is
+// a sign the program means it to admit clients, which it cannot. So the
+// hook refuses to work beside one: Check says which, and until it is
+// removed every CONNECT is refused with 0x88 (server unavailable) and the
+// reason is logged.
+//
+// mochi v2.7.9 has no accessor for its hooks; Check reads the server's
+// unexported hook list (a *mqtt.Hooks) through reflection, read only. If
+// a later mochi renames it, Check says it cannot tell, and refuses too:
+// a security hook must not be silently weakened.
+
+// Check reports whether the hook is the only one on its server that
+// answers OnConnectAuthenticate or OnACLCheck. Call it after adding every
+// hook and before Serve to fail at start; the hook calls it itself when
+// the server starts and refuses every client while it fails.
+func (h *Hook) Check() error {
+	hooks, err := serverHooks(h.srv)
+	if err != nil {
+		return err
+	}
+	var others []string
+	for _, other := range hooks.GetAll() {
+		if other == mqtt.Hook(h) {
+			continue
+		}
+		if other.Provides(mqtt.OnConnectAuthenticate) || other.Provides(mqtt.OnACLCheck) {
+			others = append(others, fmt.Sprintf("%s (%T)", other.ID(), other))
+		}
+	}
+	if len(others) > 0 {
+		return fmt.Errorf("mochiguard: hook %s also answers OnConnectAuthenticate or OnACLCheck, which mochi OR-combines with the Guard's answers: it could admit or deliver what the Guard refuses; remove it (the Guard authenticates and authorizes)", strings.Join(others, ", "))
+	}
+	return nil
+}
+
+// serverHooks is srv's hook list.
+func serverHooks(srv *mqtt.Server) (*mqtt.Hooks, error) {
+	f := reflect.ValueOf(srv).Elem().FieldByName("hooks")
+	if !f.IsValid() || f.Type() != reflect.TypeOf((*mqtt.Hooks)(nil)) || f.IsNil() {
+		return nil, fmt.Errorf("mochiguard: cannot list this mochi-mqtt server's hooks (a version other than v2.7.9?), so cannot tell whether another hook would weaken the Guard")
+	}
+	// The field is unexported: reflect hands out its value read-only,
+	// and the pointer it holds is what mochi's own methods use.
+	return (*mqtt.Hooks)(unsafe.Pointer(f.Pointer())), nil
+}
