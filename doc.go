@@ -82,8 +82,7 @@
 //	bad credentials                               CONNACK 0x86            CONNACK 4
 //	not authorized (connect/publish/subscribe)    0x87                    CONNACK 5 / SUBACK 0x80 / dropped
 //	banned (ban list, flapping, Disconnected)     CONNACK 0x8A            CONNACK 5
-//	message rate too high (client)                PUBACK 0x96             dropped
-//	quota exceeded (bytes, user, topic, total)    PUBACK 0x97             dropped
+//	over a rate limit (client, user, topic, total) PUBACK 0x97            dropped
 //	connection rate exceeded                      CONNACK 0x9F            CONNACK 5
 //	invalid topic name / filter                   0x90 / 0x8F             dropped / SUBACK 0x80
 //	shadow-banned or anomalous publish            acknowledged normally, never delivered

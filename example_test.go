@@ -69,7 +69,7 @@ func ExampleGuard_Publish_observe() {
 	}
 	// Output:
 	// allow
-	// allow (observed: would reject 0x96) by rate-limit "messages per client": chatty
+	// allow (observed: would reject 0x97) by rate-limit "messages per client": chatty
 }
 
 // exampleGuard is the Guard of the examples below: sensor1 writes its

@@ -16,8 +16,8 @@ import (
 // Publish decides a PUBLISH from c. In order: the client's trust state
 // (WriteDisabled refuses with 0x87, ShadowBanned drops, Disconnected
 // disconnects with 0x98, Throttled delays), the ACL (0x87; an invalid
-// topic 0x90), the rate limits (0x96 for the client's message rate,
-// 0x97 for its bytes, its user's tokens, the topic and the total), the push
+// topic 0x90), the rate limits (0x97 quota exceeded: the client's
+// messages and bytes, its user's tokens, the topic and the total), the push
 // interval (anomalous readings are dropped; repeated anomalies flag and
 // then ban the device), and the plugins' on_publish. Every refusal counts
 // against the client's trust; a publish that passes counts for it. The
@@ -204,10 +204,13 @@ func (g *Guard) localRateLimit(l *limiters, c *Client, m *Message, mult float64,
 	}
 	ch := checks[i]
 	var rule string
-	code := reason.QuotaExceeded // quota exceeded
+	// 0x97 for every limit: MQTT 5 has no PUBACK or PUBREC code for a
+	// message rate (0x96 is DISCONNECT's), and a strict client drops a
+	// connection whose acknowledgement carries one it may not [MQTT-3.4.2-1].
+	code := reason.QuotaExceeded
 	switch ch.Limiter {
 	case l.msgClient:
-		rule, code = "messages per client", reason.MessageRateTooHigh // message rate too high
+		rule = "messages per client"
 	case l.bytesClient:
 		rule = "bytes per client"
 	case l.msgUser:

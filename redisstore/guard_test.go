@@ -69,7 +69,7 @@ func TestTwoGuardsShareOneRedis(t *testing.T) {
 	pub := func(g *mqttguard.Guard, c *mqttguard.Client) string { return g.Publish(ctx, c, msg, now).String() }
 	assert.Equal(t, "allow", pub(a, &clients[0]))
 	assert.Equal(t, "allow", pub(a, &clients[0]))
-	assert.Contains(t, pub(a, &clients[0]), `0x96 by rate-limit "messages per client"`)
+	assert.Contains(t, pub(a, &clients[0]), `0x97 by rate-limit "messages per client"`)
 	assert.Contains(t, pub(b, &clients[1]), `0x97 by rate-limit "messages per user"`, "the fleet's bucket is empty")
 	assert.Equal(t, "allow", pub(a, &clients[2]))
 	assert.Equal(t, "allow", pub(a, &clients[2]), "the refunded token")
