@@ -116,7 +116,9 @@ func TestGuessingLocksOutOnlyTheGuesser(t *testing.T) {
 	}
 	t.Logf("the guesser's CONNACKs: %v", codes)
 	assert.Positive(t, codes[0x86], "wrong passwords verified and refused")
-	assert.LessOrEqual(t, codes[0x86], 50, "verified: ban_after at most")
+	// ban_after failures make the ban; the attempts being verified when
+	// it lands (at most free at a time) still end as wrong passwords.
+	assert.LessOrEqual(t, codes[0x86], 50+5, "verified: ban_after (+ free in flight) at most")
 	assert.Positive(t, codes[0x89], "spaced out: told server busy past its turns")
 	assert.Positive(t, codes[0x8A], "then banned")
 	assert.Zero(t, codes[0], "no guess got in")

@@ -46,10 +46,29 @@ func (c *client) ended(wait time.Duration) byte {
 }
 
 // dial connects over TLS with the account. A refused CONNECT is an error
-// that carries the CONNACK's code (connackCode).
+// that carries the CONNACK's code (connackCode). "Server busy" and
+// "server unavailable" say try later, and it does, backing off, for up to
+// 10 s — as a device should (a broker verifying a crowd of first logins
+// answers busy rather than let them queue).
 func dial(ctx context.Context, addr string, tc *tls.Config, id string, a account, onMsg func(*paho.Publish)) (*client, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	backoff := 100 * time.Millisecond
+	for {
+		c, err := dialOnce(ctx, addr, tc, id, a, onMsg)
+		if code := refusedCode(err); code != 0x88 && code != 0x89 {
+			return c, err
+		}
+		select {
+		case <-ctx.Done():
+			return c, err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+func dialOnce(ctx context.Context, addr string, tc *tls.Config, id string, a account, onMsg func(*paho.Publish)) (*client, error) {
 	d := tls.Dialer{Config: tc}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
