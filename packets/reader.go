@@ -41,6 +41,7 @@ type Reader struct {
 	buf     []byte
 	pkt     *Packet
 	session Session
+	server  bool // reads what a server sends (NewServerReader)
 }
 
 // Read-ahead sizes: the first read waits with the Reader's own 8 bytes
@@ -60,6 +61,18 @@ const (
 // limits (zero fields take their defaults).
 func NewReader(r io.Reader, limits Limits) *Reader {
 	return &Reader{src: r, lim: limits.withDefaults()}
+}
+
+// NewServerReader returns a Reader of what a server sends its client —
+// a proxy's connection to the broker it guards — for protocol version v:
+// each packet framed, within limits and decoded and validated as Parse
+// does, with the same buffering. The client's session rules (CONNECT
+// first, its packet identifiers, its topic aliases) do not apply.
+func NewServerReader(r io.Reader, v Version, limits Limits) *Reader {
+	rd := NewReader(r, limits)
+	rd.server = true
+	rd.session.version, rd.session.connected = v, true
+	return rd
 }
 
 // Session returns the connection state the Reader keeps; set
@@ -128,6 +141,9 @@ func (r *Reader) Read() (*Packet, error) {
 	}
 	if err := r.pkt.decode(buf, r.session.version); err != nil {
 		return nil, err
+	}
+	if r.server {
+		return r.pkt, nil
 	}
 	if err := r.session.Check(r.pkt); err != nil {
 		return nil, err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"fmt"
@@ -90,8 +89,7 @@ func (p *Proxy) endSession(ctx context.Context, fwd packets.Connect) error {
 	if _, err := up.Write(packets.AppendConnect(nil, &fwd, nil)); err != nil {
 		return err
 	}
-	ur := &upReader{br: bufio.NewReaderSize(up, 512)}
-	ack, err := ur.read(fwd.Level)
+	ack, err := packets.NewServerReader(up, fwd.Level, upstreamLimits).Read()
 	if err != nil {
 		return err
 	}

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -43,12 +41,12 @@ type session struct {
 	will    *mqttguard.Message
 
 	up   net.Conn
-	upR  *upReader
-	upMu sync.Mutex    // upstream writes come from both relays
-	upW  *bufio.Writer // under upMu
-	cMu  sync.Mutex    // client writes too
-	cW   *bufio.Writer // under cMu
-	ka   uint16        // the CONNECT's keep-alive, seconds
+	upR  *packets.Reader // what the upstream sends
+	upMu sync.Mutex      // upstream writes come from both relays
+	upW  *bufio.Writer   // under upMu
+	cMu  sync.Mutex      // client writes too
+	cW   *bufio.Writer   // under cMu
+	ka   uint16          // the CONNECT's keep-alive, seconds
 
 	// filters are the subscriptions the client holds (as the proxy
 	// forwarded them), for its quota; read and written by the client
@@ -184,8 +182,8 @@ func (s *session) connect(ctx context.Context, pkt *packets.Packet, listener str
 		up.Close()
 		return false
 	}
-	ur := &upReader{br: bufio.NewReaderSize(up, 16<<10)}
-	ack, err := ur.read(s.version)
+	ur := packets.NewServerReader(up, s.version, upstreamLimits)
+	ack, err := ur.Read()
 	up.SetDeadline(time.Time{})
 	if err != nil || ack.Type != packets.CONNACK {
 		p.Log.Error("upstream did not answer the CONNECT", "error", err)
@@ -424,10 +422,10 @@ func (s *session) upstreamToClient() {
 	defer s.closeBoth(0)
 	var buf []byte
 	for {
-		if s.upR.br.Buffered() == 0 && !s.flush() {
+		if s.upR.Buffered() == 0 && !s.flush() {
 			return
 		}
-		pkt, err := s.upR.read(s.version)
+		pkt, err := s.upR.Read()
 		if err != nil {
 			s.kickCode.CompareAndSwap(0, 0x8B) // the upstream went away
 			return
@@ -578,44 +576,3 @@ func isTimeout(err error) bool {
 }
 
 // upReader reads the upstream's packets.
-type upReader struct {
-	br  *bufio.Reader
-	buf []byte
-}
-
-func (r *upReader) read(v packets.Version) (*packets.Packet, error) {
-	first, err := r.br.ReadByte()
-	if err != nil {
-		return nil, err
-	}
-	hdr := []byte{first}
-	rem, mult := 0, 1
-	for i := 0; ; i++ {
-		b, err := r.br.ReadByte()
-		if err != nil {
-			return nil, err
-		}
-		hdr = append(hdr, b)
-		rem += int(b&0x7f) * mult
-		if b&0x80 == 0 {
-			break
-		}
-		if i == 3 {
-			return nil, fmt.Errorf("upstream: remaining length longer than 4 bytes")
-		}
-		mult <<= 7
-	}
-	total := len(hdr) + rem
-	if total > upstreamLimits.MaxPacketSize {
-		return nil, fmt.Errorf("upstream: a packet of %d bytes", total)
-	}
-	if cap(r.buf) < total {
-		r.buf = make([]byte, total)
-	}
-	buf := r.buf[:total]
-	copy(buf, hdr)
-	if _, err := io.ReadFull(r.br, buf[len(hdr):]); err != nil {
-		return nil, err
-	}
-	return packets.Parse(buf, v, upstreamLimits)
-}

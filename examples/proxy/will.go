@@ -117,7 +117,7 @@ func (w *heldWills) run(hw *heldWill) {
 	go func() { // drain: nothing is acknowledged, so it stays the session's
 		defer close(gone)
 		for {
-			if _, err := s.upR.read(s.version); err != nil {
+			if _, err := s.upR.Read(); err != nil {
 				return
 			}
 		}
