@@ -48,3 +48,28 @@ func TestServerReader(t *testing.T) {
 	_, err = NewServerReader(bytes.NewReader([]byte{0x20, 3, 0, 0x42, 0}), V5, Limits{}).Read()
 	assert.Error(t, err, "a CONNACK with a code it may not carry is malformed")
 }
+
+// FuzzServerReader: whatever an upstream sends, the reader ends with a
+// packet or an error, never a panic, and its buffer stays near the
+// limit.
+func FuzzServerReader(f *testing.F) {
+	for i, raw := range seedCorpus(f) {
+		f.Add(raw, byte(4+i%2))
+	}
+	f.Add([]byte{0x20, 3, 0, 0, 0, 0x90, 4, 0, 7, 1, 0x87}, byte(5))
+	f.Fuzz(func(t *testing.T, stream []byte, v byte) {
+		r := NewServerReader(bytes.NewReader(stream), Version(v), Limits{MaxPacketSize: 4096})
+		for n := 0; n < 1000; n++ {
+			p, err := r.Read()
+			if cap(r.buf) > 2*4096 {
+				t.Fatalf("buffer grew to %d bytes with a 4096-byte limit", cap(r.buf))
+			}
+			if err != nil {
+				return
+			}
+			if len(p.Raw) > 4096 {
+				t.Fatalf("a packet of %d bytes passed a 4096-byte limit", len(p.Raw))
+			}
+		}
+	})
+}
