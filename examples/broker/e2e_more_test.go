@@ -24,8 +24,7 @@ import (
 
 func TestWasmPluginDeny(t *testing.T) {
 	wasm := wasmbuild.Build(t, "../plugins/denylist")
-	var tb *testBroker
-	tb = startBroker(t, func(c *stack.Config) {
+	tb := startBroker(t, func(c *stack.Config) {
 		dir := c.Dir
 		require.NoError(t, os.MkdirAll(filepath.Join(dir, "plugins"), 0o700))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "plugins", "denylist.wasm"), wasm, 0o600))
