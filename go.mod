@@ -1,6 +1,6 @@
 module github.com/mqttguard/mqttguard
 
-go 1.25.7
+go 1.25.0
 
 require (
 	github.com/BurntSushi/toml v1.6.0

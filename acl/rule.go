@@ -303,5 +303,5 @@ func placeholder(level string) (user, client bool) {
 // safeIdentity reports whether an identity may satisfy a placeholder: a
 // whole level, never empty, never a wildcard.
 func safeIdentity(s string) bool {
-	return s != "" && strings.IndexAny(s, "/+#\x00") < 0
+	return s != "" && !strings.ContainsAny(s, "/+#\x00")
 }

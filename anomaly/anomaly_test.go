@@ -227,23 +227,79 @@ func TestBytesPerDevice(t *testing.T) {
 	runtime.KeepAlive(ids)
 }
 
+// Goroutines report at once, beside Sweep and Stats. Each has devices of
+// its own, reporting on time: every report is judged as if it came
+// alone. All of them report the shared devices too, on top of each
+// other: whatever the results, each shared device is new exactly once.
+// And the counters add up to the reports made.
 func TestConcurrentObserve(t *testing.T) {
-	d := NewIntervalDetector(Config{Resolver: fixed(minute), MaxDevices: 640})
+	const goroutines, own, shared, rounds = 4, 50, 10, 100
+	d := NewIntervalDetector(Config{Resolver: fixed(minute)})
+	firstShared := make([]int, goroutines)
 	var wg sync.WaitGroup
-	for g := 0; g < 4; g++ {
+	for g := 0; g < goroutines; g++ {
 		wg.Add(1)
-		go func(g int) {
+		go func() {
 			defer wg.Done()
-			for i := 0; i < 5000; i++ {
-				d.Observe(fmt.Sprint(i%200), t0.Add(time.Duration(i)*time.Second))
-				if i%1000 == 0 {
-					d.Sweep(t0)
-					d.Stats()
+			reported := uint64(0)
+			for r := 0; r < rounds; r++ {
+				at := t0.Add(time.Duration(r) * time.Minute)
+				for i := 0; i < own; i++ {
+					v := d.Observe(fmt.Sprintf("g%d-dev%d", g, i), at)
+					want := Verdict{Result: Normal, Gap: time.Minute, Profile: minute}
+					if r == 0 {
+						want = Verdict{Result: First, Profile: minute}
+					}
+					if !assert.Equal(t, want, v, "goroutine %d device %d round %d", g, i, r) {
+						return
+					}
+				}
+				for i := 0; i < shared; i++ {
+					v := d.Observe(fmt.Sprintf("shared-%d", i), at)
+					if v.Result == First {
+						firstShared[g]++
+					}
+					if !assert.NotEqual(t, NoProfile, v.Result) {
+						return
+					}
+				}
+				reported += own + shared
+				if r%10 == 0 {
+					assert.Zero(t, d.Sweep(at), "no device is idle for a day")
+					st := d.Stats()
+					var n uint64
+					for _, c := range st.Results {
+						n += c
+					}
+					assert.GreaterOrEqual(t, n, reported, "the counters hold at least this goroutine's reports")
+					assert.LessOrEqual(t, n, uint64(goroutines*rounds*(own+shared)))
+					assert.LessOrEqual(t, st.Devices, goroutines*own+shared)
 				}
 			}
-		}(g)
+		}()
 	}
 	wg.Wait()
+
+	total := 0
+	for _, n := range firstShared {
+		total += n
+	}
+	assert.Equal(t, shared, total, "each shared device is new once, to one goroutine")
+	st := d.Stats()
+	assert.Equal(t, goroutines*own+shared, st.Devices)
+	assert.Equal(t, uint64(goroutines*own+shared), st.Count(First))
+	assert.GreaterOrEqual(t, st.Count(Normal), uint64(goroutines*own*(rounds-1)), "the own devices' reports after their first")
+	var n uint64
+	for _, c := range st.Results {
+		n += c
+	}
+	assert.Equal(t, uint64(goroutines*rounds*(own+shared)), n, "every report counted once")
+	assert.Zero(t, st.Count(NoProfile))
+	assert.Zero(t, st.Evicted)
+
+	end := t0.Add(rounds*time.Minute + 24*time.Hour)
+	assert.Equal(t, goroutines*own+shared, d.Sweep(end))
+	assert.Zero(t, d.Stats().Devices)
 }
 
 func TestFlapping(t *testing.T) {

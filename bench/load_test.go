@@ -15,13 +15,12 @@ import (
 
 // loadScenario is one shape of traffic; b.N counts deliveries.
 type loadScenario struct {
-	name        string
-	pubs, subs  int
-	qos         byte
-	rate        float64 // per publisher; 0: as fast as it goes
-	filter      string
-	topic       func(i int) string
-	latencyOnly bool
+	name       string
+	pubs, subs int
+	qos        byte
+	rate       float64 // per publisher; 0: as fast as it goes
+	filter     string
+	topic      func(i int) string
 }
 
 var loadScenarios = []loadScenario{

@@ -8,7 +8,6 @@ type body []byte
 
 func (b body) byte(v ...byte) body { return append(b, v...) }
 func (b body) u16(v uint16) body   { return binary.BigEndian.AppendUint16(b, v) }
-func (b body) u32(v uint32) body   { return binary.BigEndian.AppendUint32(b, v) }
 func (b body) str(s string) body   { return append(b.u16(uint16(len(s))), s...) }
 func (b body) vbi(n int) body      { return appendVBI(b, n) }
 

@@ -372,8 +372,6 @@ func (c *cursor) topicFilter(b []byte, at int) error {
 	return nil
 }
 
-var slash = []byte{'/'}
-
 // view reads b as a string without copying, for validation only: the
 // topic rules do not keep their argument, and topicError copies what it
 // reports.

@@ -106,7 +106,7 @@ type verifier struct {
 	cache map[[32]byte]cached
 
 	hashes, hits, busy atomic.Uint64
-	running, waiting   atomic.Int64
+	waiting            atomic.Int64
 }
 
 // cached is a successful verification: of which file, at which version,

@@ -1,61 +1,20 @@
 package ratelimit
 
 import (
-	"context"
 	"errors"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/mqttguard/mqttguard/internal/gcrastore"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// memStore is a Store in memory with a clock the test sets: the same GCRA
-// a shared store runs, so tests can check what leasing does to it.
-type memStore struct {
-	mu    sync.Mutex
-	now   time.Time
-	tat   map[string]time.Time
-	err   error // returned by every call while set
-	block bool  // wait for the context instead of answering
-	calls int
-}
-
-func newMemStore(now time.Time) *memStore { return &memStore{now: now, tat: map[string]time.Time{}} }
-
-func (m *memStore) Take(ctx context.Context, key string, tolerance, lo, hi time.Duration) (time.Duration, time.Duration, error) {
-	m.mu.Lock()
-	m.calls++
-	block, err := m.block, m.err
-	m.mu.Unlock()
-	if block {
-		<-ctx.Done()
-		return 0, 0, ctx.Err()
-	}
-	if err != nil {
-		return 0, 0, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	tat := m.tat[key]
-	if tat.Before(m.now) {
-		tat = m.now
-	}
-	avail := m.now.Add(tolerance).Sub(tat)
-	if avail < lo {
-		return 0, lo - avail, nil
-	}
-	got := min(avail, hi)
-	m.tat[key] = tat.Add(got)
-	return got, 0, nil
-}
-
-func (m *memStore) set(f func(*memStore)) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	f(m)
-}
+// The tests' store is gcrastore.Store: in memory, with a clock the test
+// sets, running the same GCRA a shared store runs, so tests can check
+// what leasing does to it.
+var _ Store = (*gcrastore.Store)(nil)
 
 func shared(t *testing.T, cfg SharedConfig) *Shared {
 	t.Helper()
@@ -66,7 +25,7 @@ func shared(t *testing.T, cfg SharedConfig) *Shared {
 
 func TestSharedHoldsAcrossBrokers(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	st := newMemStore(t0)
+	st := gcrastore.New(t0)
 	cfg := SharedConfig{Store: st, Limit: 10, Burst: 20, Lease: 2}
 	a, b := shared(t, cfg), shared(t, cfg)
 
@@ -82,13 +41,13 @@ func TestSharedHoldsAcrossBrokers(t *testing.T) {
 	}
 	assert.LessOrEqual(t, allowed, 20)
 	assert.GreaterOrEqual(t, allowed, 20-2*2)
-	assert.Less(t, st.calls, 20, "leases keep most events off the store, and refusals too")
+	assert.Less(t, st.Calls(), 20, "leases keep most events off the store, and refusals too")
 
 	// Over ten seconds at 10/s the pair admits about 100 more.
 	total := 0
 	for ms := 1; ms <= 10_000; ms += 10 {
 		now := t0.Add(time.Duration(ms) * time.Millisecond)
-		st.set(func(m *memStore) { m.now = now })
+		st.SetNow(now)
 		for _, s := range []*Shared{a, b} {
 			if s.AllowN("user-1", now, 1) {
 				total++
@@ -103,7 +62,7 @@ func TestSharedHoldsAcrossBrokers(t *testing.T) {
 
 func TestSharedWithoutLeaseIsExact(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	st := newMemStore(t0)
+	st := gcrastore.New(t0)
 	cfg := SharedConfig{Store: st, Limit: 1, Burst: 5, Lease: -1}
 	a, b := shared(t, cfg), shared(t, cfg)
 	got := 0
@@ -118,18 +77,18 @@ func TestSharedWithoutLeaseIsExact(t *testing.T) {
 	assert.Equal(t, 5, got)
 	// One call per granted event, and one refusal per broker: the store
 	// said how long until the next token, so neither asks again sooner.
-	assert.Equal(t, 7, st.calls)
+	assert.Equal(t, 7, st.Calls())
 	assert.False(t, a.AllowN("k", t0.Add(999*time.Millisecond), 1))
-	assert.Equal(t, 7, st.calls)
-	st.set(func(m *memStore) { m.now = t0.Add(time.Second) })
+	assert.Equal(t, 7, st.Calls())
+	st.SetNow(t0.Add(time.Second))
 	assert.True(t, a.AllowN("k", t0.Add(time.Second), 1))
 	assert.False(t, b.AllowN("k", t0.Add(time.Second), 1))
-	assert.Equal(t, 9, st.calls)
+	assert.Equal(t, 9, st.Calls())
 }
 
 func TestSharedScaledAndRefund(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	st := newMemStore(t0)
+	st := gcrastore.New(t0)
 	s := shared(t, SharedConfig{Store: st, Limit: 1, Burst: 4, Lease: -1})
 	// A multiplier of 2 doubles the burst: 8 events.
 	n := 0
@@ -140,7 +99,7 @@ func TestSharedScaledAndRefund(t *testing.T) {
 	assert.False(t, s.AllowScaled("k", t0, 1, 0.5))
 	assert.False(t, s.AllowScaled("x", t0, 1, -1), "a multiplier of nothing refuses")
 
-	l := shared(t, SharedConfig{Store: newMemStore(t0), Limit: 1, Burst: 4, Lease: 3})
+	l := shared(t, SharedConfig{Store: gcrastore.New(t0), Limit: 1, Burst: 4, Lease: 3})
 	require.True(t, l.AllowN("k", t0, 1)) // takes 1 + a lease of 3
 	l.Refund("k", 1, 1)
 	for i := 0; i < 4; i++ {
@@ -156,8 +115,8 @@ func TestSharedStoreDown(t *testing.T) {
 		want   int // allowed of 10 at one instant with burst 3
 	}{{DownLocal, 3}, {DownAllow, 10}, {DownRefuse, 0}} {
 		t.Run(c.policy.String(), func(t *testing.T) {
-			st := newMemStore(t0)
-			st.err = errors.New("connection refused")
+			st := gcrastore.New(t0)
+			st.Fail(errors.New("connection refused"))
 			s := shared(t, SharedConfig{Store: st, Limit: 1, Burst: 3, WhenDown: c.policy, RetryAfter: time.Second})
 			got := 0
 			for i := 0; i < 10; i++ {
@@ -167,49 +126,49 @@ func TestSharedStoreDown(t *testing.T) {
 			}
 			assert.Equal(t, c.want, got)
 			assert.False(t, s.Healthy())
-			assert.Equal(t, 1, st.calls, "a down store is not asked again before the backoff ends")
+			assert.Equal(t, 1, st.Calls(), "a down store is not asked again before the backoff ends")
 			assert.Equal(t, uint64(10), s.Stats().DownDecisions)
 
 			// Back after the backoff: the store decides again.
-			st.set(func(m *memStore) { m.err = nil })
+			st.Fail(nil)
 			later := t0.Add(1100 * time.Millisecond)
 			assert.True(t, s.AllowN("k2", later, 1))
 			assert.True(t, s.Healthy())
-			assert.Equal(t, 2, st.calls)
+			assert.Equal(t, 2, st.Calls())
 		})
 	}
 }
 
 func TestSharedBackoffDoubles(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	st := newMemStore(t0)
-	st.err = errors.New("down")
+	st := gcrastore.New(t0)
+	st.Fail(errors.New("down"))
 	s := shared(t, SharedConfig{Store: st, Limit: 1, Burst: 1, RetryAfter: 100 * time.Millisecond, MaxRetryAfter: 300 * time.Millisecond})
 	at := t0
 	var calls []int
 	for i := 0; i < 40; i++ {
 		s.AllowN("k", at, 1)
-		calls = append(calls, st.calls)
+		calls = append(calls, st.Calls())
 		at = at.Add(25 * time.Millisecond)
 	}
 	// Calls at 0, 100 ms, 300 ms (+200), 600 ms (+300, the cap), 900 ms.
-	assert.Equal(t, 5, st.calls, "%v", calls)
+	assert.Equal(t, 5, st.Calls(), "%v", calls)
 }
 
 func TestSharedSlowStoreTimesOut(t *testing.T) {
-	st := newMemStore(time.Now())
-	st.block = true
+	st := gcrastore.New(time.Now())
+	st.Block(true)
 	s := shared(t, SharedConfig{Store: st, Limit: 1, Burst: 1, Timeout: 20 * time.Millisecond, WhenDown: DownAllow})
 	now := time.Now()
 	assert.True(t, s.AllowN("k", now, 1), "a timed-out store call decides by the policy")
 	assert.False(t, s.Healthy())
 	// While down, no call waits on the store at all.
 	assert.True(t, s.AllowN("k", now.Add(time.Millisecond), 1))
-	assert.Equal(t, 1, st.calls)
+	assert.Equal(t, 1, st.Calls())
 }
 
 func TestSharedConfigErrors(t *testing.T) {
-	st := newMemStore(time.Now())
+	st := gcrastore.New(time.Now())
 	for _, cfg := range []SharedConfig{
 		{Limit: 1, Burst: 1},
 		{Store: st, Limit: 0, Burst: 1},
@@ -229,7 +188,7 @@ func TestSharedConfigErrors(t *testing.T) {
 
 func TestSharedSweepAndMaxKeys(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	st := newMemStore(t0)
+	st := gcrastore.New(t0)
 	s := shared(t, SharedConfig{Store: st, Limit: 100, Burst: 100, MaxKeys: 2})
 	for _, k := range []string{"a", "b", "c", "d"} {
 		assert.True(t, s.AllowN(k, t0, 1))
@@ -242,7 +201,7 @@ func TestSharedSweepAndMaxKeys(t *testing.T) {
 
 func TestSharedConcurrent(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	st := newMemStore(t0)
+	st := gcrastore.New(t0)
 	cfg := SharedConfig{Store: st, Limit: 1, Burst: 1000, Lease: 7}
 	a, b := shared(t, cfg), shared(t, cfg)
 	var mu sync.Mutex

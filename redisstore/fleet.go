@@ -282,7 +282,7 @@ func (f *Fleet) session(ctx context.Context, first *bool) (synced bool, err erro
 					return true, err
 				}
 				if n, err := f.c.rdb.Exists(ctx, f.c.markerKey()).Result(); err == nil && n == 0 {
-					return true, errors.New("Redis no longer holds the fleet's data")
+					return true, errors.New("redis no longer holds the fleet's data")
 				}
 				continue
 			}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,8 +23,7 @@ import (
 
 func TestWasmPluginDeny(t *testing.T) {
 	wasm := wasmbuild.Build(t, "../plugins/denylist")
-	var tb *testBroker
-	tb = startBroker(t, func(c *guardconf.Config) {
+	tb := startBroker(t, func(c *guardconf.Config) {
 		dir := c.Dir
 		require.NoError(t, os.MkdirAll(filepath.Join(dir, "plugins"), 0o700))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "plugins", "denylist.wasm"), wasm, 0o600))
@@ -182,11 +182,20 @@ func TestMosquittoClients(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, string(out), "bad user name or password", "CONNACK 4")
 
-	subCmd := exec.Command(sub, args("dashboard", "-t", "#", "-v", "-W", "3")...)
-	var got strings.Builder
-	subCmd.Stdout = &got
+	// A retained marker the dashboard may read: once mosquitto_sub prints
+	// it, its subscription is in place.
+	out, err = exec.Command(pub, args("admin", "-t", "sensors/ready", "-r", "-q", "1", "-m", "1")...).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	subCmd := exec.Command(sub, args("dashboard", "-t", "#", "-v")...)
+	got := &e2e.LogBuffer{} // written by exec's copying goroutine
+	subCmd.Stdout = got
 	require.NoError(t, subCmd.Start())
-	time.Sleep(500 * time.Millisecond)
+	t.Cleanup(func() { subCmd.Process.Kill(); subCmd.Wait() })
+	printed := func(line string) func() bool {
+		return func() bool { return slices.Contains(strings.Split(got.String(), "\n"), line) }
+	}
+	require.Eventually(t, printed("sensors/ready 1"), 10*time.Second, 10*time.Millisecond, "mosquitto_sub did not subscribe: %q", got)
+
 	// 30 lines at once: the topic's burst (10) goes through, the rest is
 	// dropped silently, and the client is not disconnected.
 	in := strings.Repeat("reading\n", 30)
@@ -198,8 +207,23 @@ func TestMosquittoClients(t *testing.T) {
 	require.NoError(t, err, "a refused publish is acknowledged to a 3.1.1 client: %s", out)
 	out, err = exec.Command(pub, args("admin", "-t", "billing/x", "-q", "1", "-m", "secret")...).CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	subCmd.Wait()
-	lines := strings.Split(strings.TrimSpace(got.String()), "\n")
+	// The broker takes a client's packets in order, so once it lists no
+	// publisher any more, what each published has been queued for the
+	// subscriber; a marker published after that is printed after it.
+	require.Eventually(t, func() bool {
+		cs := tb.Clients(t)
+		return len(cs) == 1 && cs[0].Username == "dashboard"
+	}, 10*time.Second, 10*time.Millisecond, "the publishers are still connected")
+	out, err = exec.Command(pub, args("admin", "-t", "sensors/done", "-q", "1", "-m", "1")...).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Eventually(t, printed("sensors/done 1"), 10*time.Second, 10*time.Millisecond, "%q", got)
+
+	var lines []string
+	for _, l := range strings.Split(got.String(), "\n") {
+		if strings.HasPrefix(l, "sensors/sensor1/t ") {
+			lines = append(lines, l)
+		}
+	}
 	assert.GreaterOrEqual(t, len(lines), 10)
 	assert.LessOrEqual(t, len(lines), 13, "the topic's limit: burst 10 and 3 a second")
 	assert.NotContains(t, got.String(), "not mine")

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,9 +20,12 @@ import (
 	"github.com/mqttguard/mqttguard/guardconf"
 	"github.com/mqttguard/mqttguard/guardstack"
 	"github.com/mqttguard/mqttguard/internal/mqtttest"
+	"github.com/mqttguard/mqttguard/internal/mqttwire"
 	"github.com/mqttguard/mqttguard/internal/testenv"
 	"github.com/mqttguard/mqttguard/internal/wasmbuild"
+	"github.com/mqttguard/mqttguard/packets"
 	"github.com/mqttguard/mqttguard/passwd"
+	"github.com/mqttguard/mqttguard/reason"
 	"github.com/mqttguard/mqttguard/tlsconf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -276,20 +281,119 @@ func TestProxyUpstreamGoesAway(t *testing.T) {
 	assert.Equal(t, byte(0x88), ca.ReasonCode, "server unavailable")
 }
 
+// The proxy enforces a client's keep alive itself: a client silent for
+// 1.5 × its keep alive is told why (DISCONNECT 0x8D) and closed, and its
+// upstream connection is closed with it. The upstream here is a server
+// that never times a client out and never closes a connection, so
+// nothing but the proxy's keep-alive check can have ended either
+// connection.
 func TestProxyKeepAlive(t *testing.T) {
-	tp := startProxy(t, nil)
-	conn, err := net.Dial("tcp", tp.Addr("tcp"))
+	up := startPatientUpstream(t)
+	tp := startProxy(t, func(c *guardconf.Config) { upstreamOf(c).Addr = up.addr })
+	c := e2e.DialRaw(t, tp.Addr("tcp"), packets.V5)
+	c.Send(c.ConnectPacket(e2e.RawOpts{ID: "sleepy", User: "sensor1", Pass: passwords["sensor1"], KeepAlive: 1}))
+	require.Equal(t, reason.Success, c.Expect(packets.CONNACK).ReasonCode)
+	var s *upstreamConn
+	select {
+	case s = <-up.conns:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the proxy opened no upstream connection")
+	}
+	assert.Equal(t, "sleepy", s.clientID)
+	assert.Equal(t, uint16(1), s.keepAlive, "the keep alive is passed on")
+
+	// The client says nothing. What comes next is the proxy ending it;
+	// the bound is generous (the keep alive ends at 1.5 s) and asserts
+	// no duration.
+	p, err := c.Next(20 * time.Second)
+	require.NoError(t, err, "the proxy neither disconnected nor closed the silent client")
+	require.Equal(t, packets.DISCONNECT, p.Type, "% x", p.Raw)
+	assert.Equal(t, reason.KeepAliveTimeout, p.ReasonCode)
+	_, err = c.Next(5 * time.Second)
+	assert.ErrorIs(t, err, io.EOF, "and then closes the connection")
+
+	select {
+	case end := <-s.ended:
+		assert.ErrorIs(t, end.err, io.EOF, "the proxy closed the upstream connection")
+		assert.Empty(t, end.after, "and sent nothing on it after the CONNECT: the client sent nothing")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream connection was left open")
+	}
+}
+
+// patientUpstream is an MQTT 5 server that accepts every CONNECT and
+// then only reads, keeping no keep alive: it never closes a connection.
+type patientUpstream struct {
+	addr  string
+	conns chan *upstreamConn
+}
+
+// upstreamConn is one connection the proxy opened to a patientUpstream.
+type upstreamConn struct {
+	clientID  string
+	keepAlive uint16
+	ended     chan upstreamEnd
+}
+
+// upstreamEnd is how an upstream connection ended: the read error, and
+// the types of the packets that came after the CONNECT.
+type upstreamEnd struct {
+	err   error
+	after []packets.Type
+}
+
+func startPatientUpstream(t *testing.T) *patientUpstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer conn.Close()
-	connect := e2e.RawConnect(5, "sleepy", "sensor1", passwords["sensor1"])
-	// fixed header (2), protocol name (6), level, flags, keep alive (2)
-	connect[10], connect[11] = 0, 1 // keep alive 1 s
-	conn.Write(connect)
-	start := time.Now()
-	out, err := e2e.Closed(conn)
-	require.NoError(t, err)
-	took := time.Since(start)
-	assert.GreaterOrEqual(t, took, time.Second, "not before the keep-alive")
-	assert.Less(t, took, 4*time.Second, "closed after 1.5 × keep-alive")
-	assert.True(t, strings.HasSuffix(hex.EncodeToString(out), "e0018d"), "DISCONNECT 0x8D keep alive timeout: %x", out)
+	u := &patientUpstream{addr: ln.Addr().String(), conns: make(chan *upstreamConn, 16)}
+	ctx := t.Context() // done when the test ends, before its cleanups
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer conn.Close()
+				stop := context.AfterFunc(ctx, func() { conn.Close() })
+				defer stop()
+				r := bufio.NewReader(conn)
+				raw, _, err := mqttwire.ReadPacket(r, nil)
+				if err != nil {
+					return
+				}
+				cn, err := packets.Parse(raw, packets.V5, packets.Limits{})
+				if err != nil || cn.Type != packets.CONNECT {
+					return
+				}
+				s := &upstreamConn{clientID: string(cn.Connect.ClientID), keepAlive: cn.Connect.KeepAlive, ended: make(chan upstreamEnd, 1)}
+				if _, err := conn.Write(packets.AppendConnack(nil, packets.V5, false, reason.Success)); err != nil {
+					return
+				}
+				select {
+				case u.conns <- s:
+				case <-ctx.Done():
+					return
+				}
+				var end upstreamEnd
+				for {
+					pkt, _, err := mqttwire.ReadPacket(r, nil)
+					if err != nil {
+						end.err = err
+						break
+					}
+					end.after = append(end.after, packets.Type(pkt[0]>>4))
+				}
+				s.ended <- end
+			}()
+		}
+	}()
+	return u
 }

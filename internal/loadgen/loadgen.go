@@ -18,6 +18,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/mqttguard/mqttguard/internal/mqttwire"
+	"github.com/mqttguard/mqttguard/packets"
 )
 
 // Config is one load.
@@ -189,13 +192,13 @@ func dial(cfg Config, id string) (*client, error) {
 	if cfg.Auth != nil {
 		user, pass = cfg.Auth(id)
 	}
-	c.bw.Write(connect(id, user, pass))
+	c.bw.Write(mqttwire.Connect(packets.V311, 60, id, user, pass))
 	if err := c.bw.Flush(); err != nil {
 		conn.Close()
 		return nil, err
 	}
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	first, body, err := readPacket(c.br, nil)
+	_, first, body, err := readPacket(c.br, nil)
 	conn.SetReadDeadline(time.Time{})
 	if err != nil || first>>4 != 2 || len(body) < 2 || body[1] != 0 {
 		conn.Close()
@@ -215,12 +218,12 @@ func (c *client) publishAll(ctx context.Context, cfg Config, topic string) error
 			defer close(done)
 			var buf []byte
 			for {
-				first, body, err := readPacket(c.br, buf)
+				pkt, first, _, err := readPacket(c.br, buf)
 				if err != nil {
 					readErr.Store(err)
 					return
 				}
-				buf = body
+				buf = pkt
 				if first>>4 == 4 {
 					<-acks
 				}
@@ -300,7 +303,7 @@ func newSubscriber(cfg Config, id string) (*subscriber, error) {
 	c.bw.Write(subscribe(cfg.Filter, cfg.QoS))
 	c.bw.Flush()
 	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-	first, body, err := readPacket(c.br, nil)
+	_, first, body, err := readPacket(c.br, nil)
 	c.conn.SetReadDeadline(time.Time{})
 	if err != nil || first>>4 != 9 || len(body) < 3 || body[2] >= 0x80 {
 		c.conn.Close()
@@ -314,11 +317,11 @@ func (s *subscriber) read() {
 	defer close(s.done)
 	var buf []byte
 	for {
-		first, body, err := readPacket(s.br, buf)
+		pkt, first, body, err := readPacket(s.br, buf)
 		if err != nil {
 			return
 		}
-		buf = body
+		buf = pkt
 		if first>>4 != 3 {
 			continue
 		}
@@ -355,80 +358,24 @@ func (s *subscriber) close() {
 	<-s.done
 }
 
-// readPacket reads one packet and returns its first byte (type and
-// flags) and its body, in buf if it is large enough.
-func readPacket(br *bufio.Reader, buf []byte) (byte, []byte, error) {
-	first, err := br.ReadByte()
+// readPacket reads one packet into buf's storage if it is large enough
+// and returns it whole (pkt, to reuse as the next buf), its first byte
+// (type and flags) and its body.
+func readPacket(br *bufio.Reader, buf []byte) (pkt []byte, first byte, body []byte, err error) {
+	pkt, hdr, err := mqttwire.ReadPacket(br, buf)
 	if err != nil {
-		return 0, nil, err
+		return nil, 0, nil, err
 	}
-	n, mult := 0, 1
-	for i := 0; ; i++ {
-		b, err := br.ReadByte()
-		if err != nil {
-			return 0, nil, err
-		}
-		n += int(b&0x7f) * mult
-		if b&0x80 == 0 {
-			break
-		}
-		if i == 3 {
-			return 0, nil, errors.New("bad remaining length")
-		}
-		mult <<= 7
-	}
-	if cap(buf) < n {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	if _, err := io.ReadFull(br, buf); err != nil {
-		return 0, nil, err
-	}
-	return first, buf, nil
+	return pkt, pkt[0], pkt[hdr:], nil
 }
 
 func str(b []byte, s string) []byte {
 	return append(binary.BigEndian.AppendUint16(b, uint16(len(s))), s...)
 }
 
-func vbi(b []byte, n int) []byte {
-	for {
-		d := byte(n & 0x7f)
-		n >>= 7
-		if n > 0 {
-			d |= 0x80
-		}
-		b = append(b, d)
-		if n == 0 {
-			return b
-		}
-	}
-}
-
-// connect is an MQTT 3.1.1 CONNECT, clean session, keep alive 60 s.
-func connect(id, user, pass string) []byte {
-	flags := byte(0x02)
-	body := str(nil, "MQTT")
-	if user != "" {
-		flags |= 0x80
-	}
-	if pass != "" {
-		flags |= 0x40
-	}
-	body = append(body, 4, flags, 0, 60)
-	body = str(body, id)
-	if user != "" {
-		body = str(body, user)
-	}
-	if pass != "" {
-		body = str(body, pass)
-	}
-	return append(vbi([]byte{0x10}, len(body)), body...)
-}
-
 func subscribe(filter string, qos byte) []byte {
 	body := append(str([]byte{0, 1}, filter), qos)
-	return append(vbi([]byte{0x82}, len(body)), body...)
+	return append(packets.AppendVBI([]byte{0x82}, len(body)), body...)
 }
 
 func appendPublish(dst []byte, topic string, payload []byte, qos byte, id uint16) []byte {
@@ -436,7 +383,7 @@ func appendPublish(dst []byte, topic string, payload []byte, qos byte, id uint16
 	if qos > 0 {
 		n += 2
 	}
-	dst = vbi(append(dst, 0x30|qos<<1), n)
+	dst = packets.AppendVBI(append(dst, 0x30|qos<<1), n)
 	dst = str(dst, topic)
 	if qos > 0 {
 		dst = binary.BigEndian.AppendUint16(dst, id)

@@ -8,10 +8,12 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"net"
 	"testing"
 	"time"
+
+	"github.com/mqttguard/mqttguard/internal/mqttwire"
+	"github.com/mqttguard/mqttguard/packets"
 )
 
 // Client is the smallest MQTT 3.1.1 client a broker comparison needs:
@@ -47,19 +49,7 @@ func Connect(t testing.TB, addr, clientID, username, password string) (*Client, 
 	}
 	c := &Client{t: t, conn: conn, r: bufio.NewReader(conn)}
 	t.Cleanup(func() { conn.Close() })
-	var body []byte
-	body = appendString(body, "MQTT")
-	flags := byte(0x02) // clean session
-	if username != "" {
-		flags |= 0x80 | 0x40
-	}
-	body = append(body, 4, flags, 0, 60)
-	body = appendString(body, clientID)
-	if username != "" {
-		body = appendString(body, username)
-		body = appendString(body, password)
-	}
-	c.write(0x10, body)
+	c.send(mqttwire.Connect(packets.V311, 60, clientID, username, password))
 	typ, resp := c.read()
 	if typ != 0x20 || len(resp) != 2 {
 		t.Fatalf("CONNECT as %q/%q: want CONNACK, got type %#x body %v", clientID, username, typ, resp)
@@ -74,20 +64,11 @@ func appendString(b []byte, s string) []byte {
 
 func (c *Client) write(header byte, body []byte) {
 	c.t.Helper()
-	pkt := []byte{header}
-	n := len(body)
-	for {
-		d := byte(n % 128)
-		n /= 128
-		if n > 0 {
-			d |= 0x80
-		}
-		pkt = append(pkt, d)
-		if n == 0 {
-			break
-		}
-	}
-	pkt = append(pkt, body...)
+	c.send(append(packets.AppendVBI([]byte{header}, len(body)), body...))
+}
+
+func (c *Client) send(pkt []byte) {
+	c.t.Helper()
 	c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.conn.Write(pkt); err != nil {
 		c.t.Fatalf("write: %v", err)
@@ -100,26 +81,11 @@ func (c *Client) read() (byte, []byte) {
 	c.t.Helper()
 	for {
 		c.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		h, err := c.r.ReadByte()
+		pkt, hdr, err := mqttwire.ReadPacket(c.r, nil)
 		if err != nil {
 			c.t.Fatalf("read: %v", err)
 		}
-		n, mult := 0, 1
-		for i := 0; ; i++ {
-			b, err := c.r.ReadByte()
-			if err != nil || i == 4 {
-				c.t.Fatalf("read length: %v", err)
-			}
-			n += int(b&0x7f) * mult
-			mult *= 128
-			if b&0x80 == 0 {
-				break
-			}
-		}
-		body := make([]byte, n)
-		if _, err := io.ReadFull(c.r, body); err != nil {
-			c.t.Fatalf("read body: %v", err)
-		}
+		h, body := pkt[0], pkt[hdr:]
 		if h&0xf0 == 0x30 {
 			tl := int(binary.BigEndian.Uint16(body))
 			c.received = append(c.received, string(body[2:2+tl]))

@@ -15,6 +15,7 @@ var buffer []byte
 // maxBuffer bounds what a host can make the guest allocate.
 const maxBuffer = 64 << 20
 
+//lint:ignore U1000 the host looks for this export: //go:wasmexport exports it in the wasip1 build only, and staticcheck checks the native one
 //go:wasmexport mqttguard_abi_v1
 func abiV1() {}
 

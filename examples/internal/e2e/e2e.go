@@ -23,6 +23,8 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/mqttguard/mqttguard/adminapi"
 	"github.com/mqttguard/mqttguard/guardstack"
+	"github.com/mqttguard/mqttguard/internal/mqttwire"
+	"github.com/mqttguard/mqttguard/packets"
 	"github.com/mqttguard/mqttguard/passwd"
 	"github.com/stretchr/testify/require"
 )
@@ -213,42 +215,10 @@ func (n *Node) Clients(t *testing.T) []adminapi.ClientInfo {
 	return out
 }
 
-// RawConnect is a CONNECT by hand (the malformed cases must follow a
-// CONNECT the server accepts).
+// RawConnect is a CONNECT with keep alive 30 s and clean start, as raw
+// bytes (the malformed cases must follow a CONNECT the server accepts).
 func RawConnect(version byte, id, user, pass string) []byte {
-	str := func(b []byte, s string) []byte { return append(append(b, byte(len(s)>>8), byte(len(s))), s...) }
-	b := str(nil, "MQTT")
-	flags := byte(0x02) // clean start
-	if user != "" {
-		flags |= 0x80
-	}
-	if pass != "" {
-		flags |= 0x40
-	}
-	b = append(b, version, flags, 0, 30) // keep alive 30
-	if version == 5 {
-		b = append(b, 0) // no properties
-	}
-	b = str(b, id)
-	if user != "" {
-		b = str(b, user)
-	}
-	if pass != "" {
-		b = str(b, pass)
-	}
-	out := []byte{0x10}
-	for n := len(b); ; {
-		d := byte(n & 0x7f)
-		n >>= 7
-		if n > 0 {
-			d |= 0x80
-		}
-		out = append(out, d)
-		if n == 0 {
-			break
-		}
-	}
-	return append(out, b...)
+	return mqttwire.Connect(packets.Version(version), 30, id, user, pass)
 }
 
 // CorpusCase is one of packets' malformed cases (testdata/malformed.json).

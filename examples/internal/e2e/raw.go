@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttguard/mqttguard/internal/mqttwire"
 	"github.com/mqttguard/mqttguard/packets"
 	"github.com/stretchr/testify/require"
 )
@@ -289,30 +290,8 @@ func AckPacket(t packets.Type, id uint16) []byte {
 // malformed (the raw bytes are in the error then).
 func (c *Raw) Next(d time.Duration) (*packets.Packet, error) {
 	c.Conn.SetReadDeadline(time.Now().Add(d))
-	first, err := c.r.ReadByte()
+	buf, _, err := mqttwire.ReadPacket(c.r, nil)
 	if err != nil {
-		return nil, err
-	}
-	hdr := []byte{first}
-	n, mult := 0, 1
-	for i := 0; ; i++ {
-		b, err := c.r.ReadByte()
-		if err != nil {
-			return nil, err
-		}
-		hdr = append(hdr, b)
-		n += int(b&0x7f) * mult
-		mult <<= 7
-		if b&0x80 == 0 {
-			break
-		}
-		if i == 3 {
-			return nil, errors.New("remaining length longer than 4 bytes")
-		}
-	}
-	buf := make([]byte, len(hdr)+n)
-	copy(buf, hdr)
-	if _, err := io.ReadFull(c.r, buf[len(hdr):]); err != nil {
 		return nil, err
 	}
 	p, err := packets.Parse(buf, c.V, serverLimits)

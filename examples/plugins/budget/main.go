@@ -38,6 +38,7 @@ func init() {
 	}
 }
 
+//lint:ignore U1000 the host calls it: //go:wasmexport exports it in the wasip1 build only, and staticcheck checks the native one
 //go:wasmexport on_publish
 func onPublish(n int32) int32 {
 	return guest.HandlePublish(n, func(p *guest.Publish) guest.Verdict {

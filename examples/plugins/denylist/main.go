@@ -26,11 +26,13 @@ func init() {
 	}
 }
 
+//lint:ignore U1000 the host calls it: //go:wasmexport exports it in the wasip1 build only, and staticcheck checks the native one
 //go:wasmexport on_publish
 func onPublish(n int32) int32 {
 	return guest.HandlePublish(n, func(p *guest.Publish) guest.Verdict { return list.publish(p.Topic) })
 }
 
+//lint:ignore U1000 the host calls it: //go:wasmexport exports it in the wasip1 build only, and staticcheck checks the native one
 //go:wasmexport on_subscribe
 func onSubscribe(n int32) int32 {
 	return guest.HandleSubscribe(n, func(s *guest.Subscribe) guest.Verdict { return list.subscribe(s.Filter) })

@@ -85,7 +85,7 @@ func (r *reader) next() instr {
 		case 9: // data.drop
 			r.u32()
 		case subMemoryCopy:
-			if r.byte() != 0 || r.byte() != 0 {
+			if dst, src := r.byte(), r.byte(); dst != 0 || src != 0 {
 				r.fail(errorf("memory.copy between memories other than 0"))
 			}
 		case subMemoryFill:
