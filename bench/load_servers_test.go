@@ -234,6 +234,8 @@ password_file = "passwd"
 acl_file = "acl"
 ban_file = "bans.jsonl"
 subscribe_check = "delivery"
+# the load generator's 101 clients share one account (default bound: 100)
+max_sessions_per_user = -1
 
 [security.rate_limit]
 %s
