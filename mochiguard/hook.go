@@ -79,7 +79,7 @@ type Options struct {
 }
 
 func (o Options) quotas() quotas {
-	q := quotas{SessionsPerUser: o.SessionsPerUser, QueuedBytesPerUser: o.QueuedBytesPerUser}
+	q := quotas(o)
 	switch q.SessionsPerUser {
 	case 0:
 		q.SessionsPerUser = 100
