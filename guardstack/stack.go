@@ -101,9 +101,14 @@ var transitionLimits = loglimit.Config{Keys: []string{"ip", "client", "username"
 // in all plus the first of up to 100 more addresses, and a summary.
 var perConnLimits = loglimit.Config{Keys: []string{"addr"}, PerKey: 10, Total: 100, NewKeys: 100}
 
+// An Option adjusts the Guard's configuration after the file's settings
+// are in it and before the Guard is made: what a host knows and the file
+// cannot say (mosquitto's plugin sets CannotDelay).
+type Option func(*mqttguard.Config)
+
 // New builds every component the configuration asks for and starts the
 // background work (sweeping, TLS file watching). Close stops it.
-func New(cfg *guardconf.Config, log *slog.Logger) (_ *Stack, err error) {
+func New(cfg *guardconf.Config, log *slog.Logger, opts ...Option) (_ *Stack, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -196,6 +201,9 @@ func New(cfg *guardconf.Config, log *slog.Logger) (_ *Stack, err error) {
 	gcfg.RateLimits = rateLimits(cfg, fleet)
 	if gcfg.Plugins, err = st.loadPlugins(ctx, cfg); err != nil {
 		return nil, err
+	}
+	for _, o := range opts {
+		o(&gcfg)
 	}
 	if st.Guard, err = mqttguard.New(gcfg); err != nil {
 		for _, p := range gcfg.Plugins {

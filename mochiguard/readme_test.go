@@ -4,10 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,11 +13,10 @@ import (
 	"testing"
 	"time"
 
-	paho "github.com/eclipse/paho.golang/packets"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mqttguard/mqttguard/packets"
+	"github.com/mqttguard/mqttguard/internal/mqtttest"
 	"github.com/mqttguard/mqttguard/passwd"
 )
 
@@ -39,44 +35,44 @@ func TestTheREADMEBroker(t *testing.T) {
 	addr, _ := startBroker(t, bin, dir)
 
 	t.Run("wrong password", func(t *testing.T) {
-		c := dial(t, addr)
-		code := connect5(t, c, "dev-1", "sensor1", "wrong", nil)
+		c := mqtttest.DialRaw(t, addr)
+		code := mqtttest.Connect5(t, c, "dev-1", "sensor1", "wrong", nil)
 		assert.Equal(t, byte(0x86), code, "MQTT 5: bad user name or password")
-		c3 := dial(t, addr)
-		assert.Equal(t, []byte{0x20, 2, 0, 4}, connect311(t, c3, "dev-2", "sensor1", "wrong"), "MQTT 3.1.1: return code 4")
+		c3 := mqtttest.DialRaw(t, addr)
+		assert.Equal(t, []byte{0x20, 2, 0, 4}, mqtttest.Connect311(t, c3, "dev-2", "sensor1", "wrong"), "MQTT 3.1.1: return code 4")
 	})
 
-	sub := dial(t, addr)
-	require.Equal(t, byte(0), connect5(t, sub, "watcher", "bob", "bob-pw", nil))
-	subscribe5(t, sub, "sensors/#")
+	sub := mqtttest.DialRaw(t, addr)
+	require.Equal(t, byte(0), mqtttest.Connect5(t, sub, "watcher", "bob", "bob-pw", nil))
+	mqtttest.Subscribe5(t, sub, "sensors/#")
 
 	t.Run("forbidden publish, QoS 1", func(t *testing.T) {
-		c := dial(t, addr)
-		require.Equal(t, byte(0), connect5(t, c, "s1", "sensor1", "sensor1-pw", nil))
-		assert.Equal(t, byte(0x87), publish5(t, c, "sensors/sensor2/temp", 1, 1), "PUBACK 0x87: not sensor1's topic")
+		c := mqtttest.DialRaw(t, addr)
+		require.Equal(t, byte(0), mqtttest.Connect5(t, c, "s1", "sensor1", "sensor1-pw", nil))
+		assert.Equal(t, byte(0x87), mqtttest.Publish5(t, c, "sensors/sensor2/temp", 1, 1), "PUBACK 0x87: not sensor1's topic")
 	})
 
 	t.Run("over the rate", func(t *testing.T) {
-		c := dial(t, addr)
-		require.Equal(t, byte(0), connect5(t, c, "s1-rate", "sensor1", "sensor1-pw", nil))
+		c := mqtttest.DialRaw(t, addr)
+		require.Equal(t, byte(0), mqtttest.Connect5(t, c, "s1-rate", "sensor1", "sensor1-pw", nil))
 		for i := range 20 {
-			publish5(t, c, "sensors/sensor1/q0", 0, uint16(i+1)) // the burst is 3
+			mqtttest.Publish5(t, c, "sensors/sensor1/q0", 0, uint16(i+1)) // the burst is 3
 		}
 		var codes []byte
 		for i := range 6 {
-			codes = append(codes, publish5(t, c, "sensors/sensor1/q1", 1, uint16(100+i)))
+			codes = append(codes, mqtttest.Publish5(t, c, "sensors/sensor1/q1", 1, uint16(100+i)))
 		}
 		assert.Contains(t, codes, byte(0x97), "QoS 1 over the rate: PUBACK 0x97 (MQTT 5 allows no 0x96 in a PUBACK), never a hang")
-		got := received(t, sub, 2*time.Second)
-		assert.LessOrEqual(t, count(got, "sensors/sensor1/q0"), 4, "QoS 0 over the rate is not delivered: %v", got)
+		got := mqtttest.Received(t, sub, 2*time.Second)
+		assert.LessOrEqual(t, mqtttest.Count(got, "sensors/sensor1/q0"), 4, "QoS 0 over the rate is not delivered: %v", got)
 	})
 
 	t.Run("forbidden will", func(t *testing.T) {
-		c := dial(t, addr)
-		code := connect5(t, c, "s1-will", "sensor1", "sensor1-pw", &will{topic: "sensors/sensor2/alarm", payload: "fake"})
+		c := mqtttest.DialRaw(t, addr)
+		code := mqtttest.Connect5(t, c, "s1-will", "sensor1", "sensor1-pw", &mqtttest.Will{Topic: "sensors/sensor2/alarm", Payload: "fake"})
 		assert.Equal(t, byte(0x87), code, "a will the ACL forbids refuses the CONNECT")
 		c.Close()
-		assert.Zero(t, count(received(t, sub, time.Second), "sensors/sensor2/alarm"), "and it is never delivered")
+		assert.Zero(t, mqtttest.Count(mqtttest.Received(t, sub, time.Second), "sensors/sensor2/alarm"), "and it is never delivered")
 	})
 }
 
@@ -102,10 +98,10 @@ func TestTheREADMEBrokerWithAllowHook(t *testing.T) {
 	unchecked := strings.Replace(prog, "\tmust(hook.Check()) // no other hook may answer for authentication or ACLs\n", "", 1)
 	require.NotEqual(t, prog, unchecked)
 	addr, logs := startBroker(t, buildModule(t, unchecked), dir)
-	c := dial(t, addr)
-	assert.Equal(t, byte(0x88), connect5(t, c, "s1", "sensor1", "sensor1-pw", nil), "fail closed: server unavailable")
-	c3 := dial(t, addr)
-	assert.Equal(t, []byte{0x20, 2, 0, 3}, connect311(t, c3, "s1", "sensor1", "wrong"), "3.1.1: server unavailable")
+	c := mqtttest.DialRaw(t, addr)
+	assert.Equal(t, byte(0x88), mqtttest.Connect5(t, c, "s1", "sensor1", "sensor1-pw", nil), "fail closed: server unavailable")
+	c3 := mqtttest.DialRaw(t, addr)
+	assert.Equal(t, []byte{0x20, 2, 0, 3}, mqtttest.Connect311(t, c3, "s1", "sensor1", "wrong"), "3.1.1: server unavailable")
 	assert.Eventually(t, func() bool { return strings.Contains(logs.String(), "mqttguard refuses every client") },
 		5*time.Second, 50*time.Millisecond, "and says why in the log")
 }
@@ -230,115 +226,4 @@ func startBroker(t *testing.T, bin, dir string) (string, *syncBuf) {
 		t.Fatalf("the broker did not say where it listens: %s", logs)
 		return "", nil
 	}
-}
-
-func dial(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	require.NoError(t, err)
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	return c
-}
-
-type will struct{ topic, payload string }
-
-// connect5 sends an MQTT 5 CONNECT and returns the CONNACK's reason code.
-func connect5(t *testing.T, c net.Conn, id, user, pass string, w *will) byte {
-	t.Helper()
-	cp := paho.NewControlPacket(paho.CONNECT)
-	cn := cp.Content.(*paho.Connect)
-	cn.ProtocolName, cn.ProtocolVersion, cn.ClientID, cn.CleanStart, cn.KeepAlive = "MQTT", 5, id, true, 30
-	cn.UsernameFlag, cn.Username, cn.PasswordFlag, cn.Password = true, user, true, []byte(pass)
-	if w != nil {
-		cn.WillFlag, cn.WillTopic, cn.WillMessage, cn.WillProperties = true, w.topic, []byte(w.payload), &paho.Properties{}
-	}
-	_, err := cp.WriteTo(c)
-	require.NoError(t, err)
-	ack, err := paho.ReadPacket(c)
-	require.NoError(t, err, "a CONNACK, not silence")
-	ca, ok := ack.Content.(*paho.Connack)
-	require.True(t, ok, "got %v", ack)
-	return ca.ReasonCode
-}
-
-// connect311 sends an MQTT 3.1.1 CONNECT and returns the CONNACK's bytes.
-func connect311(t *testing.T, c net.Conn, id, user, pass string) []byte {
-	t.Helper()
-	pkt := packets.AppendConnect(nil, &packets.Connect{ProtocolName: []byte("MQTT"), Level: packets.V311, CleanStart: true,
-		KeepAlive: 30, ClientID: []byte(id), UsernameFlag: true, Username: []byte(user), PasswordFlag: true, Password: []byte(pass)}, nil)
-	_, err := c.Write(pkt)
-	require.NoError(t, err)
-	ack := make([]byte, 4)
-	_, err = io.ReadFull(c, ack)
-	require.NoError(t, err, "a CONNACK, not silence")
-	return ack
-}
-
-func subscribe5(t *testing.T, c net.Conn, filter string) {
-	t.Helper()
-	cp := paho.NewControlPacket(paho.SUBSCRIBE)
-	s := cp.Content.(*paho.Subscribe)
-	s.PacketID, s.Subscriptions = 1, []paho.SubOptions{{Topic: filter, QoS: 0}}
-	_, err := cp.WriteTo(c)
-	require.NoError(t, err)
-	ack, err := paho.ReadPacket(c)
-	require.NoError(t, err)
-	sa, ok := ack.Content.(*paho.Suback)
-	require.True(t, ok, "got %v", ack)
-	require.Equal(t, []byte{0}, sa.Reasons)
-}
-
-// publish5 publishes and, for QoS 1, returns the PUBACK's reason code.
-func publish5(t *testing.T, c net.Conn, topic string, qos byte, id uint16) byte {
-	t.Helper()
-	cp := paho.NewControlPacket(paho.PUBLISH)
-	p := cp.Content.(*paho.Publish)
-	p.Topic, p.QoS, p.Payload, p.Properties = topic, qos, []byte("21.5"), &paho.Properties{}
-	if qos > 0 {
-		p.PacketID = id
-	}
-	_, err := cp.WriteTo(c)
-	require.NoError(t, err)
-	if qos == 0 {
-		return 0
-	}
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	for {
-		ack, err := paho.ReadPacket(c)
-		require.NoError(t, err, "a PUBACK within 5 s: never a hang")
-		if pa, ok := ack.Content.(*paho.Puback); ok {
-			require.Equal(t, id, pa.PacketID)
-			return pa.ReasonCode
-		}
-	}
-}
-
-// received reads what the subscriber gets for d and returns the topics.
-func received(t *testing.T, c net.Conn, d time.Duration) []string {
-	t.Helper()
-	var topics []string
-	c.SetReadDeadline(time.Now().Add(d))
-	defer c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		cp, err := paho.ReadPacket(c)
-		if err != nil {
-			var ne net.Error
-			require.True(t, errors.As(err, &ne) && ne.Timeout(), "the subscriber's connection: %v", err)
-			return topics
-		}
-		if p, ok := cp.Content.(*paho.Publish); ok {
-			topics = append(topics, p.Topic)
-		}
-	}
-}
-
-func count(topics []string, topic string) int {
-	n := 0
-	for _, x := range topics {
-		if x == topic {
-			n++
-		}
-	}
-	return n
 }

@@ -41,6 +41,9 @@ func (m *Mosquitto) Stop() {
 // Pid is its process ID.
 func (m *Mosquitto) Pid() int { return m.cmd.Process.Pid }
 
+// Signal sends sig to mosquitto (SIGHUP: reload).
+func (m *Mosquitto) Signal(sig os.Signal) error { return m.cmd.Process.Signal(sig) }
+
 // Log is what it wrote to stderr (extra lines such as "log_type all"
 // make it say more).
 func (m *Mosquitto) Log() string { return m.stderr.String() }

@@ -1,0 +1,47 @@
+// Command mosquittoguard is the Guard inside mosquitto 2.0: a plugin
+// (mosquitto's v5 plugin interface) built from this module with the
+// standard Go toolchain, cgo and mosquitto's headers (Debian:
+// mosquitto-dev):
+//
+//	go build -tags mosquitto -buildmode=c-shared -o mqttguard.so ./mosquittoguard
+//
+//	# mosquitto.conf
+//	plugin /path/mqttguard.so
+//	plugin_opt_config /etc/mqttguard/mqttguard.toml
+//
+// It reads the example broker's configuration file (package guardconf):
+// passwords, ACL, bans, rate limits, trust, device profiles, plugins,
+// fleet mode, the admin API with /metrics — so one file serves the
+// example broker, the proxy and mosquitto. The [mqtt] listeners are
+// mosquitto's own (its listener lines); the plugin opens none.
+//
+// mosquitto's events map onto the Guard's decision points:
+//
+//	MOSQ_EVT_BASIC_AUTH  Connect: bans, credentials (the configured
+//	                     authenticators), connection rates, flapping, trust
+//	MOSQ_EVT_ACL_CHECK   SUBSCRIBE → Subscribe, WRITE → Publish (ACL, rate
+//	                     limits, trust, push intervals, plugins), READ →
+//	                     Deliver, for every message to every subscriber
+//	MOSQ_EVT_DISCONNECT  the session's end
+//	MOSQ_EVT_TICK        kicks the admin API, bans and trust escalations
+//	                     asked for (mosquitto's API may be called only on
+//	                     its own thread)
+//	MOSQ_EVT_RELOAD      what SIGHUP does to the example broker
+//
+// Callbacks run on mosquitto's one broker thread, so nothing in them waits
+// on the network: bans, trust and fleet-wide limits are decided from local
+// state (the fleet syncs in the background), and a throttled client's
+// publish is refused (0x97) rather than delayed (Config.CannotDelay).
+// Verifying a password hashes on that thread, as mosquitto's own
+// password_file does; the Guard's cache of recent successes spares
+// reconnecting devices the hash.
+//
+// One Go runtime per process: do not load this plugin beside another
+// plugin written in Go. The plugin never takes mosquitto's signals.
+//
+// Built without the mosquitto tag (as `go build ./...` and `go test ./...`
+// do), this is an empty program, so that the module builds where
+// mosquitto's headers are not installed.
+package main
+
+func main() {}

@@ -1,0 +1,94 @@
+//go:build mosquitto && cgo
+
+package main
+
+/*
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <mosquitto_broker.h>
+*/
+import "C"
+
+import (
+	"log/slog"
+	"os"
+	"time"
+	"unsafe"
+)
+
+// The functions the C shim (shim.c) calls from mosquitto's callbacks.
+// They run on mosquitto's broker thread; so do the mosquitto API calls
+// they make.
+
+var plug *plugin
+
+//export mqttguardInit
+func mqttguardInit(config *C.char) C.int {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("plugin", "mqttguard")
+	if config == nil {
+		log.Error("plugin_opt_config is not set: give the path of the mqttguard configuration file")
+		return 1
+	}
+	p, err := newPlugin(C.GoString(config), log)
+	if err != nil {
+		log.Error("cannot start", "error", err)
+		return 1
+	}
+	plug = p
+	return 0
+}
+
+//export mqttguardBasicAuth
+func mqttguardBasicAuth(client unsafe.Pointer, username, password *C.char) C.int {
+	var user string
+	var pass []byte
+	if username != nil {
+		user = C.GoString(username)
+	}
+	if password != nil {
+		pass = []byte(C.GoString(password))
+	}
+	cl := (*C.struct_mosquitto)(client)
+	id := C.GoString(C.mosquitto_client_id(cl))
+	addr := C.GoString(C.mosquitto_client_address(cl))
+	version := int(C.mosquitto_client_protocol_version(cl))
+	return C.int(plug.basicAuth(uintptr(client), id, addr, user, pass, password != nil, version, time.Now()))
+}
+
+//export mqttguardACLCheck
+func mqttguardACLCheck(client unsafe.Pointer, access C.int, topic *C.char, payload unsafe.Pointer, payloadlen C.uint32_t, qos C.uint8_t, retain C.bool) C.int {
+	var body []byte
+	if access == aclWrite && payload != nil && payloadlen > 0 {
+		body = C.GoBytes(payload, C.int(payloadlen))
+	}
+	return C.int(plug.aclCheck(uintptr(client), int(access), C.GoString(topic), body, byte(qos), bool(retain), time.Now()))
+}
+
+//export mqttguardDisconnect
+func mqttguardDisconnect(client unsafe.Pointer) { plug.disconnect(uintptr(client)) }
+
+//export mqttguardTick
+func mqttguardTick() {
+	for _, id := range plug.tick() {
+		plug.st.Log.Info("disconnecting a client", "client", id)
+		cid := C.CString(id)
+		C.mosquitto_kick_client_by_clientid(cid, false)
+		C.free(unsafe.Pointer(cid))
+	}
+}
+
+//export mqttguardReload
+func mqttguardReload() {
+	if err := plug.reload(); err != nil {
+		plug.st.Log.Error("reload: some files kept their previous state", "error", err)
+	}
+}
+
+//export mqttguardCleanup
+func mqttguardCleanup() {
+	if plug != nil {
+		plug.close()
+		plug = nil
+	}
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mqttguard/mqttguard/guardstack"
+	"github.com/mqttguard/mqttguard/internal/mqtttest"
+	"github.com/mqttguard/mqttguard/internal/testenv"
+)
+
+// buildPlugin builds the plugin as mosquitto loads it.
+func buildPlugin(t *testing.T) string {
+	t.Helper()
+	testenv.Program(t, "gcc", "gcc")
+	if _, err := os.Stat("/usr/include/mosquitto_broker.h"); err != nil {
+		testenv.Program(t, "mosquitto_broker.h (the plugin headers)", "mosquitto-dev")
+	}
+	so := filepath.Join(t.TempDir(), "mqttguard.so")
+	cmd := exec.Command("go", "build", "-tags", "mosquitto", "-buildmode=c-shared", "-o", so, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "building the plugin: %s", out)
+	return so
+}
+
+// The plugin inside a real mosquitto 2.0, attacked over sockets.
+func TestInsideMosquitto(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a c-shared plugin: not with -short")
+	}
+	bin := testenv.Program(t, "mosquitto", "mosquitto")
+	so := buildPlugin(t)
+	admin := freeAddr(t)
+	dir, pw := dataDir(t, admin)
+	m := mqtttest.RunMosquitto(t, bin, dir, "allow_anonymous true", "plugin "+so,
+		"plugin_opt_config "+filepath.Join(dir, guardstack.ConfigFile))
+
+	// mosquitto 2.0.11 answers every authentication a plugin refuses as
+	// its own password_file does a wrong password: not authorized (0x87,
+	// 3.1.1 return code 5); a plugin cannot choose the code.
+	t.Run("wrong password", func(t *testing.T) {
+		c := mqtttest.DialRaw(t, m.Addr)
+		assert.Equal(t, byte(0x87), mqtttest.Connect5(t, c, "s1", "sensor1", "wrong", nil), "MQTT 5: not authorized")
+		c3 := mqtttest.DialRaw(t, m.Addr)
+		assert.Equal(t, []byte{0x20, 2, 0, 5}, mqtttest.Connect311(t, c3, "s1", "sensor1", "wrong"), "3.1.1: return code 5")
+	})
+
+	dash := mqtttest.DialRaw(t, m.Addr)
+	require.Equal(t, byte(0), mqtttest.Connect5(t, dash, "dash", "dashboard", pw["dashboard"], nil))
+	mqtttest.Subscribe5(t, dash, "#")
+	sensor := mqtttest.DialRaw(t, m.Addr)
+	require.Equal(t, byte(0), mqtttest.Connect5(t, sensor, "sensor-1", "sensor1", pw["sensor1"], nil))
+	admin5 := mqtttest.DialRaw(t, m.Addr)
+	require.Equal(t, byte(0), mqtttest.Connect5(t, admin5, "ops", "admin", pw["admin"], nil))
+
+	t.Run("forbidden publish", func(t *testing.T) {
+		assert.Equal(t, byte(0x87), mqtttest.Publish5(t, sensor, "sensors/sensor2/temp", 1, 1), "v5 PUBACK 0x87")
+		assert.Equal(t, byte(0), mqtttest.Publish5(t, sensor, "sensors/sensor1/temp", 1, 2))
+	})
+
+	t.Run("a # subscriber receives only what it may read", func(t *testing.T) {
+		mqtttest.Publish5(t, admin5, "commands/sensor1/reboot", 1, 1)
+		mqtttest.Publish5(t, admin5, "sensors/sensor9/temp", 1, 2)
+		got := mqtttest.Received(t, dash, 2*time.Second)
+		assert.Equal(t, 1, mqtttest.Count(got, "sensors/sensor1/temp"), "%v", got)
+		assert.Equal(t, 1, mqtttest.Count(got, "sensors/sensor9/temp"), "%v", got)
+		assert.Zero(t, mqtttest.Count(got, "sensors/sensor2/temp"), "refused: never delivered")
+		assert.Zero(t, mqtttest.Count(got, "commands/sensor1/reboot"), "the dashboard may not read commands")
+	})
+
+	t.Run("SIGHUP reloads the ACL; a broken one keeps the rules in force", func(t *testing.T) {
+		aclPath := filepath.Join(dir, "acl")
+		orig, err := os.ReadFile(aclPath)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(aclPath, append(orig, "\nuser sensor1\ntopic write sensors/shared/#\n"...), 0o600))
+		require.NoError(t, m.Signal(syscall.SIGHUP))
+		require.Eventually(t, func() bool {
+			return mqtttest.Publish5(t, sensor, "sensors/shared/temp", 1, 3) == 0
+		}, 5*time.Second, 100*time.Millisecond, "the new rule is in force")
+
+		require.NoError(t, os.WriteFile(aclPath, append(orig, "\ntopic sideways sensors/#\n"...), 0o600))
+		require.NoError(t, m.Signal(syscall.SIGHUP))
+		require.Eventually(t, func() bool { return strings.Contains(m.Log(), "acl kept") }, 5*time.Second, 50*time.Millisecond,
+			"the reload says the ACL was kept: %s", m.Log())
+		lines := strings.Count(string(orig), "\n") + 2
+		assert.Contains(t, m.Log(), fmt.Sprintf("acl:%d", lines), "naming the file and line")
+		assert.Equal(t, byte(0), mqtttest.Publish5(t, sensor, "sensors/shared/temp", 1, 4), "the last good rules stay in force")
+		assert.Equal(t, byte(0x87), mqtttest.Publish5(t, sensor, "sensors/sensor2/temp", 1, 5))
+	})
+
+	t.Run("a ban through the admin API kicks the live client", func(t *testing.T) {
+		token, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+		require.NoError(t, err)
+		req, _ := http.NewRequest("POST", "http://"+admin+"/bans", strings.NewReader(`{"kind": "client", "value": "sensor-1", "for": "1h"}`))
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusCreated, resp.StatusCode)
+		sensor.SetReadDeadline(time.Now().Add(5 * time.Second))
+		var got []byte
+		buf := make([]byte, 64)
+		for err == nil {
+			var n int
+			n, err = sensor.Read(buf)
+			got = append(got, buf[:n]...)
+		}
+		assert.ErrorIs(t, err, io.EOF, "mosquitto closed the connection (after %x)", got)
+		assert.Less(t, time.Since(start), 2*time.Second, "within a tick or two")
+		again := mqtttest.DialRaw(t, m.Addr)
+		assert.NotEqual(t, byte(0), mqtttest.Connect5(t, again, "sensor-1", "sensor1", pw["sensor1"], nil), "and refused while banned")
+	})
+
+	// Last: the flood punishes sensor1 (violations follow the username).
+	t.Run("a flooding client escalates and is kicked", func(t *testing.T) {
+		flood := mqtttest.DialRaw(t, m.Addr)
+		require.Equal(t, byte(0), mqtttest.Connect5(t, flood, "sensor-flood", "sensor1", pw["sensor1"], nil))
+		pkt := []byte{0x30, 23, 0, 20} // QoS 0, MQTT 5: topic, no properties, no payload
+		pkt = append(append(pkt, "sensors/sensor1/fast"...), 0)
+		deadline := time.Now().Add(15 * time.Second)
+		var err error
+		sent := 0
+		for ; err == nil && time.Now().Before(deadline); sent++ {
+			flood.SetWriteDeadline(time.Now().Add(time.Second))
+			_, err = flood.Write(pkt)
+			time.Sleep(time.Millisecond) // ~1,000 a second against a limit of 20
+		}
+		require.Error(t, err, "the flooder was disconnected (after %d publishes)", sent)
+		again := mqtttest.DialRaw(t, m.Addr)
+		assert.NotEqual(t, byte(0), mqtttest.Connect5(t, again, "sensor-flood", "sensor1", pw["sensor1"], nil), "and refused while its trust state lasts")
+	})
+
+	if t.Failed() {
+		fmt.Println(m.Log())
+	}
+}

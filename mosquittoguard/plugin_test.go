@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mqttguard/mqttguard/guardconf"
+	"github.com/mqttguard/mqttguard/guardstack"
+	"github.com/mqttguard/mqttguard/trust"
+)
+
+// dataDir is what the example broker's first run makes (passwords, ACL,
+// admin token), with the admin API on adminAddr and TLS off (mosquitto
+// owns the listeners).
+func dataDir(t *testing.T, adminAddr string) (dir string, passwords map[string]string) {
+	t.Helper()
+	dir = t.TempDir()
+	fr, err := guardstack.Setup(dir, guardconf.DefaultConfig)
+	require.NoError(t, err)
+	passwords = map[string]string{}
+	for _, a := range fr.Accounts {
+		passwords[a.User] = a.Password
+	}
+	require.NoError(t, fr.Shown())
+	path := filepath.Join(dir, guardstack.ConfigFile)
+	text, err := os.ReadFile(path)
+	require.NoError(t, err)
+	r := strings.NewReplacer(`listen = "127.0.0.1:8080"`, `listen = "`+adminAddr+`"`, "enable_tls = true", "enable_tls = false")
+	require.NoError(t, os.WriteFile(path, []byte(r.Replace(string(text))), 0o600))
+	return dir, passwords
+}
+
+// freeAddr is a loopback address nobody listens on now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// The decisions the callbacks return, without mosquitto: the same
+// configuration file as the example broker, its accounts and ACL.
+func TestPluginDecisions(t *testing.T) {
+	dir, pw := dataDir(t, "127.0.0.1:0")
+	p, err := newPlugin(filepath.Join(dir, guardstack.ConfigFile), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { p.close() })
+	now := time.Now()
+	const sensor, dash, stranger = 1, 2, 3
+
+	assert.Equal(t, mosqErrAuth, p.basicAuth(sensor, "s1", "127.0.0.1", "sensor1", []byte("wrong"), true, 5, now))
+	assert.Equal(t, mosqErrAuth, p.basicAuth(sensor, "anon", "127.0.0.1", "", nil, false, 4, now), "no anonymous clients")
+	require.Equal(t, mosqErrSuccess, p.basicAuth(sensor, "s1", "127.0.0.1", "sensor1", []byte(pw["sensor1"]), true, 5, now))
+	require.Equal(t, mosqErrSuccess, p.basicAuth(dash, "d1", "127.0.0.1", "dashboard", []byte(pw["dashboard"]), true, 4, now))
+
+	assert.Equal(t, mosqErrSuccess, p.aclCheck(sensor, aclWrite, "sensors/sensor1/temp", []byte("21.5"), 1, false, now))
+	assert.Equal(t, mosqErrACLDenied, p.aclCheck(sensor, aclWrite, "sensors/sensor2/temp", []byte("21.5"), 1, false, now), "another sensor's topic")
+	assert.Equal(t, mosqErrSuccess, p.aclCheck(dash, aclSubscribe, "#", nil, 0, false, now), "subscribe_check = delivery: deliveries are checked")
+	assert.Equal(t, mosqErrSuccess, p.aclCheck(dash, aclRead, "sensors/sensor1/temp", nil, 0, false, now))
+	assert.Equal(t, mosqErrACLDenied, p.aclCheck(dash, aclRead, "commands/sensor1/reboot", nil, 1, false, now), "not the dashboard's to read")
+	assert.Equal(t, mosqErrACLDenied, p.aclCheck(stranger, aclRead, "sensors/sensor1/temp", nil, 0, false, now), "never authenticated here")
+	assert.Equal(t, mosqErrSuccess, p.aclCheck(dash, aclUnsubscribe, "#", nil, 0, false, now))
+
+	assert.Len(t, p.Clients(), 2)
+	assert.Equal(t, 1, p.Kick(trust.Ban{Kind: trust.BanUsername, Value: "sensor1"}, 0))
+	assert.Equal(t, []string{"s1"}, p.tick(), "kicks wait for mosquitto's thread")
+	assert.Empty(t, p.tick())
+
+	p.disconnect(sensor)
+	assert.Equal(t, mosqErrACLDenied, p.aclCheck(sensor, aclWrite, "sensors/sensor1/temp", nil, 0, false, now), "gone")
+	assert.NoError(t, p.reload())
+	assert.NoError(t, p.st.Close(context.Background()))
+}
+
+func TestPluginNeedsItsConfiguration(t *testing.T) {
+	_, err := newPlugin(filepath.Join(t.TempDir(), "missing.toml"), nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "missing.toml")
+}

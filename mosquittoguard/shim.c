@@ -1,0 +1,101 @@
+//go:build mosquitto
+
+// The three entry points mosquitto looks up, and the callbacks it calls,
+// in C: cgo's //export cannot give mosquitto_plugin_version its
+// `const int *` parameter, and the event structs are read here so that
+// the Go side takes plain values.
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+#include <mosquitto.h>
+#include "_cgo_export.h"
+
+static mosquitto_plugin_id_t *plugin_id;
+
+int mosquitto_plugin_version(int supported_version_count, const int *supported_versions)
+{
+	(void)supported_version_count;
+	(void)supported_versions;
+	return 5;
+}
+
+static int on_basic_auth(int event, void *event_data, void *userdata)
+{
+	struct mosquitto_evt_basic_auth *ed = event_data;
+	(void)event;
+	(void)userdata;
+	return mqttguardBasicAuth(ed->client, ed->username, ed->password);
+}
+
+static int on_acl_check(int event, void *event_data, void *userdata)
+{
+	struct mosquitto_evt_acl_check *ed = event_data;
+	(void)event;
+	(void)userdata;
+	return mqttguardACLCheck(ed->client, ed->access, (char *)ed->topic, (void *)ed->payload, ed->payloadlen, ed->qos, ed->retain);
+}
+
+static int on_disconnect(int event, void *event_data, void *userdata)
+{
+	struct mosquitto_evt_disconnect *ed = event_data;
+	(void)event;
+	(void)userdata;
+	mqttguardDisconnect(ed->client);
+	return MOSQ_ERR_SUCCESS;
+}
+
+static int on_tick(int event, void *event_data, void *userdata)
+{
+	(void)event;
+	(void)event_data;
+	(void)userdata;
+	mqttguardTick();
+	return MOSQ_ERR_SUCCESS;
+}
+
+static int on_reload(int event, void *event_data, void *userdata)
+{
+	(void)event;
+	(void)event_data;
+	(void)userdata;
+	mqttguardReload();
+	return MOSQ_ERR_SUCCESS;
+}
+
+int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, struct mosquitto_opt *opts, int opt_count)
+{
+	char *config = NULL;
+	(void)userdata;
+	for (int i = 0; i < opt_count; i++) {
+		if (strcmp(opts[i].key, "config") == 0) {
+			config = opts[i].value;
+		}
+	}
+	if (mqttguardInit(config) != 0) {
+		return MOSQ_ERR_UNKNOWN;
+	}
+	plugin_id = identifier;
+	mosquitto_callback_register(plugin_id, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL, NULL);
+	mosquitto_callback_register(plugin_id, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL, NULL);
+	mosquitto_callback_register(plugin_id, MOSQ_EVT_DISCONNECT, on_disconnect, NULL, NULL);
+	mosquitto_callback_register(plugin_id, MOSQ_EVT_TICK, on_tick, NULL, NULL);
+	mosquitto_callback_register(plugin_id, MOSQ_EVT_RELOAD, on_reload, NULL, NULL);
+	return MOSQ_ERR_SUCCESS;
+}
+
+int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts, int opt_count)
+{
+	(void)userdata;
+	(void)opts;
+	(void)opt_count;
+	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL);
+	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL);
+	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_DISCONNECT, on_disconnect, NULL);
+	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_TICK, on_tick, NULL);
+	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_RELOAD, on_reload, NULL);
+	mqttguardCleanup();
+	return MOSQ_ERR_SUCCESS;
+}
