@@ -3,7 +3,10 @@ package mqttguard_test
 import (
 	"context"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -12,6 +15,7 @@ import (
 	"github.com/mqttguard/mqttguard"
 	"github.com/mqttguard/mqttguard/passwd"
 	"github.com/mqttguard/mqttguard/reason"
+	"github.com/mqttguard/mqttguard/tlsconf"
 	"github.com/mqttguard/mqttguard/trust"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -138,4 +142,66 @@ func TestTheProvenIdentityIsCheckedForBans(t *testing.T) {
 	_, d := g.Connect(context.Background(), &mqttguard.ConnectRequest{ClientID: "dev-1", Username: "innocent", Addr: attacker,
 		AuthMethod: "x-token", AuthData: []byte("sub:alice"), ProtocolVersion: 5}, time.Now())
 	assert.Equal(t, reason.Banned, d.Code, "%v", d)
+}
+
+// A login as one identity while claiming another's username does not
+// reset the AuthGate for the username claimed: guessing sensor1's
+// password stays spaced out however often the guesser logs in as itself
+// with "sensor1" in its CONNECT.
+func TestALoginAsYourselfDoesNotResetAnotherUsernamesTurns(t *testing.T) {
+	bans := &trust.Bans{}
+	gate, err := trust.NewAuthGate(trust.AuthGateConfig{Free: 3, Delay: 30 * time.Millisecond, MaxDelay: time.Hour, BanAfter: 1000})
+	require.NoError(t, err)
+	g, err := mqttguard.New(mqttguard.Config{Mode: trust.EnforceFull, Bans: bans, AuthGate: gate,
+		Authenticators: []mqttguard.Authenticator{&tokenAuth{}, cheapPasswords(t)}})
+	require.NoError(t, err)
+	connect := func(r *mqttguard.ConnectRequest, patience time.Duration) reason.Code {
+		ctx, cancel := context.WithTimeout(context.Background(), patience)
+		defer cancel()
+		r.Addr, r.ProtocolVersion = attacker, 5
+		_, d := g.Connect(ctx, r, time.Now())
+		return d.Code
+	}
+	// mallory's own token, claiming bob's username, waiting its turn.
+	asMallory := func() reason.Code {
+		return connect(&mqttguard.ConnectRequest{ClientID: "m", Username: "bob", AuthMethod: "x-token", AuthData: []byte("sub:mallory")}, 5*time.Second)
+	}
+	// A guess of bob's password that does not wait for a turn.
+	guess := func(i int) reason.Code {
+		return connect(&mqttguard.ConnectRequest{ClientID: fmt.Sprint("g", i), Username: "bob",
+			Password: []byte(fmt.Sprint("guess-", i)), HasPassword: true}, 10*time.Millisecond)
+	}
+	require.Equal(t, reason.Success, asMallory())
+	var codes []reason.Code
+	for i := range 5 {
+		codes = append(codes, guess(i))
+	}
+	assert.Equal(t, []reason.Code{0x86, 0x86, 0x86, 0x86, 0x89}, codes, "3 free, one now, then a turn further than the guesser waits")
+	require.Equal(t, reason.Success, asMallory(), "mallory waits her turn and logs in as herself, claiming bob")
+	assert.Equal(t, reason.ServerBusy, guess(5), "bob's turns at this address are not reset by her login")
+}
+
+// A certificate does not answer for a client that asked for an MQTT 5
+// authentication method [MQTT-4.12.0-5], and the cache of recent password
+// successes never stands in for a certificate's verdict.
+func TestCertificatesAndMethodsAndTheCache(t *testing.T) {
+	pw := cheapPasswords(t)
+	g, _, _ := authGuard(t, tlsconf.Authenticator{}, pw)
+	cert := &x509.Certificate{Subject: pkix.Name{CommonName: "dev-7",
+		Names: []pkix.AttributeTypeAndValue{{Type: asn1.ObjectIdentifier{2, 5, 4, 3}, Value: "dev-7"}}}, NotAfter: time.Now().Add(time.Hour)}
+	c, d := g.Connect(context.Background(), &mqttguard.ConnectRequest{ClientID: "c", Addr: attacker, Certificate: cert, ProtocolVersion: 5}, time.Now())
+	require.True(t, d.Allowed(), "%v", d)
+	assert.Equal(t, "dev-7", c.Username)
+	_, d = g.Connect(context.Background(), &mqttguard.ConnectRequest{ClientID: "c", Addr: attacker, Certificate: cert,
+		AuthMethod: "SCRAM-SHA-256", ProtocolVersion: 5}, time.Now())
+	assert.Equal(t, reason.BadAuthenticationMethod, d.Code, "the method's authenticator decides, and there is none: %v", d)
+
+	// bob's password is cached by a login without a certificate...
+	_, d = g.Connect(context.Background(), &mqttguard.ConnectRequest{ClientID: "b", Username: "bob", Password: []byte("right"), HasPassword: true, Addr: attacker, ProtocolVersion: 5}, time.Now())
+	require.True(t, d.Allowed(), "%v", d)
+	// ...and a certificate that names no one is still refused beside it.
+	nameless := &x509.Certificate{NotAfter: time.Now().Add(time.Hour)}
+	_, d = g.Connect(context.Background(), &mqttguard.ConnectRequest{ClientID: "b2", Username: "bob", Password: []byte("right"), HasPassword: true,
+		Addr: attacker, Certificate: nameless, ProtocolVersion: 5}, time.Now())
+	assert.Equal(t, reason.BadUsernameOrPassword, d.Code, "the chain's first authenticator refused: %v", d)
 }

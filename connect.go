@@ -214,7 +214,10 @@ func (g *Guard) authenticate(ctx context.Context, r *ConnectRequest, c *Client, 
 		return Decision{}, true
 	}
 	gate := g.cfg.AuthGate
-	if c.Username != "" && r.AuthMethod == "" {
+	// The cache of recent successes stands in for the chain only where
+	// no built-in authenticator before the cached one could have an
+	// opinion: a plain username and password, no certificate, no method.
+	if c.Username != "" && r.AuthMethod == "" && cert == nil {
 		for _, a := range auths {
 			if ca, ok := a.(cachedAuthenticator); ok && ca.Cached(c.Username, string(r.Password)) {
 				if gate != nil {
@@ -252,7 +255,7 @@ func (g *Guard) authenticate(ctx context.Context, r *ConnectRequest, c *Client, 
 			return refusedAuth(code, err.Error()), false
 		case id != "":
 			if gate != nil {
-				gate.Succeeded(c.Addr, c.Username, now)
+				gate.Succeeded(c.Addr, id, now) // the identity proven, not the one claimed
 			}
 			c.Username, c.Expires = id, expires
 			return Decision{}, true

@@ -12,8 +12,9 @@ import (
 //
 // Its Authenticate method has the signature of mqttguard.Authenticator
 // (standard types only, so this package does not import the Guard). A
-// connection without a certificate is not its to judge: it answers with
-// no identity and no error, and the Guard asks the next authenticator.
+// connection without a certificate, or one that names an MQTT 5
+// authentication method, is not its to judge: it answers with no
+// identity and no error, and the Guard asks the next authenticator.
 // A certificate that names no one (Identity finds nothing usable in it)
 // is refused.
 type Authenticator struct {
@@ -24,8 +25,11 @@ type Authenticator struct {
 // be one the TLS handshake verified (tlsconf.VerifiedLeaf). The
 // credentials stay valid as long as the certificate does: expires is its
 // NotAfter.
-func (a Authenticator) Authenticate(_ context.Context, _ string, _ []byte, _ string, _ []byte, cert *x509.Certificate) (identity string, expires time.Time, cont []byte, err error) {
-	if cert == nil {
+func (a Authenticator) Authenticate(_ context.Context, _ string, _ []byte, method string, _ []byte, cert *x509.Certificate) (identity string, expires time.Time, cont []byte, err error) {
+	if cert == nil || method != "" {
+		// No certificate, or a client that asked for an MQTT 5
+		// authentication method: that method's authenticator decides
+		// (or nobody does, 0x8C) [MQTT-4.12.0-5].
 		return "", time.Time{}, nil, nil
 	}
 	id, err := IdentityOf(cert, a.Identity)
