@@ -132,6 +132,22 @@ func (d Decision) Refusal() reason.Code {
 	return reason.NotAuthorized
 }
 
+// RefusalIn is Refusal for a packet of the given MQTT control packet type
+// (2 CONNACK, 4 PUBACK, 5 PUBREC, 9 SUBACK, 14 DISCONNECT; packets.Type's
+// values): a code that packet may not carry — a plugin's deny code, say —
+// becomes 0x87 not authorized (for a DISCONNECT, 0x98 administrative
+// action), so that what a client receives is valid MQTT 5.
+func (d Decision) RefusalIn(packetType byte) reason.Code {
+	c := d.Refusal()
+	switch {
+	case c.ValidIn(packetType):
+		return c
+	case packetType == 14:
+		return reason.AdministrativeAction
+	}
+	return reason.NotAuthorized
+}
+
 // Allowed reports whether the broker should go on.
 func (d Decision) Allowed() bool { return d.Verdict == Allow }
 

@@ -478,7 +478,7 @@ func (st *Stack) onTransition(t trust.Transition) {
 // publish path (automatic bans) and once per ban of a fleet resync.
 func (st *Stack) onBan(ban trust.Ban) {
 	if s := st.sessionsOrNil(); s != nil {
-		s.Kick(ban, 0x8A)
+		s.Kick(ban, reason.AdministrativeAction) // 0x8A banned is a CONNACK code, not a DISCONNECT one
 	}
 	select {
 	case st.bansChanged <- struct{}{}:

@@ -7,6 +7,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/mqttguard/mqttguard"
+	"github.com/mqttguard/mqttguard/reason"
 )
 
 // Deliveries are decided twice, because mochi asks too early to ask
@@ -80,6 +81,14 @@ func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet
 		if pk.ReasonCode == packets.CodeSuccess.Code {
 			h.atConnack(cl, &pk)
 			pk.Properties.TopicAliasMaximum = h.srv.Options.Capabilities.TopicAliasMaximum
+		} else if cl.Properties.ProtocolVersion < 5 && pk.ReasonCode > 5 {
+			// mochi's own refusals (a CONNECT it cannot take) carry MQTT
+			// 5 codes; 3.1.1 has six return codes.
+			pk.ReasonCode = reason.Code(pk.ReasonCode).V3Connack()
+		}
+	case packets.Disconnect:
+		if cl.Properties.ProtocolVersion < 5 {
+			return packets.Packet{} // 3.1.1 has no server DISCONNECT: the connection just closes
 		}
 	case packets.Puback, packets.Pubrec, packets.Pubrel, packets.Pubcomp:
 		cleanAck(&pk)

@@ -106,8 +106,11 @@ func (o Options) quotas() quotas {
 // say) would allow what the Guard refused — if the Guard decided there.
 // It does not: it refuses a CONNECT in OnConnect, a PUBLISH in
 // OnPublish, a subscription's SUBACK and every delivery as mochi writes
-// it (OnPacketEncode), where mochi takes the first refusal of any hook.
-// Another hook can add refusals, never remove the Guard's.
+// it (OnPacketEncode), where mochi takes the first refusal of any hook —
+// so add this hook first, and no other that answers authentication or
+// ACL checks: Check says whether that holds, and the hook refuses every
+// client while it does not. Then other hooks can add refusals, never
+// remove the Guard's.
 func New(g *mqttguard.Guard, srv *mqtt.Server, o Options) *Hook {
 	if caps := srv.Options.Capabilities; caps != nil {
 		caps.Compatibilities.NoInheritedPropertiesOnAck = true
@@ -178,7 +181,7 @@ func (h *Hook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 	}
 	c, d := h.g.Connect(context.Background(), req, now)
 	if d.Verdict != mqttguard.Allow {
-		code := d.Refusal()
+		code := d.RefusalIn(packets.Connack)
 		h.connack(cl, code)
 		return packets.Code{Code: byte(code), Reason: d.Cause.Component.String()}
 	}
@@ -249,7 +252,7 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 				ack = packets.Pubrec
 			}
 			cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: ack}, PacketID: pk.PacketID,
-				ReasonCode: byte(d.Code), Properties: packets.Properties{ReasonString: d.Cause.Component.String()}})
+				ReasonCode: byte(d.RefusalIn(ack)), Properties: packets.Properties{ReasonString: d.Cause.Component.String()}})
 			return pk, packets.ErrRejectPacket
 		}
 		return pk, packets.CodeSuccessIgnore // QoS 0 or MQTT 3.1.1: dropped
@@ -263,6 +266,9 @@ func (h *Hook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, er
 // kick closes a client's connection: DISCONNECT with the code for MQTT
 // 5, a plain close for 3.1.1, which has no server DISCONNECT.
 func (h *Hook) kick(cl *mqtt.Client, code reason.Code) {
+	if !code.ValidIn(14) || !code.IsError() {
+		code = reason.AdministrativeAction // what a DISCONNECT may say for any refusal
+	}
 	h.kicks.Add(1)
 	c := packets.Code{Code: byte(code), Reason: "mqttguard"}
 	if cl.Properties.ProtocolVersion == 5 {

@@ -3,6 +3,7 @@ package mochiguard
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"unsafe"
 
@@ -31,28 +32,50 @@ import (
 // a security hook must not be silently weakened.
 
 // Check reports whether the hook is the only one on its server that
-// answers OnConnectAuthenticate or OnACLCheck. Call it after adding every
-// hook and before Serve to fail at start; the hook calls it itself when
-// the server starts and refuses every client while it fails.
+// answers OnConnectAuthenticate or OnACLCheck, and the first of those
+// that take part in its decisions (OnConnect, OnPublish, OnSubscribe,
+// OnPacketRead, OnPacketEncode, OnWill, OnSelectSubscribers): mochi stops
+// at the first hook that refuses, so one before the Guard's could end
+// the chain before the Guard decides. Call it after adding every hook
+// and before Serve to fail at start; the hook calls it itself for every
+// CONNECT and refuses every client while it fails.
 func (h *Hook) Check() error {
 	hooks, err := serverHooks(h.srv)
 	if err != nil {
 		return err
 	}
-	var others []string
+	var others, before []string
+	seen := false
 	for _, other := range hooks.GetAll() {
 		if other == mqtt.Hook(h) {
+			seen = true
 			continue
 		}
+		name := fmt.Sprintf("%s (%T)", other.ID(), other)
 		if other.Provides(mqtt.OnConnectAuthenticate) || other.Provides(mqtt.OnACLCheck) {
-			others = append(others, fmt.Sprintf("%s (%T)", other.ID(), other))
+			others = append(others, name)
+		} else if !seen && slices.ContainsFunc(decides, other.Provides) {
+			before = append(before, name)
 		}
 	}
-	if len(others) > 0 {
+	switch {
+	case len(others) > 0:
 		return fmt.Errorf("mochiguard: hook %s also answers OnConnectAuthenticate or OnACLCheck, which mochi OR-combines with the Guard's answers: it could admit or deliver what the Guard refuses; remove it (the Guard authenticates and authorizes)", strings.Join(others, ", "))
+	case len(before) > 0:
+		// mochi stops at the first hook that returns an error from
+		// OnConnect, OnPublish, …: one added before the Guard's could
+		// end the chain before the Guard decides, and mochi delivers a
+		// QoS 0 or 3.1.1 publish refused with a code anyway.
+		return fmt.Errorf("mochiguard: hook %s was added before the Guard's and takes part in the decisions mochi stops at the first error of: add the Guard's hook first", strings.Join(before, ", "))
 	}
 	return nil
 }
+
+// decides are the events where mochi's chain of hooks stops at the
+// first hook that refuses, or where a hook changes what the next one
+// sees: the Guard must be first in them.
+var decides = []byte{mqtt.OnConnect, mqtt.OnPublish, mqtt.OnSubscribe, mqtt.OnPacketRead, mqtt.OnPacketEncode,
+	mqtt.OnWill, mqtt.OnSelectSubscribers}
 
 // serverHooks is srv's hook list.
 func serverHooks(srv *mqtt.Server) (*mqtt.Hooks, error) {

@@ -37,6 +37,9 @@ func (h *Hook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 	for f := range held {
 		size += len(f)
 	}
+	// A hook added since the CONNECT could grant what the Guard refuses
+	// (stacking.go): then nothing is granted.
+	stacked := h.Check() != nil
 	decided := make(map[string]bool, len(pk.Filters))
 	codes := make([]byte, len(pk.Filters))
 	filters := append(packets.Subscriptions(nil), pk.Filters...)
@@ -49,6 +52,9 @@ func (h *Hook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 			}
 		}
 		switch {
+		case stacked:
+			d = mqttguard.Decision{Verdict: mqttguard.Reject, Code: reason.NotAuthorized}
+			filters[i].Filter = "" // not subscribed, whatever another hook says
 		case d.Verdict == mqttguard.Disconnect:
 			h.kick(cl, d.Code)
 		case d.Cause.Component == mqttguard.ByTopic && d.Code == reason.TopicFilterInvalid:
@@ -56,7 +62,7 @@ func (h *Hook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 		}
 		decided[sub.Filter] = d.Verdict == mqttguard.Allow
 		if d.Verdict != mqttguard.Allow {
-			codes[i] = byte(d.Refusal())
+			codes[i] = byte(d.RefusalIn(packets.Suback))
 		}
 	}
 	pk.Filters = filters

@@ -50,7 +50,7 @@ func TestAdminClientsAndBans(t *testing.T) {
 	require.Equal(t, 201, code, body)
 	select {
 	case d := <-s1.Kicks:
-		assert.Equal(t, byte(0x8A), d.ReasonCode, "a connected client the ban matches is kicked")
+		assert.Equal(t, byte(0x98), d.ReasonCode, "a connected client the ban matches is kicked: DISCONNECT 0x98 (0x8A is a CONNACK code)")
 	case <-time.After(5 * time.Second):
 		t.Fatal("not kicked")
 	}

@@ -220,7 +220,7 @@ func TestWills(t *testing.T) {
 	require.Equal(t, 201, code, body)
 	select {
 	case d := <-w.Kicks:
-		assert.Equal(t, byte(0x8A), d.ReasonCode)
+		assert.Equal(t, byte(0x98), d.ReasonCode)
 	case <-time.After(5 * time.Second):
 		t.Fatal("the banned client was not kicked")
 	}

@@ -51,7 +51,7 @@ func TestFleetBanOnOneBrokerKicksOnTheOther(t *testing.T) {
 	code, body := a.Admin(t, "POST", "/bans", `{"kind": "client", "value": "dev-1", "for": "1h", "reason": "stolen"}`)
 	require.Equal(t, 201, code, body)
 	d, took := kicked(t, dev, 100*time.Millisecond)
-	assert.Equal(t, byte(0x8A), d.ReasonCode, "banned")
+	assert.Equal(t, byte(0x98), d.ReasonCode, "banned")
 	t.Logf("ban on broker a kicked the client on broker b after %v", took)
 
 	_, ca, err := b.Dial5(t, e2e.DialOpts{ID: "dev-1", User: "sensor1", Pass: passwords["sensor1"]})
@@ -127,7 +127,7 @@ func TestFleetRidesOutARedisOutage(t *testing.T) {
 	// Redis back: a flushes its queue, b hears the ban and kicks.
 	redis.Start()
 	d, took := kicked(t, devB, 10*time.Second)
-	assert.Equal(t, byte(0x8A), d.ReasonCode)
+	assert.Equal(t, byte(0x98), d.ReasonCode)
 	t.Logf("converged %v after the restart", took)
 	assert.Equal(t, "0", a.Metric(t, "mqttguard_fleet_pending"))
 	assert.Contains(t, a.Logs.String(), "fleet: Redis unreachable")

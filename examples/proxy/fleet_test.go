@@ -25,7 +25,7 @@ func TestProxyFleetBan(t *testing.T) {
 	require.Equal(t, 201, code, body)
 	select {
 	case d := <-dev.Kicks:
-		assert.Equal(t, byte(0x8A), d.ReasonCode)
+		assert.Equal(t, byte(0x98), d.ReasonCode)
 	case <-time.After(100 * time.Millisecond):
 		t.Fatal("the ban made on proxy a did not kick the client on proxy b within 100 ms")
 	}

@@ -165,7 +165,7 @@ func TestProxyWills(t *testing.T) {
 	require.Equal(t, 201, code, body)
 	select {
 	case d := <-w.Kicks:
-		assert.Equal(t, byte(0x8A), d.ReasonCode)
+		assert.Equal(t, byte(0x98), d.ReasonCode, "DISCONNECT 0x98: 0x8A is a CONNACK code")
 	case <-time.After(5 * time.Second):
 		t.Fatal("not kicked")
 	}

@@ -136,7 +136,7 @@ func (s *session) connect(ctx context.Context, pkt *packets.Packet, listener str
 	gc, d := p.Guard.Connect(ctx, req, now)
 	s.gc = gc
 	if d.Verdict != mqttguard.Allow {
-		s.client.Write(packets.AppendConnack(nil, s.version, false, d.Refusal()))
+		s.client.Write(packets.AppendConnack(nil, s.version, false, d.RefusalIn(byte(packets.CONNACK))))
 		return false
 	}
 
@@ -339,7 +339,7 @@ func (s *session) publish(pkt *packets.Packet) bool {
 			if pub.QoS == 2 {
 				t = packets.PUBREC // a failure code ends the flow: no PUBREL follows
 			}
-			s.toClient(packets.AppendAck(s.buf[:0], t, s.version, pkt.PacketID, packets.ReasonCode(d.Code)))
+			s.toClient(packets.AppendAck(s.buf[:0], t, s.version, pkt.PacketID, d.RefusalIn(byte(t))))
 			return true
 		}
 	}
@@ -384,7 +384,7 @@ func (s *session) subscribe(pkt *packets.Packet) bool {
 			s.closeBoth(d.Code)
 			return false
 		default:
-			codes[i] = d.Refusal()
+			codes[i] = d.RefusalIn(byte(packets.SUBACK))
 		}
 	}
 	if len(allowed) == len(subs) {
@@ -544,6 +544,9 @@ func (s *session) kick(code reason.Code) {
 // discards the will (endUpstream). A will with a delay is decided when
 // the delay is over (will.go).
 func (s *session) closeBoth(code reason.Code) {
+	if code != 0 && !code.ValidIn(byte(packets.DISCONNECT)) {
+		code = reason.AdministrativeAction // what a DISCONNECT may say for any refusal
+	}
 	s.kickCode.CompareAndSwap(0, int32(code))
 	s.closeOnce.Do(func() {
 		if c := s.kickCode.Load(); c > 0 && s.version == packets.V5 {
