@@ -221,6 +221,7 @@ func (h *Handler) addBan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.saveBans() // on disk before the operator is told it is done
+	h.log().Info("ban added through the admin API", "kind", ban.Kind.String(), "value", ban.Value, "until", ban.Until, "reason", ban.Reason)
 	w.WriteHeader(http.StatusCreated)
 	writeJSON(w, ban)
 }
@@ -236,6 +237,7 @@ func (h *Handler) removeBan(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.saveBans()
+	h.log().Info("ban lifted through the admin API", "kind", kind.String(), "value", r.PathValue("value"))
 	writeJSON(w, map[string]string{"lifted": kind.String() + " " + r.PathValue("value")})
 }
 

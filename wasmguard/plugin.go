@@ -461,14 +461,22 @@ func (p *Plugin) closeInstance(inst *instance) {
 	inst.mod.Close(context.Background())
 }
 
-// guestError is a failure the guest explained in its output: its line
-// first, then the runtime's error with its stack trace.
+// guestError is a failure the guest explained in its output. Its
+// message is one line: what the guest said, then the first line of the
+// runtime's error (its Wasm stack trace, which errors.Unwrap reaches,
+// tells an operator nothing about a bad configuration).
 type guestError struct {
 	said string
 	err  error
 }
 
-func (e *guestError) Error() string { return e.said + "\n" + e.err.Error() }
+func (e *guestError) Error() string {
+	msg := e.err.Error()
+	if i := strings.IndexByte(msg, '\n'); i >= 0 {
+		msg = msg[:i]
+	}
+	return e.said + " (" + msg + ")"
+}
 func (e *guestError) Unwrap() error { return e.err }
 
 // telling picks the line of a guest's output that says what went wrong:
