@@ -54,7 +54,7 @@ var (
 )
 
 // buildBinary builds a main package once per process.
-func buildBinary(b testing.TB, pkg string) string {
+func buildBinary(b testing.TB, pkg string, args ...string) string {
 	b.Helper()
 	binMu.Lock()
 	defer binMu.Unlock()
@@ -68,7 +68,8 @@ func buildBinary(b testing.TB, pkg string) string {
 		}
 	}
 	out := filepath.Join(binDir, filepath.Base(pkg))
-	if msg, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
+	cmd := append(append([]string{"build"}, args...), "-o", out, pkg)
+	if msg, err := exec.Command("go", cmd...).CombinedOutput(); err != nil {
 		b.Fatalf("go build %s: %v\n%s", pkg, err, msg)
 	}
 	built[pkg] = out
@@ -181,6 +182,26 @@ func mosquittoServer(b testing.TB, anonymous bool) *process {
 	}
 	writeAuthFiles(b, dir)
 	return mosquittoIn(b, dir, true)
+}
+
+// mosquittoPlugin is mosquitto 2.0 with the Guard inside it
+// (mosquittoguard), deciding with the example broker's configuration:
+// the same passwords, ACL and far-away limits as "mqttguard".
+func mosquittoPlugin(b testing.TB) *process {
+	if _, err := os.Stat("/usr/include/mosquitto_broker.h"); err != nil {
+		testenv.Program(b, "mosquitto_broker.h (the plugin headers)", "mosquitto-dev")
+	}
+	bin := testenv.Program(b, "mosquitto", "mosquitto")
+	so := buildBinary(b, "../mosquittoguard", "-tags", "mosquitto", "-buildmode=c-shared")
+	dir := b.TempDir()
+	writeAuthFiles(b, dir)
+	cfg := filepath.Join(dir, "mqttguard.toml")
+	if err := os.WriteFile(cfg, []byte(guardConfig(0, false, "")), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	m := mqtttest.RunMosquitto(b, bin, dir, "allow_anonymous true", "max_queued_messages 100000",
+		"plugin "+so, "plugin_opt_config "+cfg)
+	return &process{addr: m.Addr, pid: m.Pid()}
 }
 
 // mosquittoIn runs mosquitto with the passwd and acl files in dir (auth)

@@ -56,7 +56,8 @@ func runLoad(b *testing.B, addr string, sc loadScenario, auth bool) {
 
 // BenchmarkBrokerLoad: the example broker with the full Guard, against
 // bare mochi-mqtt (allow-all, no hooks), bare mochi behind the packet
-// validator alone, and mosquitto 2.0 with the same passwords and ACL.
+// validator alone, mosquitto 2.0 with the same passwords and ACL, and
+// mosquitto with the Guard inside it as a plugin (mosquittoguard).
 // 1 KiB payloads.
 func BenchmarkBrokerLoad(b *testing.B) {
 	servers := []struct {
@@ -68,6 +69,7 @@ func BenchmarkBrokerLoad(b *testing.B) {
 		{"mochi", func(b testing.TB) *process { return bareMochi(b, false) }, false},
 		{"mochi-validator", func(b testing.TB) *process { return bareMochi(b, true) }, false},
 		{"mosquitto", func(b testing.TB) *process { return mosquittoServer(b, false) }, true},
+		{"mosquitto-plugin", mosquittoPlugin, true},
 	}
 	for _, sc := range loadScenarios {
 		for _, s := range servers {
