@@ -254,8 +254,16 @@ func (g *Guard) authenticate(ctx context.Context, r *ConnectRequest, c *Client, 
 			g.authFailed(c.Addr, c.Username, now)
 			return refusedAuth(code, err.Error()), false
 		case id != "":
-			if gate != nil {
-				gate.Succeeded(c.Addr, id, now) // the identity proven, not the one claimed
+			switch {
+			case gate == nil:
+			case id == c.Username:
+				gate.Succeeded(c.Addr, id, now)
+			default:
+				// The success is the identity's, not the username claimed
+				// (whose turns it must not reset); the attempt Reserve
+				// counted was the claimed username's.
+				gate.Abandon(c.Addr, c.Username, now)
+				gate.Seen(c.Addr, id, now)
 			}
 			c.Username, c.Expires = id, expires
 			return Decision{}, true
