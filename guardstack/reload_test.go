@@ -1,7 +1,6 @@
 package guardstack
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,13 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mqttguard/mqttguard"
 	"github.com/mqttguard/mqttguard/adminapi"
 	"github.com/mqttguard/mqttguard/guardconf"
+	"github.com/mqttguard/mqttguard/internal/mqtttest"
 	"github.com/mqttguard/mqttguard/passwd"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,24 +27,7 @@ import (
 type testStack struct {
 	*Stack
 	dir  string
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *mqtttest.SyncBuffer
 }
 
 // testConfig is the default configuration on free loopback ports and
@@ -68,7 +50,7 @@ func startStack(t *testing.T, config string) *testStack {
 	}
 	cfg, err := guardconf.LoadConfig(filepath.Join(dir, ConfigFile), nil)
 	require.NoError(t, err)
-	logs := &syncBuffer{}
+	logs := &mqtttest.SyncBuffer{}
 	st, err := New(cfg, slog.New(slog.NewTextHandler(logs, nil)))
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close(context.Background()) })

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mqttguard/mqttguard"
 	"github.com/mqttguard/mqttguard/acl"
+	"github.com/mqttguard/mqttguard/adminapi"
 	"github.com/mqttguard/mqttguard/anomaly"
 	"github.com/mqttguard/mqttguard/guardconf"
 	"github.com/mqttguard/mqttguard/internal/loglimit"
@@ -34,15 +35,9 @@ import (
 )
 
 // Sessions is what a program tells the stack about its connected
-// clients, so that bans, trust escalations and the admin API reach them.
-type Sessions interface {
-	// Clients lists the connected clients.
-	Clients() []mqttguard.Client
-	// Kick disconnects the connected clients the ban matches
-	// (trust.Ban.Matches), with code: a DISCONNECT with it for MQTT 5, a
-	// plain close for 3.1.1. It says how many there were.
-	Kick(match trust.Ban, code reason.Code) int
-}
+// clients, so that bans, trust escalations and the admin API reach them:
+// the admin API's interface.
+type Sessions = adminapi.Sessions
 
 // Stack is the Guard and its components, built from a guardconf.Config.
 type Stack struct {

@@ -174,28 +174,9 @@ func accountFiles(t *testing.T) string {
 	return dir
 }
 
-// syncBuf is the broker's log, written by the process and read by the
-// test.
-type syncBuf struct {
-	mu chan struct{}
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu <- struct{}{}
-	defer func() { <-s.mu }()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu <- struct{}{}
-	defer func() { <-s.mu }()
-	return s.b.String()
-}
-
 // startBroker runs bin on a free loopback port and returns its address
 // once it listens.
-func startBroker(t *testing.T, bin, dir string) (string, *syncBuf) {
+func startBroker(t *testing.T, bin, dir string) (string, *mqtttest.SyncBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "-addr", "127.0.0.1:0", "-dir", dir)
@@ -205,7 +186,7 @@ func startBroker(t *testing.T, bin, dir string) (string, *syncBuf) {
 	require.NoError(t, cmd.Start())
 	w.Close()
 	t.Cleanup(func() { cancel(); cmd.Wait(); stderr.Close() })
-	logs := &syncBuf{mu: make(chan struct{}, 1)}
+	logs := &mqtttest.SyncBuffer{}
 	addrc := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)

@@ -26,7 +26,7 @@ func StartMosquitto(t testing.TB, bin, dir string, extra ...string) string {
 type Mosquitto struct {
 	Addr   string
 	cmd    *exec.Cmd
-	stderr *syncBuilder
+	stderr *SyncBuffer
 	once   sync.Once
 }
 
@@ -48,18 +48,22 @@ func (m *Mosquitto) Signal(sig os.Signal) error { return m.cmd.Process.Signal(si
 // make it say more).
 func (m *Mosquitto) Log() string { return m.stderr.String() }
 
-type syncBuilder struct {
+// SyncBuffer is a text buffer one goroutine writes (a process's output,
+// a logger) while a test reads it.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
 }
 
-func (s *syncBuilder) Write(p []byte) (int, error) {
+// Write appends p.
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuilder) String() string {
+// String is what was written so far.
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -87,7 +91,7 @@ func RunMosquitto(t testing.TB, bin, dir string, extra ...string) *Mosquitto {
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	stderr := &syncBuilder{}
+	stderr := &SyncBuffer{}
 	cmd := exec.Command(bin, "-c", confPath)
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
