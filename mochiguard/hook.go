@@ -59,6 +59,9 @@ type Hook struct {
 	accounts accounts
 
 	stackingLogged atomic.Bool // Check failed and said so
+	hooksOnce      sync.Once   // Check: the server's hook list, found once
+	hooks          *mqtt.Hooks
+	hooksErr       error
 
 	inlineOnce sync.Once
 	inline     *mqtt.Client // publishes the wills the hook delays

@@ -40,10 +40,13 @@ import (
 // and before Serve to fail at start; the hook calls it itself for every
 // CONNECT and refuses every client while it fails.
 func (h *Hook) Check() error {
-	hooks, err := serverHooks(h.srv)
-	if err != nil {
-		return err
+	// The list's place is fixed when mqtt.New makes the server; it is
+	// looked up once (it is asked for every CONNECT and SUBSCRIBE).
+	h.hooksOnce.Do(func() { h.hooks, h.hooksErr = serverHooks(h.srv) })
+	if h.hooksErr != nil {
+		return h.hooksErr
 	}
+	hooks := h.hooks
 	var others, before []string
 	seen := false
 	for _, other := range hooks.GetAll() {
