@@ -71,12 +71,15 @@ func (p *plugin) basicAuth(key uintptr, id, addr, username string, password []by
 		req.Addr = netip.AddrPortFrom(a, 0)
 	}
 	c, d := p.st.Guard.Connect(context.Background(), req, now)
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if d.Verdict != mqttguard.Allow {
+		// mosquitto reuses freed clients' memory: an identity left under
+		// this pointer must not answer for the refused client.
+		delete(p.clients, key)
 		return mosqErrAuth
 	}
-	p.mu.Lock()
 	p.clients[key] = &c
-	p.mu.Unlock()
 	return mosqErrSuccess
 }
 

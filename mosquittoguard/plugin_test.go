@@ -58,7 +58,10 @@ func TestPluginDecisions(t *testing.T) {
 	now := time.Now()
 	const sensor, dash, stranger = 1, 2, 3
 
+	require.Equal(t, mosqErrSuccess, p.basicAuth(sensor, "old", "127.0.0.1", "dashboard", []byte(pw["dashboard"]), true, 5, now))
 	assert.Equal(t, mosqErrAuth, p.basicAuth(sensor, "s1", "127.0.0.1", "sensor1", []byte("wrong"), true, 5, now))
+	assert.Equal(t, mosqErrACLDenied, p.aclCheck(sensor, aclRead, "sensors/sensor1/temp", nil, 0, false, now),
+		"a refused client does not inherit the identity last seen at its address in memory")
 	assert.Equal(t, mosqErrAuth, p.basicAuth(sensor, "anon", "127.0.0.1", "", nil, false, 4, now), "no anonymous clients")
 	require.Equal(t, mosqErrSuccess, p.basicAuth(sensor, "s1", "127.0.0.1", "sensor1", []byte(pw["sensor1"]), true, 5, now))
 	require.Equal(t, mosqErrSuccess, p.basicAuth(dash, "d1", "127.0.0.1", "dashboard", []byte(pw["dashboard"]), true, 4, now))
