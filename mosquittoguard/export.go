@@ -53,7 +53,8 @@ func mqttguardBasicAuth(client unsafe.Pointer, username, password *C.char) C.int
 	id := C.GoString(C.mosquitto_client_id(cl))
 	addr := C.GoString(C.mosquitto_client_address(cl))
 	version := int(C.mosquitto_client_protocol_version(cl))
-	return C.int(plug.basicAuth(uintptr(client), id, addr, user, pass, password != nil, version, time.Now()))
+	clean := bool(C.mosquitto_client_clean_session(cl))
+	return C.int(plug.basicAuth(uintptr(client), id, addr, user, pass, password != nil, version, clean, time.Now()))
 }
 
 //export mqttguardACLCheck
@@ -65,15 +66,21 @@ func mqttguardACLCheck(client unsafe.Pointer, access C.int, topic *C.char, paylo
 	return C.int(plug.aclCheck(uintptr(client), int(access), C.GoString(topic), body, byte(qos), bool(retain), time.Now()))
 }
 
+//export mqttguardMessage
+func mqttguardMessage(client unsafe.Pointer) C.bool { return C.bool(plug.message(uintptr(client))) }
+
 //export mqttguardDisconnect
-func mqttguardDisconnect(client unsafe.Pointer) { plug.disconnect(uintptr(client)) }
+func mqttguardDisconnect(client unsafe.Pointer) { plug.disconnect(uintptr(client), time.Now()) }
 
 //export mqttguardTick
 func mqttguardTick() {
 	for _, id := range plug.tick() {
 		plug.st.Log.Info("disconnecting a client", "client", id)
 		cid := C.CString(id)
-		C.mosquitto_kick_client_by_clientid(cid, false)
+		// The will is sent if the Guard lets it (a banned client's is
+		// not): mosquitto checks it as a MOSQ_ACL_WRITE after the
+		// disconnect event.
+		C.mosquitto_kick_client_by_clientid(cid, true)
 		C.free(unsafe.Pointer(cid))
 	}
 }

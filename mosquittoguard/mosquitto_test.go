@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.golang/packets"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -61,7 +63,7 @@ func TestInsideMosquitto(t *testing.T) {
 	require.Equal(t, byte(0), mqtttest.Connect5(t, dash, "dash", "dashboard", pw["dashboard"], nil))
 	mqtttest.Subscribe5(t, dash, "#")
 	sensor := mqtttest.DialRaw(t, m.Addr)
-	require.Equal(t, byte(0), mqtttest.Connect5(t, sensor, "sensor-1", "sensor1", pw["sensor1"], nil))
+	require.Equal(t, byte(0), mqtttest.Connect5(t, sensor, "sensor-1", "sensor1", pw["sensor1"], &mqtttest.Will{Topic: "sensors/sensor1/status", Payload: "gone"}))
 	admin5 := mqtttest.DialRaw(t, m.Addr)
 	require.Equal(t, byte(0), mqtttest.Connect5(t, admin5, "ops", "admin", pw["admin"], nil))
 
@@ -78,6 +80,42 @@ func TestInsideMosquitto(t *testing.T) {
 		assert.Equal(t, 1, mqtttest.Count(got, "sensors/sensor9/temp"), "%v", got)
 		assert.Zero(t, mqtttest.Count(got, "sensors/sensor2/temp"), "refused: never delivered")
 		assert.Zero(t, mqtttest.Count(got, "commands/sensor1/reboot"), "the dashboard may not read commands")
+	})
+
+	t.Run("an early report is acknowledged and never delivered", func(t *testing.T) {
+		first := mqtttest.Publish5(t, sensor, "sensors/sensor1/report", 1, 11)
+		second := mqtttest.Publish5(t, sensor, "sensors/sensor1/report", 1, 12)
+		assert.Less(t, first, byte(0x80), "accepted")
+		assert.Less(t, second, byte(0x80), "acknowledged as accepted (0x10 no subscribers: it went nowhere)")
+		got := mqtttest.Received(t, dash, time.Second)
+		assert.Equal(t, 1, mqtttest.Count(got, "sensors/sensor1/report"), "the first report only: %v", got)
+		assert.Zero(t, mqtttest.Count(got, DroppedTopic), "nobody reads what the Guard dropped")
+	})
+
+	t.Run("wills: sent when the client vanishes, decided as a publish when it is sent", func(t *testing.T) {
+		w := mqtttest.DialRaw(t, m.Addr)
+		require.Equal(t, byte(0), mqtttest.Connect5(t, w, "sensor-w", "sensor1", pw["sensor1"], &mqtttest.Will{Topic: "sensors/sensor1/will", Payload: "bye"}))
+		forbidden := mqtttest.DialRaw(t, m.Addr)
+		require.Equal(t, byte(0), mqtttest.Connect5(t, forbidden, "sensor-w2", "sensor1", pw["sensor1"], &mqtttest.Will{Topic: "sensors/sensor2/will", Payload: "spoof"}))
+		w.Close()
+		forbidden.Close()
+		got := mqtttest.Received(t, dash, 2*time.Second)
+		assert.Equal(t, 1, mqtttest.Count(got, "sensors/sensor1/will"), "%v", got)
+		assert.Zero(t, mqtttest.Count(got, "sensors/sensor2/will"), "another sensor's topic: refused when sent")
+	})
+
+	t.Run("an offline session receives what it may read when it comes back", func(t *testing.T) {
+		sub := mqtttest.DialRaw(t, m.Addr)
+		require.Equal(t, byte(0), connectPersistent(t, sub, "dash-p", "dashboard", pw["dashboard"]))
+		subscribe1(t, sub, "#")
+		sub.Close()
+		mqtttest.Publish5(t, admin5, "sensors/sensor7/temp", 1, 21)
+		mqtttest.Publish5(t, admin5, "commands/sensor7/reboot", 1, 22)
+		back := mqtttest.DialRaw(t, m.Addr)
+		require.Equal(t, byte(0), connectPersistent(t, back, "dash-p", "dashboard", pw["dashboard"]))
+		got := mqtttest.Received(t, back, 2*time.Second)
+		assert.Equal(t, 1, mqtttest.Count(got, "sensors/sensor7/temp"), "queued while offline: %v", got)
+		assert.Zero(t, mqtttest.Count(got, "commands/sensor7/reboot"), "not the dashboard's to read, online or not")
 	})
 
 	t.Run("SIGHUP reloads the ACL; a broken one keeps the rules in force", func(t *testing.T) {
@@ -120,6 +158,7 @@ func TestInsideMosquitto(t *testing.T) {
 		}
 		assert.ErrorIs(t, err, io.EOF, "mosquitto closed the connection (after %x)", got)
 		assert.Less(t, time.Since(start), 2*time.Second, "within a tick or two")
+		assert.Zero(t, mqtttest.Count(mqtttest.Received(t, dash, time.Second), "sensors/sensor1/status"), "a banned client's will is not sent")
 		again := mqtttest.DialRaw(t, m.Addr)
 		assert.NotEqual(t, byte(0), mqtttest.Connect5(t, again, "sensor-1", "sensor1", pw["sensor1"], nil), "and refused while banned")
 	})
@@ -146,4 +185,38 @@ func TestInsideMosquitto(t *testing.T) {
 	if t.Failed() {
 		fmt.Println(m.Log())
 	}
+}
+
+// connectPersistent connects over MQTT 5 with a session that outlives
+// the connection (clean start off, session expiry 5 minutes).
+func connectPersistent(t *testing.T, c net.Conn, id, user, pass string) byte {
+	t.Helper()
+	cp := paho.NewControlPacket(paho.CONNECT)
+	cn := cp.Content.(*paho.Connect)
+	expiry := uint32(300)
+	cn.ProtocolName, cn.ProtocolVersion, cn.ClientID, cn.CleanStart, cn.KeepAlive = "MQTT", 5, id, false, 30
+	cn.UsernameFlag, cn.Username, cn.PasswordFlag, cn.Password = true, user, true, []byte(pass)
+	cn.Properties = &paho.Properties{SessionExpiryInterval: &expiry}
+	_, err := cp.WriteTo(c)
+	require.NoError(t, err)
+	ack, err := paho.ReadPacket(c)
+	require.NoError(t, err)
+	ca, ok := ack.Content.(*paho.Connack)
+	require.True(t, ok, "got %v", ack)
+	return ca.ReasonCode
+}
+
+// subscribe1 subscribes at QoS 1 and requires SUBACK 1.
+func subscribe1(t *testing.T, c net.Conn, filter string) {
+	t.Helper()
+	cp := paho.NewControlPacket(paho.SUBSCRIBE)
+	s := cp.Content.(*paho.Subscribe)
+	s.PacketID, s.Subscriptions = 1, []paho.SubOptions{{Topic: filter, QoS: 1}}
+	_, err := cp.WriteTo(c)
+	require.NoError(t, err)
+	ack, err := paho.ReadPacket(c)
+	require.NoError(t, err)
+	sa, ok := ack.Content.(*paho.Suback)
+	require.True(t, ok, "got %v", ack)
+	require.Equal(t, []byte{1}, sa.Reasons)
 }

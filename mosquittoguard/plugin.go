@@ -28,6 +28,18 @@ const (
 	aclUnsubscribe = 0x08
 )
 
+// DroppedTopic is where a message the Guard drops goes (MOSQ_EVT_MESSAGE
+// renames it): nobody may read it, so it is acknowledged as accepted
+// and delivered to no one — how mosquitto 2.0 lets a plugin drop a
+// message silently (a shadow ban, an anomalous reading).
+const DroppedTopic = "$mqttguard/dropped"
+
+// maxOffline bounds the sessions kept for clients that went away
+// (their deliveries while offline and their wills are still decided by
+// the Guard): mosquitto 2.0 tells a plugin when a client disconnects but
+// not when its session ends.
+const maxOffline = 100_000
+
 // plugin is the Guard for one mosquitto: the stack built from the
 // configuration file, and the clients mosquitto authenticated through it.
 // Its methods run on mosquitto's broker thread (the callbacks) and on
@@ -36,9 +48,32 @@ const (
 type plugin struct {
 	st *guardstack.Stack
 
-	mu      sync.Mutex
-	clients map[uintptr]*mqttguard.Client // by mosquitto's struct mosquitto pointer
-	kicks   []string                      // client IDs to disconnect at the next tick
+	mu       sync.Mutex
+	sessions map[uintptr]*session // by mosquitto's struct mosquitto pointer
+	offline  []gone               // sessions in the order their clients left
+	kicks    []string             // client IDs to disconnect at the next tick
+}
+
+// session is what the plugin knows of one mosquitto client: its identity
+// as the Guard authenticated it, from CONNECT until mosquitto reuses the
+// client's memory for another CONNECT (or maxOffline pushes it out).
+type session struct {
+	c mqttguard.Client
+	// left is when the client disconnected (zero while connected):
+	// mosquitto still asks about a session's queued deliveries and its
+	// will after that.
+	left time.Time
+	// clean: MQTT 3.1.1 clean session, nothing outlives the connection.
+	clean bool
+	// drop: the Guard dropped the publish mosquitto is handling now, and
+	// MOSQ_EVT_MESSAGE, which comes next, must make it undeliverable.
+	drop bool
+}
+
+// gone is a session whose client left, in order.
+type gone struct {
+	key uintptr
+	s   *session
 }
 
 // newPlugin builds the stack from the configuration file at path.
@@ -53,7 +88,7 @@ func newPlugin(path string, log *slog.Logger) (*plugin, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &plugin{st: st, clients: map[uintptr]*mqttguard.Client{}}
+	p := &plugin{st: st, sessions: map[uintptr]*session{}}
 	st.SetSessions(p)
 	if err := st.StartAdmin(); err != nil {
 		st.Close(context.Background())
@@ -63,8 +98,9 @@ func newPlugin(path string, log *slog.Logger) (*plugin, error) {
 }
 
 // basicAuth decides a CONNECT (MOSQ_EVT_BASIC_AUTH). addr is the
-// client's address as mosquitto prints it.
-func (p *plugin) basicAuth(key uintptr, id, addr, username string, password []byte, hasPassword bool, version int, now time.Time) int {
+// client's address as mosquitto prints it; clean is an MQTT 3.1.1 clean
+// session.
+func (p *plugin) basicAuth(key uintptr, id, addr, username string, password []byte, hasPassword bool, version int, clean bool, now time.Time) int {
 	req := &mqttguard.ConnectRequest{ClientID: id, Username: username, Password: password, HasPassword: hasPassword,
 		Listener: "mosquitto", ProtocolVersion: byte(version)}
 	if a, err := netip.ParseAddr(addr); err == nil {
@@ -76,32 +112,48 @@ func (p *plugin) basicAuth(key uintptr, id, addr, username string, password []by
 	if d.Verdict != mqttguard.Allow {
 		// mosquitto reuses freed clients' memory: an identity left under
 		// this pointer must not answer for the refused client.
-		delete(p.clients, key)
+		delete(p.sessions, key)
 		return mosqErrAuth
 	}
-	p.clients[key] = &c
+	p.sessions[key] = &session{c: c, clean: clean && version < 5}
 	return mosqErrSuccess
 }
 
-// aclCheck decides a subscription, a publish or a delivery
+// aclCheck decides a subscription, a publish, a delivery or a will
 // (MOSQ_EVT_ACL_CHECK).
 func (p *plugin) aclCheck(key uintptr, access int, topic string, payload []byte, qos byte, retain bool, now time.Time) int {
 	p.mu.Lock()
-	c := p.clients[key]
-	p.mu.Unlock()
-	if c == nil {
+	s := p.sessions[key]
+	if s == nil {
+		p.mu.Unlock()
 		return mosqErrACLDenied // not authenticated through the Guard
 	}
+	left := !s.left.IsZero()
+	s.drop = false
+	p.mu.Unlock()
+	c := &s.c // never written after basicAuth
 	g := p.st.Guard
 	var d mqttguard.Decision
-	switch access {
-	case aclRead:
+	switch {
+	case access == aclRead && topic == DroppedTopic:
+		return mosqErrACLDenied
+	case access == aclRead:
 		d = g.Deliver(c, &mqttguard.Message{Topic: topic, QoS: qos, Retain: retain})
-	case aclWrite:
+	case access == aclWrite && left:
+		// A client that left publishes nothing but its will, which
+		// mosquitto checks after MOSQ_EVT_DISCONNECT.
+		d = g.Disconnect(c, &mqttguard.Message{Topic: topic, Payload: payload, QoS: qos, Retain: retain, Subscribers: -1}, now)
+	case access == aclWrite:
 		d = g.Publish(context.Background(), c, &mqttguard.Message{Topic: topic, Payload: payload, QoS: qos, Retain: retain, Subscribers: -1}, now)
-	case aclSubscribe:
+		if d.Verdict == mqttguard.Drop {
+			p.mu.Lock()
+			s.drop = p.sessions[key] == s
+			p.mu.Unlock()
+			return mosqErrSuccess // acknowledged; MOSQ_EVT_MESSAGE renames it
+		}
+	case access == aclSubscribe:
 		d = g.Subscribe(context.Background(), c, topic, qos, now)
-	case aclUnsubscribe:
+	case access == aclUnsubscribe:
 		return mosqErrSuccess
 	default:
 		return mosqErrACLDenied
@@ -110,27 +162,65 @@ func (p *plugin) aclCheck(key uintptr, access int, topic string, payload []byte,
 	case mqttguard.Allow:
 		return mosqErrSuccess
 	case mqttguard.Disconnect:
-		p.queueKick(c.ID)
+		if !left {
+			p.queueKick(c.ID)
+		}
 	}
-	// mosquitto 2.0 cannot acknowledge a message and drop it from a
-	// plugin's ACL check: a shadow-banned client's publish is refused.
 	return mosqErrACLDenied
 }
 
-// disconnect forgets a client (MOSQ_EVT_DISCONNECT).
-func (p *plugin) disconnect(key uintptr) {
+// message reports whether the publish mosquitto is handling now
+// (MOSQ_EVT_MESSAGE, right after its MOSQ_ACL_WRITE check) was dropped
+// by the Guard: the caller renames it DroppedTopic, not retained.
+func (p *plugin) message(key uintptr) bool {
 	p.mu.Lock()
-	delete(p.clients, key)
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	s := p.sessions[key]
+	if s == nil || !s.drop {
+		return false
+	}
+	s.drop = false
+	return true
+}
+
+// disconnect marks a client gone (MOSQ_EVT_DISCONNECT). Its session is
+// kept: mosquitto checks its will and its deliveries while offline
+// after this.
+func (p *plugin) disconnect(key uintptr, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if s := p.sessions[key]; s != nil && s.left.IsZero() {
+		s.left = now
+		p.offline = append(p.offline, gone{key, s})
+	}
 }
 
 // tick returns the client IDs to kick now (MOSQ_EVT_TICK): mosquitto's
-// API may be called only on its own thread.
+// API may be called only on its own thread. It forgets the sessions
+// that cannot be asked about any more: a clean session's (its will was
+// checked right after its client left, on this same thread) and the
+// oldest beyond maxOffline.
 func (p *plugin) tick() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	k := p.kicks
 	p.kicks = nil
+	keep := p.offline[:0]
+	over := len(p.offline) - maxOffline
+	for _, g := range p.offline {
+		s := p.sessions[g.key]
+		switch {
+		case s != g.s:
+			// the client's memory already serves another client
+		case g.s.clean || over > 0:
+			delete(p.sessions, g.key)
+			over--
+		default:
+			keep = append(keep, g)
+		}
+	}
+	clear(p.offline[len(keep):])
+	p.offline = keep
 	return k
 }
 
@@ -145,9 +235,11 @@ func (p *plugin) queueKick(id string) {
 func (p *plugin) Clients() []mqttguard.Client {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]mqttguard.Client, 0, len(p.clients))
-	for _, c := range p.clients {
-		out = append(out, *c)
+	out := make([]mqttguard.Client, 0, len(p.sessions))
+	for _, s := range p.sessions {
+		if s.left.IsZero() {
+			out = append(out, s.c)
+		}
 	}
 	return out
 }
@@ -160,8 +252,9 @@ func (p *plugin) Kick(match trust.Ban, _ reason.Code) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	n := 0
-	for _, c := range p.clients {
-		if match.Matches(trust.Identity{ClientID: c.ID, Username: c.Username, Addr: c.Addr}) {
+	for _, s := range p.sessions {
+		c := &s.c
+		if s.left.IsZero() && match.Matches(trust.Identity{ClientID: c.ID, Username: c.Username, Addr: c.Addr}) {
 			p.kicks = append(p.kicks, c.ID)
 			n++
 		}

@@ -58,13 +58,13 @@ func TestPluginDecisions(t *testing.T) {
 	now := time.Now()
 	const sensor, dash, stranger = 1, 2, 3
 
-	require.Equal(t, mosqErrSuccess, p.basicAuth(sensor, "old", "127.0.0.1", "dashboard", []byte(pw["dashboard"]), true, 5, now))
-	assert.Equal(t, mosqErrAuth, p.basicAuth(sensor, "s1", "127.0.0.1", "sensor1", []byte("wrong"), true, 5, now))
+	require.Equal(t, mosqErrSuccess, p.basicAuth(sensor, "old", "127.0.0.1", "dashboard", []byte(pw["dashboard"]), true, 5, true, now))
+	assert.Equal(t, mosqErrAuth, p.basicAuth(sensor, "s1", "127.0.0.1", "sensor1", []byte("wrong"), true, 5, true, now))
 	assert.Equal(t, mosqErrACLDenied, p.aclCheck(sensor, aclRead, "sensors/sensor1/temp", nil, 0, false, now),
 		"a refused client does not inherit the identity last seen at its address in memory")
-	assert.Equal(t, mosqErrAuth, p.basicAuth(sensor, "anon", "127.0.0.1", "", nil, false, 4, now), "no anonymous clients")
-	require.Equal(t, mosqErrSuccess, p.basicAuth(sensor, "s1", "127.0.0.1", "sensor1", []byte(pw["sensor1"]), true, 5, now))
-	require.Equal(t, mosqErrSuccess, p.basicAuth(dash, "d1", "127.0.0.1", "dashboard", []byte(pw["dashboard"]), true, 4, now))
+	assert.Equal(t, mosqErrAuth, p.basicAuth(sensor, "anon", "127.0.0.1", "", nil, false, 4, true, now), "no anonymous clients")
+	require.Equal(t, mosqErrSuccess, p.basicAuth(sensor, "s1", "127.0.0.1", "sensor1", []byte(pw["sensor1"]), true, 4, true, now))
+	require.Equal(t, mosqErrSuccess, p.basicAuth(dash, "d1", "127.0.0.1", "dashboard", []byte(pw["dashboard"]), true, 4, true, now))
 
 	assert.Equal(t, mosqErrSuccess, p.aclCheck(sensor, aclWrite, "sensors/sensor1/temp", []byte("21.5"), 1, false, now))
 	assert.Equal(t, mosqErrACLDenied, p.aclCheck(sensor, aclWrite, "sensors/sensor2/temp", []byte("21.5"), 1, false, now), "another sensor's topic")
@@ -79,10 +79,60 @@ func TestPluginDecisions(t *testing.T) {
 	assert.Equal(t, []string{"s1"}, p.tick(), "kicks wait for mosquitto's thread")
 	assert.Empty(t, p.tick())
 
-	p.disconnect(sensor)
-	assert.Equal(t, mosqErrACLDenied, p.aclCheck(sensor, aclWrite, "sensors/sensor1/temp", nil, 0, false, now), "gone")
+	p.disconnect(sensor, now)
+	assert.Empty(t, p.Kick(trust.Ban{Kind: trust.BanUsername, Value: "sensor1"}, 0), "nobody to kick")
+	assert.Len(t, p.Clients(), 1, "the clients connected now")
+	assert.Equal(t, mosqErrSuccess, p.aclCheck(sensor, aclWrite, "sensors/sensor1/status", nil, 0, false, now),
+		"after it left, a write is its will: allowed by the ACL (and not banned by the username's kick)")
+	assert.Empty(t, p.tick())
+	assert.Equal(t, mosqErrACLDenied, p.aclCheck(sensor, aclWrite, "sensors/sensor1/temp", nil, 0, false, now), "a clean session is forgotten at the next tick")
 	assert.NoError(t, p.reload())
 	assert.NoError(t, p.st.Close(context.Background()))
+}
+
+// What mosquitto asks after a client left: its will, its deliveries
+// while offline, and a dropped publish's rename.
+func TestPluginSessions(t *testing.T) {
+	dir, pw := dataDir(t, "127.0.0.1:0")
+	p, err := newPlugin(filepath.Join(dir, guardstack.ConfigFile), slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	t.Cleanup(func() { p.close() })
+	now := time.Now()
+	const sensor, dash = 1, 2
+
+	require.Equal(t, mosqErrSuccess, p.basicAuth(sensor, "s1", "127.0.0.1", "sensor1", []byte(pw["sensor1"]), true, 5, false, now))
+	require.Equal(t, mosqErrSuccess, p.basicAuth(dash, "d1", "127.0.0.1", "dashboard", []byte(pw["dashboard"]), true, 5, false, now))
+
+	// An early report is dropped: acknowledged, and renamed by the
+	// message event that follows; the next publish is not.
+	require.Equal(t, mosqErrSuccess, p.aclCheck(sensor, aclWrite, "sensors/sensor1/report", nil, 1, false, now))
+	assert.False(t, p.message(sensor), "the first report goes through")
+	require.Equal(t, mosqErrSuccess, p.aclCheck(sensor, aclWrite, "sensors/sensor1/report", nil, 1, false, now.Add(time.Second)))
+	assert.True(t, p.message(sensor), "an early report is made undeliverable")
+	assert.False(t, p.message(sensor), "once")
+	assert.Equal(t, mosqErrACLDenied, p.aclCheck(dash, aclRead, DroppedTopic, nil, 0, false, now), "nobody reads a dropped message")
+	require.Equal(t, mosqErrSuccess, p.aclCheck(sensor, aclWrite, "sensors/sensor1/temp", nil, 1, false, now))
+	assert.False(t, p.message(sensor))
+
+	// A persistent session is asked about while its client is away.
+	p.disconnect(dash, now)
+	assert.Equal(t, mosqErrSuccess, p.aclCheck(dash, aclRead, "sensors/sensor1/temp", nil, 1, false, now), "queued for the offline dashboard")
+	assert.Equal(t, mosqErrACLDenied, p.aclCheck(dash, aclRead, "commands/sensor1/reboot", nil, 1, false, now))
+	assert.Empty(t, p.tick())
+	assert.Equal(t, mosqErrSuccess, p.aclCheck(dash, aclRead, "sensors/sensor1/temp", nil, 1, false, now), "kept over ticks")
+
+	// A will is the client's publish when it is sent: a ban made since
+	// stops it.
+	p.disconnect(sensor, now)
+	require.NoError(t, p.st.Guard.Config().Bans.Add(trust.Ban{Kind: trust.BanClientID, Value: "s1", Reason: "test"}))
+	assert.Equal(t, mosqErrACLDenied, p.aclCheck(sensor, aclWrite, "sensors/sensor1/status", nil, 0, false, now), "a banned client's will")
+
+	// mosquitto reuses a gone client's memory for a new client: the new
+	// CONNECT replaces the session, and the tick does not forget it.
+	require.Equal(t, mosqErrSuccess, p.basicAuth(dash, "d2", "127.0.0.1", "sensor1", []byte(pw["sensor1"]), true, 4, true, now))
+	p.tick()
+	assert.Equal(t, mosqErrSuccess, p.aclCheck(dash, aclWrite, "sensors/sensor1/temp", nil, 0, false, now), "the new client's session")
+	assert.Len(t, p.Clients(), 1)
 }
 
 func TestPluginNeedsItsConfiguration(t *testing.T) {

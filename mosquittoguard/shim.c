@@ -38,6 +38,31 @@ static int on_acl_check(int event, void *event_data, void *userdata)
 	return mqttguardACLCheck(ed->client, ed->access, (char *)ed->topic, (void *)ed->payload, ed->payloadlen, ed->qos, ed->retain);
 }
 
+/* A message the Guard dropped is renamed so that nobody may read it
+ * (mqttguard's ACL refuses DroppedTopic to every reader) and is not
+ * retained: acknowledged, delivered to no one. mosquitto 2.0 takes the
+ * new topic without freeing the old one (2.1 frees it itself). */
+static int on_message(int event, void *event_data, void *userdata)
+{
+	struct mosquitto_evt_message *ed = event_data;
+	char *topic;
+	(void)event;
+	(void)userdata;
+	if (!mqttguardMessage(ed->client)) {
+		return MOSQ_ERR_SUCCESS;
+	}
+	topic = mosquitto_strdup("$mqttguard/dropped");
+	if (topic == NULL) {
+		return MOSQ_ERR_NOMEM;
+	}
+#if LIBMOSQUITTO_MAJOR == 2 && LIBMOSQUITTO_MINOR == 0
+	mosquitto_free(ed->topic);
+#endif
+	ed->topic = topic;
+	ed->retain = false;
+	return MOSQ_ERR_SUCCESS;
+}
+
 static int on_disconnect(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_disconnect *ed = event_data;
@@ -80,6 +105,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, st
 	plugin_id = identifier;
 	mosquitto_callback_register(plugin_id, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL, NULL);
 	mosquitto_callback_register(plugin_id, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL, NULL);
+	mosquitto_callback_register(plugin_id, MOSQ_EVT_MESSAGE, on_message, NULL, NULL);
 	mosquitto_callback_register(plugin_id, MOSQ_EVT_DISCONNECT, on_disconnect, NULL, NULL);
 	mosquitto_callback_register(plugin_id, MOSQ_EVT_TICK, on_tick, NULL, NULL);
 	mosquitto_callback_register(plugin_id, MOSQ_EVT_RELOAD, on_reload, NULL, NULL);
@@ -93,6 +119,7 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts, int opt
 	(void)opt_count;
 	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL);
 	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL);
+	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_MESSAGE, on_message, NULL);
 	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_DISCONNECT, on_disconnect, NULL);
 	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_TICK, on_tick, NULL);
 	mosquitto_callback_unregister(plugin_id, MOSQ_EVT_RELOAD, on_reload, NULL);
