@@ -326,7 +326,7 @@ func (c *Config) validate() error {
 	if _, err := tlsconf.ParseIdentitySource(s.CertIdentity); err != nil {
 		return c.Errorf("security.cert_identity", "%v", err)
 	}
-	if s.UseIdentityAsUsername && (!m.EnableTLS || m.TLSClientAuth == "none" || m.TLSClientAuth == false) {
+	if s.UseIdentityAsUsername && !hostVerifiesCertificates(c.Extension) && (!m.EnableTLS || m.TLSClientAuth == "none" || m.TLSClientAuth == false) {
 		return c.Errorf("security.use_identity_as_username", "needs TLS with client certificates (mqtt.tls_client_auth)")
 	}
 	for key, v := range map[string]float64{

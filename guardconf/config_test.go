@@ -108,3 +108,20 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// hostTLS is a program whose host broker verifies client certificates.
+type hostTLS struct{}
+
+func (hostTLS) Validate(*Config) error            { return nil }
+func (*hostTLS) VerifiesClientCertificates() bool { return true }
+
+func TestUseIdentityAsUsernameNeedsVerifiedCertificates(t *testing.T) {
+	text := []byte(strings.NewReplacer("enable_tls = true", "enable_tls = false",
+		"use_identity_as_username = false", "use_identity_as_username = true").Replace(string(DefaultConfig)))
+	require.Contains(t, string(text), "use_identity_as_username = true")
+	_, err := ParseConfig(text, "my.toml", "/data", nil)
+	require.Error(t, err, "nobody verifies the certificates it would trust")
+	assert.Contains(t, err.Error(), "security.use_identity_as_username: needs TLS")
+	_, err = ParseConfig(text, "my.toml", "/data", &hostTLS{})
+	assert.NoError(t, err, "the host broker verifies them")
+}

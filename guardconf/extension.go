@@ -21,6 +21,21 @@ type Extension interface {
 	Validate(c *Config) error
 }
 
+// A HostTLS extension is a program whose host broker owns the TLS
+// listeners and verifies client certificates itself (the mosquitto
+// plugin: mosquitto's require_certificate): security.use_identity_as_username
+// is valid without this file's [mqtt] TLS settings, and admits only
+// the certificates the host verified.
+type HostTLS interface {
+	Extension
+	VerifiesClientCertificates() bool
+}
+
+func hostVerifiesCertificates(ext Extension) bool {
+	h, ok := ext.(HostTLS)
+	return ok && h.VerifiesClientCertificates()
+}
+
 // undecodedByBoth keeps the keys that neither decoding used.
 func undecodedByBoth(a, b []toml.Key) []toml.Key {
 	var out []toml.Key

@@ -11,10 +11,14 @@ package main
 import "C"
 
 import (
+	"crypto/x509"
 	"log/slog"
+	"net/netip"
 	"os"
 	"time"
 	"unsafe"
+
+	"github.com/mqttguard/mqttguard"
 )
 
 // The functions the C shim (shim.c) calls from mosquitto's callbacks.
@@ -40,21 +44,32 @@ func mqttguardInit(config *C.char) C.int {
 }
 
 //export mqttguardBasicAuth
-func mqttguardBasicAuth(client unsafe.Pointer, username, password *C.char) C.int {
-	var user string
-	var pass []byte
+func mqttguardBasicAuth(client unsafe.Pointer, username, password *C.char, der unsafe.Pointer, derLen C.int) C.int {
+	cl := (*C.struct_mosquitto)(client)
+	req := &mqttguard.ConnectRequest{
+		ClientID:        C.GoString(C.mosquitto_client_id(cl)),
+		ProtocolVersion: byte(C.mosquitto_client_protocol_version(cl)),
+	}
 	if username != nil {
-		user = C.GoString(username)
+		req.Username = C.GoString(username)
 	}
 	if password != nil {
-		pass = []byte(C.GoString(password))
+		req.Password, req.HasPassword = []byte(C.GoString(password)), true
 	}
-	cl := (*C.struct_mosquitto)(client)
-	id := C.GoString(C.mosquitto_client_id(cl))
-	addr := C.GoString(C.mosquitto_client_address(cl))
-	version := int(C.mosquitto_client_protocol_version(cl))
+	if a, err := netip.ParseAddr(C.GoString(C.mosquitto_client_address(cl))); err == nil {
+		req.Addr = netip.AddrPortFrom(a, 0)
+	}
+	if der != nil {
+		// mosquitto verified it (require_certificate) before CONNECT.
+		cert, err := x509.ParseCertificate(C.GoBytes(der, derLen))
+		if err != nil {
+			plug.st.Log.Warn("refused a client whose certificate mosquitto verified but Go cannot parse", "client", req.ClientID, "error", err)
+			return mosqErrAuth
+		}
+		req.Certificate = cert
+	}
 	clean := bool(C.mosquitto_client_clean_session(cl))
-	return C.int(plug.basicAuth(uintptr(client), id, addr, user, pass, password != nil, version, clean, time.Now()))
+	return C.int(plug.basicAuth(uintptr(client), req, clean, time.Now()))
 }
 
 //export mqttguardACLCheck

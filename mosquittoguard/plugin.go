@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"net/netip"
 	"sync"
 	"time"
 
@@ -76,9 +75,18 @@ type gone struct {
 	s   *session
 }
 
+// mosquittoTLS says that mosquitto owns the listeners: a client
+// certificate the plugin sees is one mosquitto verified (its listener's
+// require_certificate and cafile), so use_identity_as_username may trust
+// it.
+type mosquittoTLS struct{}
+
+func (*mosquittoTLS) Validate(*guardconf.Config) error { return nil }
+func (*mosquittoTLS) VerifiesClientCertificates() bool { return true }
+
 // newPlugin builds the stack from the configuration file at path.
 func newPlugin(path string, log *slog.Logger) (*plugin, error) {
-	cfg, err := guardconf.LoadConfig(path, nil)
+	cfg, err := guardconf.LoadConfig(path, &mosquittoTLS{})
 	if err != nil {
 		return nil, err
 	}
@@ -97,15 +105,10 @@ func newPlugin(path string, log *slog.Logger) (*plugin, error) {
 	return p, nil
 }
 
-// basicAuth decides a CONNECT (MOSQ_EVT_BASIC_AUTH). addr is the
-// client's address as mosquitto prints it; clean is an MQTT 3.1.1 clean
-// session.
-func (p *plugin) basicAuth(key uintptr, id, addr, username string, password []byte, hasPassword bool, version int, clean bool, now time.Time) int {
-	req := &mqttguard.ConnectRequest{ClientID: id, Username: username, Password: password, HasPassword: hasPassword,
-		Listener: "mosquitto", ProtocolVersion: byte(version)}
-	if a, err := netip.ParseAddr(addr); err == nil {
-		req.Addr = netip.AddrPortFrom(a, 0)
-	}
+// basicAuth decides a CONNECT (MOSQ_EVT_BASIC_AUTH). clean is an MQTT
+// 3.1.1 clean session.
+func (p *plugin) basicAuth(key uintptr, req *mqttguard.ConnectRequest, clean bool, now time.Time) int {
+	req.Listener = "mosquitto"
 	c, d := p.st.Guard.Connect(context.Background(), req, now)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -115,7 +118,7 @@ func (p *plugin) basicAuth(key uintptr, id, addr, username string, password []by
 		delete(p.sessions, key)
 		return mosqErrAuth
 	}
-	p.sessions[key] = &session{c: c, clean: clean && version < 5}
+	p.sessions[key] = &session{c: c, clean: clean && req.ProtocolVersion < 5}
 	return mosqErrSuccess
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mqttguard/mqttguard"
 	"github.com/mqttguard/mqttguard/guardconf"
 	"github.com/mqttguard/mqttguard/guardstack"
 	"github.com/mqttguard/mqttguard/trust"
@@ -39,6 +41,12 @@ func dataDir(t *testing.T, adminAddr string) (dir string, passwords map[string]s
 	return dir, passwords
 }
 
+// connect is a CONNECT from 127.0.0.1.
+func connect(id, user string, pass []byte, hasPass bool, version byte) *mqttguard.ConnectRequest {
+	return &mqttguard.ConnectRequest{ClientID: id, Username: user, Password: pass, HasPassword: hasPass,
+		ProtocolVersion: version, Addr: netip.MustParseAddrPort("127.0.0.1:0")}
+}
+
 // freeAddr is a loopback address nobody listens on now.
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -58,13 +66,13 @@ func TestPluginDecisions(t *testing.T) {
 	now := time.Now()
 	const sensor, dash, stranger = 1, 2, 3
 
-	require.Equal(t, mosqErrSuccess, p.basicAuth(sensor, "old", "127.0.0.1", "dashboard", []byte(pw["dashboard"]), true, 5, true, now))
-	assert.Equal(t, mosqErrAuth, p.basicAuth(sensor, "s1", "127.0.0.1", "sensor1", []byte("wrong"), true, 5, true, now))
+	require.Equal(t, mosqErrSuccess, p.basicAuth(sensor, connect("old", "dashboard", []byte(pw["dashboard"]), true, 5), true, now))
+	assert.Equal(t, mosqErrAuth, p.basicAuth(sensor, connect("s1", "sensor1", []byte("wrong"), true, 5), true, now))
 	assert.Equal(t, mosqErrACLDenied, p.aclCheck(sensor, aclRead, "sensors/sensor1/temp", nil, 0, false, now),
 		"a refused client does not inherit the identity last seen at its address in memory")
-	assert.Equal(t, mosqErrAuth, p.basicAuth(sensor, "anon", "127.0.0.1", "", nil, false, 4, true, now), "no anonymous clients")
-	require.Equal(t, mosqErrSuccess, p.basicAuth(sensor, "s1", "127.0.0.1", "sensor1", []byte(pw["sensor1"]), true, 4, true, now))
-	require.Equal(t, mosqErrSuccess, p.basicAuth(dash, "d1", "127.0.0.1", "dashboard", []byte(pw["dashboard"]), true, 4, true, now))
+	assert.Equal(t, mosqErrAuth, p.basicAuth(sensor, connect("anon", "", nil, false, 4), true, now), "no anonymous clients")
+	require.Equal(t, mosqErrSuccess, p.basicAuth(sensor, connect("s1", "sensor1", []byte(pw["sensor1"]), true, 4), true, now))
+	require.Equal(t, mosqErrSuccess, p.basicAuth(dash, connect("d1", "dashboard", []byte(pw["dashboard"]), true, 4), true, now))
 
 	assert.Equal(t, mosqErrSuccess, p.aclCheck(sensor, aclWrite, "sensors/sensor1/temp", []byte("21.5"), 1, false, now))
 	assert.Equal(t, mosqErrACLDenied, p.aclCheck(sensor, aclWrite, "sensors/sensor2/temp", []byte("21.5"), 1, false, now), "another sensor's topic")
@@ -100,8 +108,8 @@ func TestPluginSessions(t *testing.T) {
 	now := time.Now()
 	const sensor, dash = 1, 2
 
-	require.Equal(t, mosqErrSuccess, p.basicAuth(sensor, "s1", "127.0.0.1", "sensor1", []byte(pw["sensor1"]), true, 5, false, now))
-	require.Equal(t, mosqErrSuccess, p.basicAuth(dash, "d1", "127.0.0.1", "dashboard", []byte(pw["dashboard"]), true, 5, false, now))
+	require.Equal(t, mosqErrSuccess, p.basicAuth(sensor, connect("s1", "sensor1", []byte(pw["sensor1"]), true, 5), false, now))
+	require.Equal(t, mosqErrSuccess, p.basicAuth(dash, connect("d1", "dashboard", []byte(pw["dashboard"]), true, 5), false, now))
 
 	// An early report is dropped: acknowledged, and renamed by the
 	// message event that follows; the next publish is not.
@@ -129,7 +137,7 @@ func TestPluginSessions(t *testing.T) {
 
 	// mosquitto reuses a gone client's memory for a new client: the new
 	// CONNECT replaces the session, and the tick does not forget it.
-	require.Equal(t, mosqErrSuccess, p.basicAuth(dash, "d2", "127.0.0.1", "sensor1", []byte(pw["sensor1"]), true, 4, true, now))
+	require.Equal(t, mosqErrSuccess, p.basicAuth(dash, connect("d2", "sensor1", []byte(pw["sensor1"]), true, 4), true, now))
 	p.tick()
 	assert.Equal(t, mosqErrSuccess, p.aclCheck(dash, aclWrite, "sensors/sensor1/temp", nil, 0, false, now), "the new client's session")
 	assert.Len(t, p.Clients(), 1)

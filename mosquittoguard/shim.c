@@ -5,7 +5,10 @@
 // `const int *` parameter, and the event structs are read here so that
 // the Go side takes plain values.
 
+#define _GNU_SOURCE /* RTLD_DEFAULT */
+#include <dlfcn.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 #include <mosquitto_broker.h>
@@ -22,12 +25,54 @@ int mosquitto_plugin_version(int supported_version_count, const int *supported_v
 	return 5;
 }
 
+/* OpenSSL's, looked up in mosquitto's process rather than linked: the
+ * plugin builds without OpenSSL's headers, and a mosquitto built without
+ * TLS never hands it a certificate. */
+static int (*x509_to_der)(void *cert, unsigned char **out);
+static void (*x509_free)(void *cert);
+
+/* The client certificate mosquitto verified, DER-encoded into *der (the
+ * caller frees it; NULL without a certificate). -1: there is one, and it
+ * cannot be read. */
+static int client_certificate(struct mosquitto *client, unsigned char **der, int *len)
+{
+	void *cert = mosquitto_client_certificate(client);
+	unsigned char *p;
+	int n;
+	*der = NULL;
+	*len = 0;
+	if (cert == NULL) {
+		return 0;
+	}
+	if (x509_to_der != NULL && (n = x509_to_der(cert, NULL)) > 0 && (*der = malloc((size_t)n)) != NULL) {
+		p = *der;
+		*len = x509_to_der(cert, &p);
+	}
+	if (x509_free != NULL) {
+		x509_free(cert);
+	}
+	if (*len <= 0) {
+		free(*der);
+		*der = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 static int on_basic_auth(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_basic_auth *ed = event_data;
+	unsigned char *der;
+	int len, rc;
 	(void)event;
 	(void)userdata;
-	return mqttguardBasicAuth(ed->client, ed->username, ed->password);
+	if (client_certificate(ed->client, &der, &len) != 0) {
+		/* never treat an unreadable certificate as none */
+		return MOSQ_ERR_AUTH;
+	}
+	rc = mqttguardBasicAuth(ed->client, ed->username, ed->password, der, len);
+	free(der);
+	return rc;
 }
 
 static int on_acl_check(int event, void *event_data, void *userdata)
@@ -99,6 +144,8 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata, st
 			config = opts[i].value;
 		}
 	}
+	x509_to_der = (int (*)(void *, unsigned char **))dlsym(RTLD_DEFAULT, "i2d_X509");
+	x509_free = (void (*)(void *))dlsym(RTLD_DEFAULT, "X509_free");
 	if (mqttguardInit(config) != 0) {
 		return MOSQ_ERR_UNKNOWN;
 	}
