@@ -2,7 +2,10 @@ package mqttguard
 
 // Message is a PUBLISH (or a will) as the Guard sees it.
 type Message struct {
-	Topic   string
+	Topic string
+	// Payload is read only while a decision is taken, never kept or
+	// written: a broker may lend its own buffer (the mosquitto plugin
+	// passes mosquitto's memory without a copy).
 	Payload []byte
 	QoS     byte
 	Retain  bool

@@ -18,15 +18,29 @@
 // mosquitto's events map onto the Guard's decision points:
 //
 //	MOSQ_EVT_BASIC_AUTH  Connect: bans, credentials (the configured
-//	                     authenticators), connection rates, flapping, trust
+//	                     authenticators; the client certificate mosquitto
+//	                     verified, with require_certificate), connection
+//	                     rates, flapping, trust
 //	MOSQ_EVT_ACL_CHECK   SUBSCRIBE → Subscribe, WRITE → Publish (ACL, rate
 //	                     limits, trust, push intervals, plugins), READ →
-//	                     Deliver, for every message to every subscriber
-//	MOSQ_EVT_DISCONNECT  the session's end
+//	                     Deliver, for every message to every subscriber,
+//	                     online or queued for an offline session; WRITE
+//	                     after the client left → Disconnect (its will)
+//	MOSQ_EVT_MESSAGE     a publish the Guard dropped (a shadow ban, an
+//	                     early report) is renamed DroppedTopic, which
+//	                     nobody may read: acknowledged, delivered to no one
+//	MOSQ_EVT_DISCONNECT  the client left; its session is kept for its will
+//	                     and its queued deliveries
 //	MOSQ_EVT_TICK        kicks the admin API, bans and trust escalations
 //	                     asked for (mosquitto's API may be called only on
-//	                     its own thread)
+//	                     its own thread); the will is sent if the Guard
+//	                     lets it
 //	MOSQ_EVT_RELOAD      what SIGHUP does to the example broker
+//
+// To admit clients by certificate, set require_certificate and cafile on
+// the mosquitto listener and use_identity_as_username = true in the
+// Guard's file; mosquitto's own use_identity_as_username would skip the
+// plugin's authentication altogether.
 //
 // Callbacks run on mosquitto's one broker thread, so nothing in them waits
 // on the network: bans, trust and fleet-wide limits are decided from local

@@ -76,7 +76,11 @@ func mqttguardBasicAuth(client unsafe.Pointer, username, password *C.char, der u
 func mqttguardACLCheck(client unsafe.Pointer, access C.int, topic *C.char, payload unsafe.Pointer, payloadlen C.uint32_t, qos C.uint8_t, retain C.bool) C.int {
 	var body []byte
 	if access == aclWrite && payload != nil && payloadlen > 0 {
-		body = C.GoBytes(payload, C.int(payloadlen))
+		// mosquitto's own memory, not copied: the Guard reads a payload
+		// only while it decides and keeps none of it. A copy cost a
+		// payload-sized allocation per message, and the garbage
+		// collections they caused competed with mosquitto for the CPU.
+		body = unsafe.Slice((*byte)(payload), int(payloadlen))
 	}
 	return C.int(plug.aclCheck(uintptr(client), int(access), C.GoString(topic), body, byte(qos), bool(retain), time.Now()))
 }

@@ -23,7 +23,7 @@ import (
 // dataDir is what the example broker's first run makes (passwords, ACL,
 // admin token), with the admin API on adminAddr and TLS off (mosquitto
 // owns the listeners).
-func dataDir(t *testing.T, adminAddr string) (dir string, passwords map[string]string) {
+func dataDir(t testing.TB, adminAddr string) (dir string, passwords map[string]string) {
 	t.Helper()
 	dir = t.TempDir()
 	fr, err := guardstack.Setup(dir, guardconf.DefaultConfig)
