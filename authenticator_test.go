@@ -205,3 +205,24 @@ func TestCertificatesAndMethodsAndTheCache(t *testing.T) {
 		Addr: attacker, Certificate: nameless, ProtocolVersion: 5}, time.Now())
 	assert.Equal(t, reason.BadUsernameOrPassword, d.Code, "the chain's first authenticator refused: %v", d)
 }
+
+// A broker that cannot hold one CONNECT without holding every client
+// (mosquitto's one thread) gets a busy refusal where AuthGate would make
+// the address wait its turn: a guesser must not stall the broker for a
+// growing delay per guess.
+func TestCannotDelayNeverHoldsAConnect(t *testing.T) {
+	gate, err := trust.NewAuthGate(trust.AuthGateConfig{Free: 3, Delay: 50 * time.Millisecond, MaxDelay: time.Hour, BanAfter: 1000})
+	require.NoError(t, err)
+	g, err := mqttguard.New(mqttguard.Config{Mode: trust.EnforceFull, AuthGate: gate, CannotDelay: true,
+		Authenticators: []mqttguard.Authenticator{cheapPasswords(t)}})
+	require.NoError(t, err)
+	var codes []reason.Code
+	var last mqttguard.Decision
+	for i := range 5 {
+		_, last = g.Connect(context.Background(), &mqttguard.ConnectRequest{ClientID: fmt.Sprint("g", i), Username: "bob",
+			Password: []byte(fmt.Sprint("guess-", i)), HasPassword: true, Addr: attacker, ProtocolVersion: 5}, time.Now())
+		codes = append(codes, last.Code)
+	}
+	assert.Equal(t, []reason.Code{0x86, 0x86, 0x86, 0x86, 0x89}, codes, "3 free, one now, then busy instead of a wait")
+	assert.Contains(t, last.Cause.Detail, "due in", "refused at once, not after waiting")
+}

@@ -42,10 +42,13 @@ type Config struct {
 	// outlives the flood.
 	VerifyWait time.Duration
 	// CannotDelay is for a broker that cannot hold one client's publish
-	// without holding up the others (mosquitto runs plugins on its one
-	// thread): a Throttled client's publish that would carry a
-	// Decision.Delay is refused with 0x97 (quota exceeded) instead.
-	// Default false: the broker sleeps the client's own goroutine.
+	// or CONNECT without holding up the others (mosquitto runs plugins on
+	// its one thread): a Throttled client's publish that would carry a
+	// Decision.Delay is refused with 0x97 (quota exceeded) instead, and a
+	// CONNECT that AuthGate would hold until its address's turn is
+	// refused as busy (0x89) without being verified. Default false: the
+	// broker sleeps the client's own goroutine, and Connect sleeps the
+	// caller's.
 	CannotDelay bool
 	// AllowAnonymous admits clients with no username and no certificate
 	// identity. Default false: secure by default.

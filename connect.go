@@ -232,6 +232,13 @@ func (g *Guard) authenticate(ctx context.Context, r *ConnectRequest, c *Client, 
 		if !ok {
 			return refusedAuth(reason.ServerBusy, "too many failed authentications from this address: try later"), false
 		}
+		if wait > 0 && g.cfg.CannotDelay {
+			// Holding this CONNECT would hold every client (mosquitto's
+			// one thread): one guesser could stall the broker for
+			// MaxDelay per guess.
+			gate.Abandon(c.Addr, c.Username, now)
+			return refusedAuth(reason.ServerBusy, "this address's next attempt is due in "+wait.Round(time.Millisecond).String()+": try then"), false
+		}
 		if wait > 0 && !sleep(ctx, wait) {
 			gate.Abandon(c.Addr, c.Username, now)
 			return refusedAuth(reason.ServerBusy, "gave up waiting its turn"), false

@@ -220,3 +220,44 @@ func subscribe1(t *testing.T, c net.Conn, filter string) {
 	require.True(t, ok, "got %v", ack)
 	require.Equal(t, []byte{1}, sa.Reasons)
 }
+
+// A password guesser must not stall mosquitto's one thread: the AuthGate
+// refuses an address's guesses as busy once they fail, instead of
+// holding each for a doubling delay (which held every client of the
+// broker: up to max_delay, 10 s, per guess).
+func TestGuessingDoesNotStallMosquitto(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a c-shared plugin: not with -short")
+	}
+	bin := testenv.Program(t, "mosquitto", "mosquitto")
+	so := buildPlugin(t)
+	dir, pw := dataDir(t, "127.0.0.1:0")
+	m := mqtttest.RunMosquitto(t, bin, dir, "allow_anonymous true", "plugin "+so,
+		"plugin_opt_config "+filepath.Join(dir, guardstack.ConfigFile))
+	dash := mqtttest.DialRaw(t, m.Addr)
+	require.Equal(t, byte(0), mqtttest.Connect5(t, dash, "dash", "dashboard", pw["dashboard"], nil))
+
+	var slowest time.Duration
+	for i := range 15 {
+		guess := mqtttest.DialRaw(t, m.Addr)
+		assert.Equal(t, byte(0x87), mqtttest.Connect5(t, guess, fmt.Sprint("g", i), "sensor1", fmt.Sprint("guess-", i), nil))
+		guess.Close()
+		start := time.Now()
+		_, err := dash.Write([]byte{0xC0, 0}) // PINGREQ
+		require.NoError(t, err)
+		resp := make([]byte, 2)
+		_, err = io.ReadFull(dash, resp)
+		require.NoError(t, err, "the broker answers its other clients")
+		require.Equal(t, []byte{0xD0, 0}, resp)
+		slowest = max(slowest, time.Since(start))
+	}
+	// A bound on a stall, not a speed measurement: the stall this guards
+	// against grows to seconds per guess.
+	assert.Less(t, slowest, 2*time.Second, "the slowest PINGREQ while guessing")
+	sensor := mqtttest.DialRaw(t, m.Addr)
+	assert.Equal(t, byte(0), mqtttest.Connect5(t, sensor, "sensor-1", "dashboard", pw["dashboard"], nil),
+		"another account at the guesser's address still gets in")
+	if t.Failed() {
+		t.Log(m.Log())
+	}
+}
