@@ -46,9 +46,11 @@ type Config struct {
 	// its one thread): a Throttled client's publish that would carry a
 	// Decision.Delay is refused with 0x97 (quota exceeded) instead, and a
 	// CONNECT that AuthGate would hold until its address's turn is
-	// refused as busy (0x89) without being verified. Default false: the
-	// broker sleeps the client's own goroutine, and Connect sleeps the
-	// caller's.
+	// refused as busy (0x89) without being verified; the fleet-wide
+	// limits (RateLimits.Store) never make the caller wait on the store's
+	// round trip (ratelimit.SharedConfig.NoWait). Default false: the
+	// broker sleeps the client's own goroutine, and Connect and Publish
+	// may wait on the caller's.
 	CannotDelay bool
 	// AllowAnonymous admits clients with no username and no certificate
 	// identity. Default false: secure by default.

@@ -43,7 +43,7 @@ func New(cfg Config) (*Guard, error) {
 	if cfg.Trust != nil && cfg.Trust.Mode() != cfg.Mode {
 		cfg.Trust.SetMode(cfg.Mode)
 	}
-	lim, err := newLimiters(cfg.RateLimits, nil, cfg.Logger)
+	lim, err := newLimiters(cfg.RateLimits, nil, cfg.Logger, cfg.CannotDelay)
 	if err != nil {
 		return nil, err
 	}
@@ -150,8 +150,9 @@ type limiters struct {
 // newLimiters builds the buckets rl asks for. A bucket whose Rate is the
 // same as in old (nil on New) is carried over with what its keys have
 // spent, so a reload that changes one limit does not hand every client a
-// fresh burst on the others.
-func newLimiters(rl RateLimits, old *limiters, log *slog.Logger) (*limiters, error) {
+// fresh burst on the others. noWait (Config.CannotDelay) keeps the
+// shared limits' store round trips off the caller.
+func newLimiters(rl RateLimits, old *limiters, log *slog.Logger, noWait bool) (*limiters, error) {
 	if old == nil {
 		old = &limiters{}
 	}
@@ -189,7 +190,7 @@ func newLimiters(rl RateLimits, old *limiters, log *slog.Logger) (*limiters, err
 		}
 		s, err := ratelimit.NewShared(ratelimit.SharedConfig{Store: rl.Store, Prefix: prefix,
 			Limit: rate.Limit(r.PerSecond), Burst: r.burst(), MaxKeys: rl.MaxKeys,
-			Timeout: rl.StoreTimeout, WhenDown: rl.WhenStoreDown, Logger: log})
+			Timeout: rl.StoreTimeout, WhenDown: rl.WhenStoreDown, NoWait: noWait, Logger: log})
 		if err != nil {
 			return nil, &ConfigError{Field: "RateLimits." + field, Msg: err.Error()}
 		}
@@ -248,7 +249,7 @@ func (g *Guard) SetRateLimits(rl RateLimits) error {
 	case rl.MaxKeys != o.MaxKeys:
 		return &ConfigError{Field: "RateLimits.MaxKeys", Msg: fmt.Sprintf("%d is fixed when the Guard is built; restart to change it", o.MaxKeys)}
 	}
-	lim, err := newLimiters(rl, old, g.cfg.Logger)
+	lim, err := newLimiters(rl, old, g.cfg.Logger, g.cfg.CannotDelay)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mqttguard/mqttguard"
 	"github.com/mqttguard/mqttguard/anomaly"
@@ -121,4 +122,34 @@ func TestNewSaysWhenTheZeroModeLeavesTheAbuseLayerUnenforced(t *testing.T) {
 	_, err = mqttguard.New(mqttguard.Config{Logger: log, Flapping: anomaly.NewFlappingDetector(anomaly.FlappingConfig{})})
 	require.NoError(t, err)
 	assert.Contains(t, buf.String(), "ObserveOnly", "a flapping detector alone is abuse layer too")
+}
+
+// A broker that cannot wait (CannotDelay) never waits on the fleet's
+// store either: a publish whose lease is not there yet is decided
+// locally at once, while the store is still answering.
+func TestCannotDelayNeverWaitsOnTheStore(t *testing.T) {
+	st := &heldStore{release: make(chan struct{})}
+	g, err := mqttguard.New(mqttguard.Config{Mode: trust.EnforceFull, CannotDelay: true,
+		RateLimits: mqttguard.RateLimits{MessagesPerUser: mqttguard.Rate{PerSecond: 10, Burst: 20}, Store: st}})
+	require.NoError(t, err)
+	defer close(st.release) // lets the refill the store holds end
+	c := &mqttguard.Client{ID: "s1", Username: "sensor1"}
+	done := make(chan mqttguard.Verdict)
+	go func() {
+		done <- g.Publish(context.Background(), c, &mqttguard.Message{Topic: "sensors/s1", Subscribers: -1}, t0).Verdict
+	}()
+	select {
+	case v := <-done:
+		assert.Equal(t, mqttguard.Allow, v, "decided by the local limit while the lease is filled")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Publish waited on the store")
+	}
+}
+
+// heldStore answers no Take until release is closed.
+type heldStore struct{ release chan struct{} }
+
+func (h *heldStore) Take(context.Context, string, time.Duration, time.Duration, time.Duration) (time.Duration, time.Duration, error) {
+	<-h.release
+	return 0, time.Second, nil
 }

@@ -70,8 +70,16 @@ type SharedConfig struct {
 	RetryAfter    time.Duration
 	MaxRetryAfter time.Duration
 	// MaxKeys bounds the leases kept (default DefaultMaxKeys). Keys
-	// beyond it are decided by the store on every event.
+	// beyond it are decided by the store on every event (with NoWait, by
+	// WhenDown).
 	MaxKeys int
+	// NoWait is for a caller that must never wait on the network (the
+	// mosquitto plugin decides on the broker's one thread): when a key's
+	// lease cannot pay, the event is decided by WhenDown, as while the
+	// store is down, and one goroutine per key refills the lease (bounded
+	// by Timeout) for the events after it. Wait joins the refills in
+	// flight. Default false: the caller makes the round trip.
+	NoWait bool
 	// Logger hears once when the store goes down and once when it is back
 	// (nil: no log).
 	Logger *slog.Logger
@@ -99,6 +107,9 @@ type SharedConfig struct {
 // store nothing more.
 //
 // While the store is down (see DownPolicy) the limit holds per broker.
+// So it does with NoWait while a lease is being refilled: a broker can
+// then admit, beyond the shared limit, what WhenDown admits during its
+// refills' round trips.
 //
 // Shared is safe for concurrent use.
 type Shared struct {
@@ -116,6 +127,10 @@ type Shared struct {
 	stateMu   sync.Mutex // serialises the up/down log lines
 
 	storeCalls, storeErrors, downDecisions atomic.Uint64
+
+	refills    sync.WaitGroup // NoWait's refills in flight
+	stop       context.Context
+	stopRefill context.CancelFunc
 }
 
 type lease struct {
@@ -123,6 +138,8 @@ type lease struct {
 	until   atomic.Int64 // unix ns after which credit is void
 	refused atomic.Int64 // unix ns before which the store would refuse
 	mu      sync.Mutex   // one store call per key at a time
+	// refilling: a NoWait refill is in flight.
+	refilling atomic.Bool
 }
 
 // NewShared returns a Shared limiter, or an error naming the
@@ -163,6 +180,7 @@ func NewShared(cfg SharedConfig) (*Shared, error) {
 	s.interval = s.local.interval
 	s.tau = s.local.tau
 	s.lease = satMul(int64(cfg.Lease), s.interval)
+	s.stop, s.stopRefill = context.WithCancel(context.Background())
 	return s, nil
 }
 
@@ -222,6 +240,9 @@ func (s *Shared) AllowScaledContext(ctx context.Context, key string, t time.Time
 			s.nleases.Add(1)
 		}
 	}
+	if l == nil && s.cfg.NoWait {
+		return s.whenDown(key, t, n, mult) // no lease to refill for later
+	}
 	if l == nil {
 		got, _, err := s.take(ctx, key, cost, cost)
 		if err != nil {
@@ -230,6 +251,10 @@ func (s *Shared) AllowScaledContext(ctx context.Context, key string, t time.Time
 		}
 		s.ok()
 		return got > 0
+	}
+	if s.cfg.NoWait {
+		s.refill(key, l, cost, now)
+		return s.whenDown(key, t, n, mult)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -243,24 +268,65 @@ func (s *Shared) AllowScaledContext(ctx context.Context, key string, t time.Time
 	if s.down(now) {
 		return s.whenDown(key, t, n, mult)
 	}
-	got, wait, err := s.take(ctx, key, cost, cost+s.lease)
+	ok, err := s.fillLocked(ctx, key, l, cost, cost, now)
+	if err != nil {
+		return s.whenDown(key, t, n, mult)
+	}
+	return ok
+}
+
+// fillLocked takes at least minimum and at most minimum+lease from the
+// store into l (l.mu held), spends spend of it, and reports whether the
+// store had minimum.
+func (s *Shared) fillLocked(ctx context.Context, key string, l *lease, minimum, spend, now int64) (bool, error) {
+	got, wait, err := s.take(ctx, key, minimum, minimum+s.lease)
 	if err != nil {
 		s.fail(ctx, now, err)
-		return s.whenDown(key, t, n, mult)
+		return false, err
 	}
 	s.ok()
 	if got == 0 {
 		l.refused.Store(now + wait)
-		return false
+		return false, nil
 	}
 	// A lease that ran out of time gives up its remaining credit: the
 	// store's bucket has refilled meanwhile, and other brokers may use it.
 	if l.until.Load() <= now {
 		l.credit.Store(0)
 	}
-	l.credit.Add(got - cost)
+	l.credit.Add(got - spend)
 	l.until.Store(now + int64(s.cfg.LeaseFor))
-	return true
+	return true, nil
+}
+
+// refill fills l in the background (NoWait) unless a refill is in
+// flight already; the event that asked was decided without it.
+func (s *Shared) refill(key string, l *lease, cost, now int64) {
+	if s.stop.Err() != nil || !l.refilling.CompareAndSwap(false, true) {
+		return
+	}
+	s.refills.Add(1)
+	go func() {
+		defer s.refills.Done()
+		defer l.refilling.Store(false)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.until.Load() > now && l.credit.Load() >= cost || s.down(now) {
+			return
+		}
+		s.fillLocked(s.stop, key, l, cost, 0, now)
+	}()
+}
+
+// Wait returns when the NoWait refills in flight have ended (each within
+// Timeout).
+func (s *Shared) Wait() { s.refills.Wait() }
+
+// Close ends the NoWait refills in flight and starts no more: every
+// event that its lease cannot pay is decided by WhenDown after it.
+func (s *Shared) Close() {
+	s.stopRefill()
+	s.refills.Wait()
 }
 
 // Refund gives back the tokens of n events that AllowScaled took with the

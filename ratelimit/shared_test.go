@@ -230,3 +230,55 @@ func TestSharedConcurrent(t *testing.T) {
 	assert.LessOrEqual(t, got, 1000)
 	assert.GreaterOrEqual(t, got, 1000-2*7)
 }
+
+// NoWait: the caller never waits on the store, even one that hangs; the
+// event is decided by WhenDown and the lease fills in the background.
+func TestSharedNoWaitNeverWaits(t *testing.T) {
+	st := gcrastore.New(time.Now())
+	st.Block(true)
+	s := shared(t, SharedConfig{Store: st, Limit: 10, Burst: 20, Timeout: time.Hour, WhenDown: DownRefuse, NoWait: true})
+	done := make(chan bool)
+	go func() { done <- s.AllowN("k", time.Now(), 1) }()
+	select {
+	case allowed := <-done:
+		assert.False(t, allowed, "decided by WhenDown (refuse) while the lease is filled")
+	case <-time.After(5 * time.Second):
+		t.Fatal("AllowN waited on a hanging store")
+	}
+	s.Close() // ends the refill the hanging store holds
+	assert.False(t, s.AllowN("k", time.Now(), 1))
+	assert.Equal(t, 1, st.Calls(), "no refill after Close")
+}
+
+func TestSharedNoWaitRefillsInBackground(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	st := gcrastore.New(t0)
+	cfg := SharedConfig{Store: st, Limit: 10, Burst: 20, Lease: 5, WhenDown: DownRefuse, NoWait: true}
+	s := shared(t, cfg)
+	assert.False(t, s.AllowN("k", t0, 1), "no lease yet: WhenDown decides")
+	s.Wait()
+	allowed := 0
+	for range 10 {
+		if s.AllowN("k", t0, 1) {
+			allowed++
+		}
+	}
+	assert.Equal(t, 6, allowed, "the refill took one event's worth and a lease of 5")
+	s.Wait()
+	assert.Equal(t, 2, st.Calls(), "one refill per spent lease, not one per event")
+
+	// Two brokers at one instant never get more than the burst from the
+	// store (with DownRefuse, nothing else admits).
+	a, b := shared(t, cfg), shared(t, cfg)
+	total := 0
+	for range 50 {
+		for _, x := range []*Shared{a, b} {
+			if x.AllowN("user-1", t0, 1) {
+				total++
+			}
+			x.Wait()
+		}
+	}
+	assert.LessOrEqual(t, total, 20)
+	assert.GreaterOrEqual(t, total, 20-2*5)
+}
