@@ -85,9 +85,6 @@ func mqttguardACLCheck(client unsafe.Pointer, access C.int, topic *C.char, paylo
 	return C.int(plug.aclCheck(uintptr(client), int(access), C.GoString(topic), body, byte(qos), bool(retain), time.Now()))
 }
 
-//export mqttguardMessage
-func mqttguardMessage(client unsafe.Pointer) C.bool { return C.bool(plug.message(uintptr(client))) }
-
 //export mqttguardDisconnect
 func mqttguardDisconnect(client unsafe.Pointer) { plug.disconnect(uintptr(client), time.Now()) }
 

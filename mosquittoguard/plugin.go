@@ -21,6 +21,12 @@ const (
 	mosqErrAuth      = 11
 	mosqErrACLDenied = 12
 
+	// aclDropped is aclCheck's answer for a publish the Guard dropped:
+	// the shim says success to mosquitto and renames the message in the
+	// MOSQ_EVT_MESSAGE that follows (not a mosquitto code; shim.c has
+	// the same number).
+	aclDropped = 1 << 16
+
 	aclRead        = 0x01
 	aclWrite       = 0x02
 	aclSubscribe   = 0x04
@@ -64,9 +70,6 @@ type session struct {
 	left time.Time
 	// clean: MQTT 3.1.1 clean session, nothing outlives the connection.
 	clean bool
-	// drop: the Guard dropped the publish mosquitto is handling now, and
-	// MOSQ_EVT_MESSAGE, which comes next, must make it undeliverable.
-	drop bool
 }
 
 // gone is a session whose client left, in order.
@@ -132,7 +135,6 @@ func (p *plugin) aclCheck(key uintptr, access int, topic string, payload []byte,
 		return mosqErrACLDenied // not authenticated through the Guard
 	}
 	left := !s.left.IsZero()
-	s.drop = false
 	p.mu.Unlock()
 	c := &s.c // never written after basicAuth
 	g := p.st.Guard
@@ -149,10 +151,7 @@ func (p *plugin) aclCheck(key uintptr, access int, topic string, payload []byte,
 	case access == aclWrite:
 		d = g.Publish(context.Background(), c, &mqttguard.Message{Topic: topic, Payload: payload, QoS: qos, Retain: retain, Subscribers: -1}, now)
 		if d.Verdict == mqttguard.Drop {
-			p.mu.Lock()
-			s.drop = p.sessions[key] == s
-			p.mu.Unlock()
-			return mosqErrSuccess // acknowledged; MOSQ_EVT_MESSAGE renames it
+			return aclDropped // acknowledged; MOSQ_EVT_MESSAGE renames it
 		}
 	case access == aclSubscribe:
 		d = g.Subscribe(context.Background(), c, topic, qos, now)
@@ -170,20 +169,6 @@ func (p *plugin) aclCheck(key uintptr, access int, topic string, payload []byte,
 		}
 	}
 	return mosqErrACLDenied
-}
-
-// message reports whether the publish mosquitto is handling now
-// (MOSQ_EVT_MESSAGE, right after its MOSQ_ACL_WRITE check) was dropped
-// by the Guard: the caller renames it DroppedTopic, not retained.
-func (p *plugin) message(key uintptr) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s := p.sessions[key]
-	if s == nil || !s.drop {
-		return false
-	}
-	s.drop = false
-	return true
 }
 
 // disconnect marks a client gone (MOSQ_EVT_DISCONNECT). Its session is

@@ -75,12 +75,25 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
 	return rc;
 }
 
+/* aclDropped in plugin.go: a publish the Guard dropped. */
+#define ACL_DROPPED (1 << 16)
+
+/* The client whose publish the Guard dropped in the MOSQ_ACL_WRITE check
+ * mosquitto made last: its MOSQ_EVT_MESSAGE comes next, on this same
+ * thread. Kept here so that the message event needs no call into Go. */
+static const struct mosquitto *drop_next;
+
 static int on_acl_check(int event, void *event_data, void *userdata)
 {
 	struct mosquitto_evt_acl_check *ed = event_data;
+	int rc;
 	(void)event;
 	(void)userdata;
-	return mqttguardACLCheck(ed->client, ed->access, (char *)ed->topic, (void *)ed->payload, ed->payloadlen, ed->qos, ed->retain);
+	rc = mqttguardACLCheck(ed->client, ed->access, (char *)ed->topic, (void *)ed->payload, ed->payloadlen, ed->qos, ed->retain);
+	if (ed->access == MOSQ_ACL_WRITE) {
+		drop_next = rc == ACL_DROPPED ? ed->client : NULL;
+	}
+	return rc == ACL_DROPPED ? MOSQ_ERR_SUCCESS : rc;
 }
 
 /* A message the Guard dropped is renamed so that nobody may read it
@@ -93,9 +106,10 @@ static int on_message(int event, void *event_data, void *userdata)
 	char *topic;
 	(void)event;
 	(void)userdata;
-	if (!mqttguardMessage(ed->client)) {
+	if (ed->client != drop_next) {
 		return MOSQ_ERR_SUCCESS;
 	}
+	drop_next = NULL;
 	topic = mosquitto_strdup("$mqttguard/dropped");
 	if (topic == NULL) {
 		return MOSQ_ERR_NOMEM;
