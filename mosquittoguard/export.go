@@ -6,6 +6,7 @@ package main
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <mosquitto_broker.h>
 */
 import "C"
@@ -82,7 +83,17 @@ func mqttguardACLCheck(client unsafe.Pointer, access C.int, topic *C.char, paylo
 		// collections they caused competed with mosquitto for the CPU.
 		body = unsafe.Slice((*byte)(payload), int(payloadlen))
 	}
-	return C.int(plug.aclCheck(uintptr(client), int(access), C.GoString(topic), body, byte(qos), bool(retain), time.Now()))
+	var name string
+	if access == aclRead {
+		// A delivery's check keeps nothing of the topic (the ACL only
+		// looks it up): mosquitto's string, lent, spares an allocation
+		// per delivery. A publish's and a subscription's topics may be
+		// kept (rate-limit keys), so they are copied.
+		name = unsafe.String((*byte)(unsafe.Pointer(topic)), C.strlen(topic))
+	} else {
+		name = C.GoString(topic)
+	}
+	return C.int(plug.aclCheck(uintptr(client), int(access), name, body, byte(qos), bool(retain), time.Now()))
 }
 
 //export mqttguardDisconnect
