@@ -302,7 +302,9 @@ func TestKeysNotFetchedYetIsBusy(t *testing.T) {
 
 func TestACLClaim(t *testing.T) {
 	c := acl.Client{ID: "dev-1", Username: "dev-1"}
-	allowed := func(p *acl.Policy, a acl.Access, topic string) bool { return p.CheckMessage(c, a, topic, 1, false).Allowed }
+	allowed := func(p *acl.Policy, a acl.Access, topic string) bool {
+		return p.CheckMessage(c, a, topic, 1, false).Allowed
+	}
 
 	old, err := CompileACL(map[string]any{"pub": []any{"sensors/${clientid}/#"}, "sub": []any{"cmd/%u"}, "all": []any{"shared/x"}})
 	require.NoError(t, err)
