@@ -7,6 +7,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/mqttguard/mqttguard/acl"
 	"github.com/mqttguard/mqttguard/reason"
 	"github.com/mqttguard/mqttguard/tlsconf"
 )
@@ -42,6 +43,16 @@ import (
 // Config.VerifyWait (default 2 s) within the caller's ctx.
 type Authenticator interface {
 	Authenticate(ctx context.Context, username string, password []byte, method string, data []byte, cert *x509.Certificate) (identity string, expires time.Time, cont []byte, err error)
+}
+
+// A SessionAuthenticator's credentials carry more than an identity: the
+// session's own permissions (a token's acl claim; jwtauth.Authenticator
+// is one). The Guard calls AuthenticateSession instead of Authenticate,
+// with the client ID (for claims tied to it); rules, when not nil,
+// become Client.Permissions.
+type SessionAuthenticator interface {
+	Authenticator
+	AuthenticateSession(ctx context.Context, clientID, username string, password []byte, method string, data []byte, cert *x509.Certificate) (identity string, expires time.Time, rules *acl.Policy, err error)
 }
 
 // An Authenticator with a Cached method (as *passwd.Holder has) can say

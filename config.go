@@ -52,6 +52,11 @@ type Config struct {
 	// broker sleeps the client's own goroutine, and Connect and Publish
 	// may wait on the caller's.
 	CannotDelay bool
+	// DropWillOnExpiry drops the will of a client whose credentials
+	// ended (Client.Expires) when the broker disconnects it. Default
+	// false: the will is sent, as for any connection the server ends —
+	// it is what tells the client's subscribers it is gone.
+	DropWillOnExpiry bool
 	// AllowAnonymous admits clients with no username and no certificate
 	// identity. Default false: secure by default.
 	AllowAnonymous bool

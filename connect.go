@@ -31,8 +31,20 @@ type Client struct {
 	Listener        string
 	ProtocolVersion byte // 3, 4 or 5
 	// Expires is when the credentials the client authenticated with end
-	// (a token's exp, a certificate's NotAfter); zero for none.
+	// (a token's exp, a certificate's NotAfter); zero for none. From
+	// then on the Guard refuses the client's publishes and subscriptions
+	// with DISCONNECT 0xA0 (maximum connect time) and its deliveries, and
+	// a broker disconnects it (Expired).
 	Expires time.Time
+	// Permissions are the session's own ACL (a token's acl claim, from a
+	// SessionAuthenticator): they replace Config.ACL for this client,
+	// and what they do not allow is denied. Nil: Config.ACL decides.
+	Permissions *acl.Policy
+}
+
+// Expired reports whether c's credentials have ended at now.
+func (c *Client) Expired(now time.Time) bool {
+	return !c.Expires.IsZero() && !now.Before(c.Expires)
 }
 
 func (c *Client) acl() acl.Client {
@@ -173,7 +185,7 @@ func (g *Guard) connect(ctx context.Context, r *ConnectRequest, c *Client, now t
 		if err := acl.ValidTopic(w.Topic); err != nil {
 			return Decision{Verdict: Reject, Code: reason.TopicNameInvalid, Cause: Cause{Component: ByWill, Detail: err.Error()}}
 		}
-		if h := g.cfg.ACL; h != nil {
+		if h := g.aclOf(c); h != nil {
 			if ad := h.CheckMessage(c.acl(), acl.Publish, w.Topic, w.QoS, w.Retain); !ad.Allowed {
 				g.violation(id, trust.ACLDenied, now)
 				d := Decision{Verdict: Reject, Code: reason.NotAuthorized, Cause: aclCause(ad)}
@@ -248,7 +260,16 @@ func (g *Guard) authenticate(ctx context.Context, r *ConnectRequest, c *Client, 
 	vctx, cancel := context.WithTimeout(ctx, cmp.Or(g.cfg.VerifyWait, 2*time.Second))
 	defer cancel()
 	for _, a := range auths {
-		id, expires, cont, err := a.Authenticate(vctx, c.Username, r.Password, r.AuthMethod, r.AuthData, cert)
+		var id string
+		var expires time.Time
+		var cont []byte
+		var perms *acl.Policy
+		var err error
+		if sa, ok := a.(SessionAuthenticator); ok {
+			id, expires, perms, err = sa.AuthenticateSession(vctx, c.ID, c.Username, r.Password, r.AuthMethod, r.AuthData, cert)
+		} else {
+			id, expires, cont, err = a.Authenticate(vctx, c.Username, r.Password, r.AuthMethod, r.AuthData, cert)
+		}
 		switch {
 		case err != nil:
 			code, failed := codeOf(err, r.AuthMethod)
@@ -272,7 +293,7 @@ func (g *Guard) authenticate(ctx context.Context, r *ConnectRequest, c *Client, 
 				gate.Abandon(c.Addr, c.Username, now)
 				gate.Seen(c.Addr, id, now)
 			}
-			c.Username, c.Expires = id, expires
+			c.Username, c.Expires, c.Permissions = id, expires, perms
 			return Decision{}, true
 		case cont != nil:
 			if gate != nil {

@@ -60,12 +60,13 @@ const (
 	ByPlugin                       // a Wasm policy plugin
 	ByWill                         // the will message
 	ByPackets                      // the packet validator (malformed, too large)
+	ByExpiry                       // the client's credentials ended (Client.Expires)
 	numComponents
 )
 
 var componentNames = [numComponents]string{
 	"none", "ban", "flapping", "connection-rate", "password", "certificate", "trust",
-	"acl", "topic", "rate-limit", "anomaly", "plugin", "will", "packets",
+	"acl", "topic", "rate-limit", "anomaly", "plugin", "will", "packets", "expiry",
 }
 
 func (c Component) String() string {

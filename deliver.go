@@ -1,6 +1,10 @@
 package mqttguard
 
-import "github.com/mqttguard/mqttguard/acl"
+import (
+	"time"
+
+	"github.com/mqttguard/mqttguard/acl"
+)
 
 // Deliver decides whether a message may go to subscriber c: the ACL's
 // receive check with the delivery's QoS (the one granted to c, not the
@@ -10,7 +14,11 @@ import "github.com/mqttguard/mqttguard/acl"
 // after a reconnect. A refusal drops the message for that subscriber
 // only, and counts against no one.
 func (g *Guard) Deliver(c *Client, m *Message) Decision {
-	if h := g.cfg.ACL; h != nil {
+	if !c.Expires.IsZero() && c.Expired(time.Now()) {
+		g.stats.decisions[PointDeliver][Drop].Add(1)
+		return Decision{Verdict: Drop, Cause: Cause{Component: ByExpiry, Detail: "the subscriber's credentials ended"}}
+	}
+	if h := g.aclOf(c); h != nil {
 		if ad := h.CheckMessage(c.acl(), acl.Receive, m.Topic, m.QoS, m.Retain); !ad.Allowed {
 			return g.deliveryDropped(ad)
 		}
@@ -26,7 +34,7 @@ func (g *Guard) Deliver(c *Client, m *Message) Decision {
 // there keeps what c may never read out of its queues. An Allow is not
 // counted (Deliver counts the delivery).
 func (g *Guard) MayReceive(c *Client, topic string) Decision {
-	if h := g.cfg.ACL; h != nil {
+	if h := g.aclOf(c); h != nil {
 		if ad := h.CheckAnyMessage(c.acl(), acl.Receive, topic); !ad.Allowed {
 			return g.deliveryDropped(ad)
 		}

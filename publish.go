@@ -27,6 +27,9 @@ func (g *Guard) Publish(ctx context.Context, c *Client, m *Message, now time.Tim
 }
 
 func (g *Guard) publish(ctx context.Context, c *Client, m *Message, now time.Time) Decision {
+	if c.Expired(now) {
+		return expired(c)
+	}
 	id := c.identity()
 	var obs Decision
 	mult := 1.0
@@ -70,7 +73,7 @@ func (g *Guard) publish(ctx context.Context, c *Client, m *Message, now time.Tim
 		}
 	}
 
-	if h := g.cfg.ACL; h != nil {
+	if h := g.aclOf(c); h != nil {
 		if ad := h.CheckMessage(c.acl(), acl.Publish, m.Topic, m.QoS, m.Retain); !ad.Allowed {
 			code := reason.NotAuthorized
 			cause := aclCause(ad)

@@ -27,6 +27,9 @@ func (g *Guard) subscribe(ctx context.Context, c *Client, filter string, qos byt
 	if err := acl.ValidFilter(filter); err != nil {
 		return Decision{Verdict: Reject, Code: reason.TopicFilterInvalid, Cause: Cause{Component: ByTopic, Detail: err.Error()}}
 	}
+	if c.Expired(now) {
+		return expired(c)
+	}
 	id := c.identity()
 	var obs Decision
 	if t := g.cfg.Trust; t != nil {
@@ -42,7 +45,7 @@ func (g *Guard) subscribe(ctx context.Context, c *Client, filter string, qos byt
 	// covers the filter even with FilterOnDelivery, or a member that may
 	// read nothing could join any group and swallow a share of its
 	// messages.
-	if h := g.cfg.ACL; h != nil && (!g.cfg.FilterOnDelivery || strings.HasPrefix(filter, "$share/")) {
+	if h := g.aclOf(c); h != nil && (!g.cfg.FilterOnDelivery || strings.HasPrefix(filter, "$share/")) {
 		if ad := h.Check(c.acl(), acl.Subscribe, filter); !ad.Allowed {
 			g.violation(id, trust.ACLDenied, now)
 			return Decision{Verdict: Reject, Code: reason.NotAuthorized, Cause: aclCause(ad)}
@@ -102,6 +105,9 @@ func (g *Guard) Disconnect(c *Client, will *Message, now time.Time) Decision {
 }
 
 func (g *Guard) will(c *Client, w *Message, now time.Time) Decision {
+	if g.cfg.DropWillOnExpiry && c.Expired(now) {
+		return Decision{Verdict: Drop, Cause: Cause{Component: ByExpiry, Detail: "will of a client whose credentials ended"}}
+	}
 	id := c.identity()
 	if b := g.cfg.Bans; b != nil {
 		if ban, ok := b.Banned(id, now); ok {
@@ -117,7 +123,7 @@ func (g *Guard) will(c *Client, w *Message, now time.Time) Decision {
 			}
 		}
 	}
-	if h := g.cfg.ACL; h != nil {
+	if h := g.aclOf(c); h != nil {
 		if ad := h.CheckMessage(c.acl(), acl.Publish, w.Topic, w.QoS, w.Retain); !ad.Allowed {
 			d := Decision{Verdict: Drop, Cause: aclCause(ad)}
 			d.Cause.Component = ByWill
