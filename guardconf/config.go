@@ -4,6 +4,8 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -101,7 +103,33 @@ type SecurityConfig struct {
 	RateLimit             RateLimitConfig    `toml:"rate_limit"`
 	Trust                 TrustConfig        `toml:"trust"`
 	Flapping              FlappingConfig     `toml:"flapping"`
+	JWT                   JWTConfig          `toml:"jwt"`
 	Devices               []DeviceProfile    `toml:"devices"`
+}
+
+// JWTConfig is token authentication (package jwtauth): a device sends a
+// signed JWT as its password (or username), verified before the
+// password file is asked.
+type JWTConfig struct {
+	Enable     bool     `toml:"enable"`
+	From       string   `toml:"from"` // "password" (default) or "username"
+	Algorithms []string `toml:"algorithms"`
+	// Keys: an HMAC secret in a file (never in this one), PEM public key
+	// files, and the identity provider's JWKS.
+	SecretFile          string        `toml:"secret_file"`
+	PublicKeyFiles      []string      `toml:"public_key_files"`
+	JWKSURL             string        `toml:"jwks_url"`
+	JWKSRefresh         time.Duration `toml:"jwks_refresh"`
+	UnknownKIDRefreshes int           `toml:"unknown_kid_refreshes_per_minute"`
+	Issuer              string        `toml:"issuer"`
+	Audience            string        `toml:"audience"`
+	Leeway              time.Duration `toml:"leeway"`
+	AllowNoExpiry       bool          `toml:"allow_no_expiry"`
+	IdentityClaim       string        `toml:"identity_claim"`
+	ACLClaim            string        `toml:"acl_claim"`
+	// Claims the token must carry, with %u and %c placeholders.
+	Claims           map[string]string `toml:"claims"`
+	DropWillOnExpiry bool              `toml:"drop_will_on_expiry"`
 }
 
 // AuthFailuresConfig is trust.AuthGateConfig: how failed
@@ -326,6 +354,18 @@ func (c *Config) validate() error {
 	if _, err := tlsconf.ParseIdentitySource(s.CertIdentity); err != nil {
 		return c.Errorf("security.cert_identity", "%v", err)
 	}
+	if j := s.JWT; j.Enable {
+		switch {
+		case j.From != "" && j.From != "password" && j.From != "username":
+			return c.Errorf("security.jwt.from", "%q: want \"password\" or \"username\"", j.From)
+		case len(j.Algorithms) == 0:
+			return c.Errorf("security.jwt.algorithms", "name the algorithms your identity provider signs with, e.g. [\"RS256\"]")
+		case j.SecretFile == "" && len(j.PublicKeyFiles) == 0 && j.JWKSURL == "":
+			return c.Errorf("security.jwt", "no keys: set secret_file, public_key_files or jwks_url")
+		case j.JWKSURL != "" && !strings.HasPrefix(j.JWKSURL, "https://") && !loopbackHTTP(j.JWKSURL):
+			return c.Errorf("security.jwt.jwks_url", "%q: the keys that admit clients must come over https (http only from a loopback address)", j.JWKSURL)
+		}
+	}
 	if s.UseIdentityAsUsername && !hostVerifiesCertificates(c.Extension) && (!m.EnableTLS || m.TLSClientAuth == "none" || m.TLSClientAuth == false) {
 		return c.Errorf("security.use_identity_as_username", "needs TLS with client certificates (mqtt.tls_client_auth)")
 	}
@@ -492,4 +532,17 @@ func splitKey(key string) (table string, index int, name string) {
 func (a AuthFailuresConfig) AuthGate() trust.AuthGateConfig {
 	return trust.AuthGateConfig{Free: a.Free, Delay: a.Delay, MaxDelay: a.MaxDelay, Window: a.Window,
 		BanAfter: a.BanAfter, BanFor: a.BanFor}
+}
+
+// loopbackHTTP reports whether u is an http URL on a loopback address.
+func loopbackHTTP(u string) bool {
+	p, err := url.Parse(u)
+	if err != nil || p.Scheme != "http" {
+		return false
+	}
+	if p.Hostname() == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(p.Hostname())
+	return err == nil && a.IsLoopback()
 }

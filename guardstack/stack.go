@@ -24,6 +24,7 @@ import (
 	"github.com/mqttguard/mqttguard/anomaly"
 	"github.com/mqttguard/mqttguard/guardconf"
 	"github.com/mqttguard/mqttguard/internal/loglimit"
+	"github.com/mqttguard/mqttguard/jwtauth"
 	"github.com/mqttguard/mqttguard/packets"
 	"github.com/mqttguard/mqttguard/passwd"
 	"github.com/mqttguard/mqttguard/ratelimit"
@@ -49,6 +50,8 @@ type Stack struct {
 	Guard     *mqttguard.Guard
 	ACL       *acl.Holder
 	Passwords *passwd.Holder
+	// Tokens verifies JWTs ([security.jwt]); nil when it is off.
+	Tokens    *jwtauth.Authenticator
 	Bans      *trust.Bans
 	Tracker   *trust.Tracker
 	Flapping  *anomaly.FlappingDetector
@@ -128,6 +131,15 @@ func New(cfg *guardconf.Config, log *slog.Logger, opts ...Option) (_ *Stack, err
 		// use_identity_as_username does; a client without one gives a
 		// password.
 		gcfg.Authenticators = append(gcfg.Authenticators, tlsconf.Authenticator{Identity: gcfg.CertIdentity})
+	}
+	if s.JWT.Enable {
+		// Before the password file: a token is decided by its signature,
+		// never hashed as a password guess.
+		if st.Tokens, err = newTokens(cfg, log); err != nil {
+			return nil, err
+		}
+		gcfg.Authenticators = append(gcfg.Authenticators, st.Tokens)
+		gcfg.DropWillOnExpiry = s.JWT.DropWillOnExpiry
 	}
 	if s.PasswordFile != "" {
 		f, err := passwd.LoadFile(cfg.Path(s.PasswordFile))
@@ -592,6 +604,9 @@ func (st *Stack) Close(ctx context.Context) error {
 	}
 	if st.Redis != nil {
 		st.Redis.Close()
+	}
+	if st.Tokens != nil {
+		st.Tokens.Close()
 	}
 	if st.Guard != nil {
 		for _, p := range st.Guard.SetPlugins(nil) {

@@ -54,6 +54,11 @@ type session struct {
 	// by filter, for OnACLCheck: mochi asks it for each filter.
 	subscribing atomic.Pointer[map[string]bool]
 
+	// expiry disconnects the client when its credentials end
+	// (Client.Expires); nil for credentials without an end. Stopped when
+	// the connection ends.
+	expiry *time.Timer
+
 	// Set by begin, used at the CONNACK: the client this connection
 	// takes the client ID over from, and whether it must start afresh.
 	predecessor *mqtt.Client
@@ -134,6 +139,13 @@ func (h *Hook) begin(cl *mqtt.Client, c mqttguard.Client, cleanStart bool) {
 	}
 	h.addSession(cl, s)
 	h.wills.reconnected(cl.ID, s.owner, resumes)
+	if !c.Expires.IsZero() {
+		s.expiry = time.AfterFunc(time.Until(c.Expires), func() {
+			if h.session(cl) == s && !cl.Closed() {
+				h.kick(cl, reason.MaximumConnectTime)
+			}
+		})
+	}
 }
 
 // atConnack runs as mochi encodes a successful CONNACK: after it has
@@ -229,6 +241,9 @@ func allocationOrder(ids []uint16) []uint16 {
 }
 
 func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
+	if s := h.session(cl); s != nil && s.expiry != nil {
+		s.expiry.Stop()
+	}
 	if expire || cl.IsTakenOver() {
 		h.dropSession(cl)
 	}

@@ -57,7 +57,15 @@ type plugin struct {
 	sessions map[uintptr]*session // by mosquitto's struct mosquitto pointer
 	offline  []gone               // sessions in the order their clients left
 	kicks    []string             // client IDs to disconnect at the next tick
+	// expiring are the connected sessions whose credentials end
+	// (Client.Expires), looked at by tick every expiryScanEvery.
+	expiring   map[uintptr]*session
+	expiryScan time.Time
 }
+
+// expiryScanEvery is how often tick looks for credentials that ended:
+// mosquitto ticks many times a second.
+const expiryScanEvery = 250 * time.Millisecond
 
 // session is what the plugin knows of one mosquitto client: its identity
 // as the Guard authenticated it, from CONNECT until mosquitto reuses the
@@ -95,11 +103,15 @@ func newPlugin(path string, log *slog.Logger) (*plugin, error) {
 	}
 	st, err := guardstack.New(cfg, log, func(c *mqttguard.Config) {
 		c.CannotDelay = true // never sleep mosquitto's one thread
+		// What an authenticator may wait for on that thread: a JWKS
+		// refresh for a token's unknown kid (at most a few a minute).
+		// Passwords hash without waiting: the thread is the only caller.
+		c.VerifyWait = 50 * time.Millisecond
 	})
 	if err != nil {
 		return nil, err
 	}
-	p := &plugin{st: st, sessions: map[uintptr]*session{}}
+	p := &plugin{st: st, sessions: map[uintptr]*session{}, expiring: map[uintptr]*session{}}
 	st.SetSessions(p)
 	if err := st.StartAdmin(); err != nil {
 		st.Close(context.Background())
@@ -121,7 +133,11 @@ func (p *plugin) basicAuth(key uintptr, req *mqttguard.ConnectRequest, clean boo
 		delete(p.sessions, key)
 		return mosqErrAuth
 	}
-	p.sessions[key] = &session{c: c, clean: clean && req.ProtocolVersion < 5}
+	s := &session{c: c, clean: clean && req.ProtocolVersion < 5}
+	p.sessions[key] = s
+	if !c.Expires.IsZero() {
+		p.expiring[key] = s
+	}
 	return mosqErrSuccess
 }
 
@@ -193,6 +209,21 @@ func (p *plugin) tick() []string {
 	defer p.mu.Unlock()
 	k := p.kicks
 	p.kicks = nil
+	if now := time.Now(); now.Sub(p.expiryScan) >= expiryScanEvery {
+		p.expiryScan = now
+		for key, s := range p.expiring {
+			switch {
+			case p.sessions[key] != s || !s.left.IsZero():
+				delete(p.expiring, key) // gone, or replaced by another client
+			case s.c.Expired(now):
+				// The credentials ended (a token's exp). mosquitto 2.0's
+				// kick sends DISCONNECT 0x98 (a plugin cannot choose
+				// 0xA0), and the will is the Guard's to allow.
+				delete(p.expiring, key)
+				k = append(k, s.c.ID)
+			}
+		}
+	}
 	keep := p.offline[:0]
 	over := len(p.offline) - maxOffline
 	for _, g := range p.offline {
@@ -233,9 +264,9 @@ func (p *plugin) Clients() []mqttguard.Client {
 }
 
 // Kick queues the clients the ban matches for the next tick
-// (guardstack.Sessions: bans, trust escalations, the admin API). mosquitto
-// 2.0 cannot send a DISCONNECT with a reason code from a plugin: code is
-// not sent.
+// (guardstack.Sessions: bans, trust escalations, the admin API).
+// mosquitto 2.0's kick sends an MQTT 5 client DISCONNECT 0x98
+// (administrative action) whatever code is: a plugin cannot choose it.
 func (p *plugin) Kick(match trust.Ban, _ reason.Code) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -99,6 +99,11 @@ func (p *Proxy) serve(c *packets.Conn, listener string) {
 		return
 	}
 	defer p.remove(s)
+	if exp := s.gc.Expires; !exp.IsZero() {
+		// The credentials' end ends the session (MQTT 5: DISCONNECT 0xA0).
+		t := time.AfterFunc(time.Until(exp), func() { s.kick(reason.MaximumConnectTime) })
+		defer t.Stop()
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -65,16 +65,46 @@ func Connect311(t testing.TB, c net.Conn, id, user, pass string) []byte {
 // Subscribe5 subscribes to filter at QoS 0 and requires SUBACK 0.
 func Subscribe5(t testing.TB, c net.Conn, filter string) {
 	t.Helper()
+	require.Equal(t, byte(0), SubscribeCode5(t, c, filter, 0))
+}
+
+// SubscribeCode5 subscribes to filter at qos and returns the SUBACK's
+// reason code.
+func SubscribeCode5(t testing.TB, c net.Conn, filter string, qos byte) byte {
+	t.Helper()
 	cp := paho.NewControlPacket(paho.SUBSCRIBE)
 	s := cp.Content.(*paho.Subscribe)
-	s.PacketID, s.Subscriptions = 1, []paho.SubOptions{{Topic: filter, QoS: 0}}
+	s.PacketID, s.Subscriptions = 1, []paho.SubOptions{{Topic: filter, QoS: qos}}
 	_, err := cp.WriteTo(c)
 	require.NoError(t, err)
-	ack, err := paho.ReadPacket(c)
-	require.NoError(t, err)
-	sa, ok := ack.Content.(*paho.Suback)
-	require.True(t, ok, "got %v", ack)
-	require.Equal(t, []byte{0}, sa.Reasons)
+	for {
+		ack, err := paho.ReadPacket(c)
+		require.NoError(t, err, "a SUBACK")
+		if sa, ok := ack.Content.(*paho.Suback); ok {
+			require.Len(t, sa.Reasons, 1)
+			return sa.Reasons[0]
+		}
+	}
+}
+
+// Disconnected reads until the broker ends the connection and returns
+// the MQTT 5 DISCONNECT's reason code (-1 when it closed without one)
+// and when the connection ended.
+func Disconnected(t testing.TB, c net.Conn, wait time.Duration) (code int, at time.Time) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(wait))
+	defer c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		cp, err := paho.ReadPacket(c)
+		if err != nil {
+			var ne net.Error
+			require.False(t, errors.As(err, &ne) && ne.Timeout(), "the broker did not end the connection within %v", wait)
+			return -1, time.Now()
+		}
+		if d, ok := cp.Content.(*paho.Disconnect); ok {
+			return int(d.ReasonCode), time.Now()
+		}
+	}
 }
 
 // Publish5 publishes and, for QoS 1, returns the PUBACK's reason code.
