@@ -121,6 +121,7 @@ type JWTConfig struct {
 	JWKSURL             string        `toml:"jwks_url"`
 	JWKSRefresh         time.Duration `toml:"jwks_refresh"`
 	UnknownKIDRefreshes int           `toml:"unknown_kid_refreshes_per_minute"`
+	FetchWait           time.Duration `toml:"fetch_wait"`
 	Issuer              string        `toml:"issuer"`
 	Audience            string        `toml:"audience"`
 	Leeway              time.Duration `toml:"leeway"`

@@ -14,7 +14,7 @@ import (
 func newTokens(cfg *guardconf.Config, log *slog.Logger) (*jwtauth.Authenticator, error) {
 	j := cfg.Security.JWT
 	jc := jwtauth.Config{Algorithms: j.Algorithms, FromUsername: j.From == "username", JWKSURL: j.JWKSURL,
-		JWKSRefresh: j.JWKSRefresh, UnknownKIDRefreshes: j.UnknownKIDRefreshes, Issuer: j.Issuer, Audience: j.Audience,
+		JWKSRefresh: j.JWKSRefresh, UnknownKIDRefreshes: j.UnknownKIDRefreshes, FetchWait: j.FetchWait, Issuer: j.Issuer, Audience: j.Audience,
 		Leeway: j.Leeway, AllowNoExpiry: j.AllowNoExpiry, IdentityClaim: j.IdentityClaim, ACLClaim: j.ACLClaim,
 		Claims: j.Claims, Logger: log}
 	if j.SecretFile != "" {

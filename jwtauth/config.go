@@ -46,6 +46,11 @@ type Config struct {
 	UnknownKIDRefreshes int
 	// FetchTimeout bounds one fetch of the set (default 5 s).
 	FetchTimeout time.Duration
+	// FetchWait bounds how long a CONNECT waits for a fetch its token's
+	// unknown kid started (default 1 s; negative: never waits, the fetch
+	// goes on and the CONNECT is answered busy). The caller's context
+	// bounds it too.
+	FetchWait time.Duration
 	// HTTPClient fetches the set (default: a client with FetchTimeout).
 	HTTPClient *http.Client
 
@@ -135,6 +140,9 @@ func (c *Config) defaults() {
 	}
 	if c.UnknownKIDRefreshes == 0 {
 		c.UnknownKIDRefreshes = 6
+	}
+	if c.FetchWait == 0 {
+		c.FetchWait = time.Second
 	}
 	if c.FetchTimeout == 0 {
 		c.FetchTimeout = 5 * time.Second

@@ -382,3 +382,23 @@ func TestConfigErrors(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, keys, 1)
 }
+
+// A CONNECT waits for a JWKS fetch its unknown kid started at most
+// FetchWait; the fetch goes on and lands for the next one.
+func TestFetchWaitBoundsAConnect(t *testing.T) {
+	k := testEC(t)
+	slow := make(chan struct{})
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) > 1 {
+			<-slow // the refresh an unknown kid causes hangs until the test lets it go
+		}
+		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{jwk("k1", k, jose.ES256)}})
+	}))
+	defer srv.Close()
+	a := newAuth(t, Config{Algorithms: []string{"ES256"}, JWKSURL: srv.URL, FetchWait: 30 * time.Millisecond})
+	waitLoaded(t, a)
+	_, err := a.Verify(context.Background(), sign(t, jose.ES256, k, "k9", claims()), "", "", t0)
+	assert.ErrorIs(t, err, ErrKeysUnavailable, "busy after FetchWait, not a wait as long as the provider's")
+	close(slow)
+}

@@ -220,9 +220,17 @@ func (a *Authenticator) keysFor(ctx context.Context, h header, now time.Time) ([
 	k := a.keyByID(h.Kid)
 	if k == nil && a.jwks != nil {
 		if ch := a.jwks.refreshForUnknown(now); ch != nil {
+			if a.cfg.FetchWait < 0 {
+				return nil, ErrKeysUnavailable
+			}
+			t := time.NewTimer(a.cfg.FetchWait)
 			select {
 			case <-ch:
+				t.Stop()
 			case <-ctx.Done():
+				t.Stop()
+				return nil, ErrKeysUnavailable
+			case <-t.C:
 				return nil, ErrKeysUnavailable
 			}
 			k = a.keyByID(h.Kid)
