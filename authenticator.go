@@ -55,6 +55,15 @@ type SessionAuthenticator interface {
 	AuthenticateSession(ctx context.Context, clientID, username string, password []byte, method string, data []byte, cert *x509.Certificate) (identity string, expires time.Time, rules *acl.Policy, err error)
 }
 
+// An Authenticator with a Signed method says which credentials it
+// decides by a signature rather than by a secret an attacker could
+// guess (jwtauth: anything shaped like a token). For those, the
+// AuthGate's turns and failures are the address's alone, never the
+// claimed username's.
+type signedCredentials interface {
+	Signed(username string, password []byte, method string) bool
+}
+
 // An Authenticator with a Cached method (as *passwd.Holder has) can say
 // cheaply that it admitted these credentials a moment ago. The Guard
 // asks it before a client waits its turn at the AuthGate, so a device

@@ -226,3 +226,61 @@ func TestCannotDelayNeverHoldsAConnect(t *testing.T) {
 	assert.Equal(t, []reason.Code{0x86, 0x86, 0x86, 0x86, 0x89}, codes, "3 free, one now, then busy instead of a wait")
 	assert.Contains(t, last.Cause.Detail, "due in", "refused at once, not after waiting")
 }
+
+// signedAuth decides "tok:" passwords by a (pretend) signature.
+type signedAuth struct{}
+
+func (signedAuth) Signed(_ string, password []byte, method string) bool {
+	return method == "" && strings.HasPrefix(string(password), "tok:")
+}
+
+func (signedAuth) Authenticate(_ context.Context, _ string, password []byte, _ string, _ []byte, _ *x509.Certificate) (string, time.Time, []byte, error) {
+	switch string(password) {
+	case "tok:good":
+		return "dev-1", time.Time{}, nil, nil
+	case "":
+		return "", time.Time{}, nil, nil
+	}
+	if strings.HasPrefix(string(password), "tok:") {
+		return "", time.Time{}, nil, errors.New("token: the signature does not verify")
+	}
+	return "", time.Time{}, nil, nil
+}
+
+// Forged tokens that name a device are no guesses at its secret: they
+// slow their own addresses, never the device's logins.
+func TestForgedTokensDoNotSlowTheDevice(t *testing.T) {
+	gate, err := trust.NewAuthGate(trust.AuthGateConfig{Free: 1, Delay: time.Second, MaxDelay: 10 * time.Second, BanAfter: 1000})
+	require.NoError(t, err)
+	g, err := mqttguard.New(mqttguard.Config{Mode: trust.EnforceFull, AuthGate: gate, Authenticators: []mqttguard.Authenticator{signedAuth{}}})
+	require.NoError(t, err)
+	connect := func(from, user, pass string) mqttguard.Decision {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		_, d := g.Connect(ctx, &mqttguard.ConnectRequest{ClientID: "c", Username: user, Password: []byte(pass), HasPassword: true,
+			Addr: netip.MustParseAddrPort(from + ":1"), ProtocolVersion: 5}, time.Now())
+		return d
+	}
+	for i := range 9 {
+		connect(fmt.Sprintf("198.51.100.%d", 10+i%3), "dev-1", fmt.Sprint("tok:forged-", i))
+	}
+	d := connect("203.0.113.9", "dev-1", "tok:good")
+	assert.Equal(t, mqttguard.Allow, d.Verdict, "the device's token is not kept waiting: %v", d)
+	assert.Equal(t, reason.ServerBusy, connect("198.51.100.10", "dev-1", "tok:forged").Code, "the forging address is")
+}
+
+// With anonymous clients allowed, credentials without a username are
+// still judged: a token is not anonymous.
+func TestAnonymousIsNoCredentialsAtAll(t *testing.T) {
+	g, err := mqttguard.New(mqttguard.Config{Mode: trust.EnforceFull, AllowAnonymous: true, Authenticators: []mqttguard.Authenticator{signedAuth{}}})
+	require.NoError(t, err)
+	_, d := g.Connect(context.Background(), &mqttguard.ConnectRequest{ClientID: "a", Addr: attacker, ProtocolVersion: 5}, time.Now())
+	assert.Equal(t, mqttguard.Allow, d.Verdict, "no credentials: anonymous")
+	_, d = g.Connect(context.Background(), &mqttguard.ConnectRequest{ClientID: "b", Password: []byte("tok:forged"), HasPassword: true,
+		Addr: attacker, ProtocolVersion: 5}, time.Now())
+	assert.Equal(t, reason.BadUsernameOrPassword, d.Code, "a forged token is refused, not admitted as anonymous")
+	c, d := g.Connect(context.Background(), &mqttguard.ConnectRequest{ClientID: "c", Password: []byte("tok:good"), HasPassword: true,
+		Addr: attacker, ProtocolVersion: 5}, time.Now())
+	assert.Equal(t, mqttguard.Allow, d.Verdict)
+	assert.Equal(t, "dev-1", c.Username, "a good one is who it says")
+}

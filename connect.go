@@ -121,6 +121,11 @@ func (g *Guard) connect(ctx context.Context, r *ConnectRequest, c *Client, now t
 	if d, ok := g.authenticate(ctx, r, c, r.Certificate, now); !ok {
 		return d
 	}
+	if c.Expired(now) {
+		// Credentials that end before the session could start (a token
+		// within its issuer's clock leeway, say): no session, no will.
+		return refusedAuth(reason.BadUsernameOrPassword, "the credentials ended at "+c.Expires.UTC().Format(time.RFC3339))
+	}
 	if b := g.cfg.Bans; b != nil && c.Username != claimed {
 		// The authenticator named someone else (a token's subject, a
 		// certificate's identity): the ban list is asked about who the
@@ -222,10 +227,21 @@ func (g *Guard) authenticate(ctx context.Context, r *ConnectRequest, c *Client, 
 		}
 		return Decision{}, true // another part of the broker authenticates
 	}
-	if c.Username == "" && r.AuthMethod == "" && g.cfg.AllowAnonymous {
-		return Decision{}, true
+	if c.Username == "" && !r.HasPassword && r.AuthMethod == "" && g.cfg.AllowAnonymous {
+		return Decision{}, true // anonymous: no credentials at all (a token is one)
 	}
 	gate := g.cfg.AuthGate
+	// The AuthGate's turns slow guesses at a username's secret. Signed
+	// credentials (a token) are not guesses: they take the address's
+	// turns alone, so forged tokens that name a device never slow that
+	// device, and password guesses at its name never slow its tokens.
+	gateUser := c.Username
+	for _, a := range auths {
+		if sc, ok := a.(signedCredentials); ok && sc.Signed(c.Username, r.Password, r.AuthMethod) {
+			gateUser = ""
+			break
+		}
+	}
 	// The cache of recent successes stands in for the chain only where
 	// no built-in authenticator before the cached one could have an
 	// opinion: a plain username and password, no certificate, no method.
@@ -240,7 +256,7 @@ func (g *Guard) authenticate(ctx context.Context, r *ConnectRequest, c *Client, 
 		}
 	}
 	if gate != nil {
-		wait, ok := gate.Reserve(c.Addr, c.Username, now)
+		wait, ok := gate.Reserve(c.Addr, gateUser, now)
 		if !ok {
 			return refusedAuth(reason.ServerBusy, "too many failed authentications from this address: try later"), false
 		}
@@ -248,11 +264,11 @@ func (g *Guard) authenticate(ctx context.Context, r *ConnectRequest, c *Client, 
 			// Holding this CONNECT would hold every client (mosquitto's
 			// one thread): one guesser could stall the broker for
 			// MaxDelay per guess.
-			gate.Abandon(c.Addr, c.Username, now)
+			gate.Abandon(c.Addr, gateUser, now)
 			return refusedAuth(reason.ServerBusy, "this address's next attempt is due in "+wait.Round(time.Millisecond).String()+": try then"), false
 		}
 		if wait > 0 && !sleep(ctx, wait) {
-			gate.Abandon(c.Addr, c.Username, now)
+			gate.Abandon(c.Addr, gateUser, now)
 			return refusedAuth(reason.ServerBusy, "gave up waiting its turn"), false
 		}
 		now = now.Add(wait)
@@ -275,35 +291,35 @@ func (g *Guard) authenticate(ctx context.Context, r *ConnectRequest, c *Client, 
 			code, failed := codeOf(err, r.AuthMethod)
 			if !failed {
 				if gate != nil {
-					gate.Abandon(c.Addr, c.Username, now)
+					gate.Abandon(c.Addr, gateUser, now)
 				}
 				return refusedAuth(code, err.Error()), false
 			}
-			g.authFailed(c.Addr, c.Username, now)
+			g.authFailed(c.Addr, gateUser, now)
 			return refusedAuth(code, err.Error()), false
 		case id != "":
 			switch {
 			case gate == nil:
-			case id == c.Username:
+			case id == gateUser:
 				gate.Succeeded(c.Addr, id, now)
 			default:
 				// The success is the identity's, not the username claimed
 				// (whose turns it must not reset); the attempt Reserve
 				// counted was the claimed username's.
-				gate.Abandon(c.Addr, c.Username, now)
+				gate.Abandon(c.Addr, gateUser, now)
 				gate.Seen(c.Addr, id, now)
 			}
 			c.Username, c.Expires, c.Permissions = id, expires, perms
 			return Decision{}, true
 		case cont != nil:
 			if gate != nil {
-				gate.Abandon(c.Addr, c.Username, now)
+				gate.Abandon(c.Addr, gateUser, now)
 			}
 			return refusedAuth(reason.BadAuthenticationMethod, "the authenticator asked for another AUTH round, which this broker does not carry yet"), false
 		}
 	}
 	// Nobody recognised the credentials.
-	g.authFailed(c.Addr, c.Username, now)
+	g.authFailed(c.Addr, gateUser, now)
 	switch {
 	case r.AuthMethod != "":
 		return refusedAuth(reason.BadAuthenticationMethod, "authentication method "+strconv.Quote(r.AuthMethod)+" is not supported"), false

@@ -28,22 +28,29 @@ const maxACLRules = 256
 // values and invalid filters are errors: a token whose permissions
 // cannot be read is refused, never half-applied.
 func CompileACL(claim any) (*acl.Policy, error) {
+	p, _, err := compileACL(claim)
+	return p, err
+}
+
+// compileACL is CompileACL that also says whether a rule names topics
+// by the client ID, which only a token tied to one may do.
+func compileACL(claim any) (_ *acl.Policy, byClientID bool, _ error) {
 	var rules []acl.Rule
 	switch c := claim.(type) {
 	case map[string]any:
 		for key, v := range c {
 			access, ok := map[string]acl.Access{"pub": acl.Publish, "sub": acl.Read, "all": acl.All}[key]
 			if !ok {
-				return nil, fmt.Errorf("unknown key %q: want pub, sub or all", key)
+				return nil, false, fmt.Errorf("unknown key %q: want pub, sub or all", key)
 			}
 			filters, err := stringList(v, key)
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			for _, f := range filters {
 				r, err := rule(acl.Allow, access, f)
 				if err != nil {
-					return nil, err
+					return nil, false, err
 				}
 				rules = append(rules, r)
 			}
@@ -52,17 +59,34 @@ func CompileACL(claim any) (*acl.Policy, error) {
 		for i, v := range c {
 			r, err := listRule(v, len(c)-i)
 			if err != nil {
-				return nil, fmt.Errorf("rule %d: %w", i, err)
+				return nil, false, fmt.Errorf("rule %d: %w", i, err)
 			}
 			rules = append(rules, r)
 		}
 	default:
-		return nil, errors.New("want an object of pub/sub/all lists or a list of rules")
+		return nil, false, errors.New("want an object of pub/sub/all lists or a list of rules")
 	}
 	if len(rules) > maxACLRules {
-		return nil, fmt.Errorf("%d rules: at most %d", len(rules), maxACLRules)
+		return nil, false, fmt.Errorf("%d rules: at most %d", len(rules), maxACLRules)
 	}
-	return acl.NewPolicy(rules, acl.Options{})
+	for _, r := range rules {
+		if !r.Literal && namesClientID(r.Filter) {
+			byClientID = true
+		}
+	}
+	p, err := acl.NewPolicy(rules, acl.Options{})
+	return p, byClientID, err
+}
+
+// namesClientID reports whether a filter has a client-ID placeholder
+// level.
+func namesClientID(filter string) bool {
+	for _, level := range strings.Split(filter, "/") {
+		if level == "%c" || level == "${clientid}" {
+			return true
+		}
+	}
+	return false
 }
 
 // listRule reads one rule of the list format; prio makes the earlier
@@ -103,6 +127,9 @@ func listRule(v any, prio int) (acl.Rule, error) {
 			levels, ok := val.([]any)
 			if !ok {
 				return r, fmt.Errorf("qos %v: want a list of 0, 1 and 2", val)
+			}
+			if len(levels) == 0 {
+				return r, errors.New("qos []: list the levels allowed (an empty list would mean any)")
 			}
 			var qs []byte
 			for _, l := range levels {

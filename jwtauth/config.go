@@ -87,11 +87,18 @@ var (
 	edAlgs    = []jose.SignatureAlgorithm{jose.EdDSA}
 )
 
+// minRSABits is the smallest RSA modulus a key may have (NIST SP
+// 800-131A): a smaller one can be factored, and its tokens forged.
+const minRSABits = 2048
+
 func algsFor(key any) []jose.SignatureAlgorithm {
-	switch key.(type) {
+	switch k := key.(type) {
 	case []byte:
 		return hmacAlgs
 	case *rsa.PublicKey:
+		if k.N == nil || k.N.BitLen() < minRSABits {
+			return nil
+		}
 		return rsaAlgs
 	case *ecdsa.PublicKey:
 		return ecdsaAlgs
@@ -119,7 +126,7 @@ func (c *Config) validate() error {
 	}
 	for i, k := range c.PublicKeys {
 		if algsFor(k) == nil {
-			return fmt.Errorf("jwtauth: Config.PublicKeys[%d]: %T is not an RSA, ECDSA or Ed25519 public key", i, k)
+			return fmt.Errorf("jwtauth: Config.PublicKeys[%d]: %s", i, unusable(k))
 		}
 	}
 	if len(c.Secret) == 0 && len(c.PublicKeys) == 0 && c.JWKSURL == "" {
@@ -148,7 +155,7 @@ func (c *Config) defaults() {
 		c.FetchTimeout = 5 * time.Second
 	}
 	if c.HTTPClient == nil {
-		c.HTTPClient = &http.Client{Timeout: c.FetchTimeout}
+		c.HTTPClient = &http.Client{Timeout: c.FetchTimeout, CheckRedirect: sameScheme}
 	}
 	if c.IdentityClaim == "" {
 		c.IdentityClaim = "sub"
@@ -188,7 +195,7 @@ func ParsePublicKeys(data []byte) ([]crypto.PublicKey, error) {
 			return nil, fmt.Errorf("jwtauth: PEM block %d (%s): %w", n, b.Type, err)
 		}
 		if algsFor(k) == nil {
-			return nil, fmt.Errorf("jwtauth: PEM block %d: a %T key is not RSA, ECDSA or Ed25519", n, k)
+			return nil, fmt.Errorf("jwtauth: PEM block %d: %s", n, unusable(k))
 		}
 		keys = append(keys, k)
 	}
@@ -196,4 +203,28 @@ func ParsePublicKeys(data []byte) ([]crypto.PublicKey, error) {
 		return nil, errors.New("jwtauth: no PEM public key found")
 	}
 	return keys, nil
+}
+
+// unusable says why k cannot verify tokens.
+func unusable(k any) string {
+	if r, ok := k.(*rsa.PublicKey); ok {
+		bits := 0
+		if r.N != nil {
+			bits = r.N.BitLen()
+		}
+		return fmt.Sprintf("an RSA key of %d bits: at least %d are needed", bits, minRSABits)
+	}
+	return fmt.Sprintf("%T is not an RSA, ECDSA or Ed25519 public key", k)
+}
+
+// sameScheme follows at most 3 redirects and none to another scheme: an
+// https key set must not be taken over plain http.
+func sameScheme(req *http.Request, via []*http.Request) error {
+	if len(via) >= 3 {
+		return errors.New("more than 3 redirects")
+	}
+	if req.URL.Scheme != via[0].URL.Scheme {
+		return fmt.Errorf("a redirect from %s to %s", via[0].URL.Scheme, req.URL.Scheme)
+	}
+	return nil
 }

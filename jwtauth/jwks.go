@@ -169,6 +169,11 @@ func (j *jwks) get(ctx context.Context) (map[string]any, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: %s", j.cfg.JWKSURL, resp.Status)
 	}
+	if resp.Request != nil && resp.Request.URL.Scheme != req.URL.Scheme {
+		// Whatever client was given: keys asked for over https never
+		// come over plain http after a redirect.
+		return nil, fmt.Errorf("GET %s: redirected to %s", j.cfg.JWKSURL, resp.Request.URL.Redacted())
+	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBytes+1))
 	if err != nil {
 		return nil, err

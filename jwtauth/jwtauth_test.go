@@ -402,3 +402,59 @@ func TestFetchWaitBoundsAConnect(t *testing.T) {
 	assert.ErrorIs(t, err, ErrKeysUnavailable, "busy after FetchWait, not a wait as long as the provider's")
 	close(slow)
 }
+
+// Regressions from the red-team round on tokens.
+func TestTokenRedTeamRegressions(t *testing.T) {
+	ctx := context.Background()
+	byID := claims("acl", map[string]any{"pub": []any{"devices/${clientid}/#"}})
+	unbound := newAuth(t, Config{Algorithms: []string{"HS256"}, Secret: secret})
+	_, err := unbound.Verify(ctx, sign(t, jose.HS256, secret, "", byID), "", "victim-7", t0)
+	assert.ErrorContains(t, err, "names topics by client ID, and no claim ties the token to one",
+		"the holder would choose whose subtree ${clientid} opens")
+	bound := newAuth(t, Config{Algorithms: []string{"HS256"}, Secret: secret, Claims: map[string]string{"sub": "%c"}, Leeway: 30 * time.Second})
+	r, err := bound.Verify(ctx, sign(t, jose.HS256, secret, "", byID), "", "dev-1", t0)
+	require.NoError(t, err)
+	assert.Equal(t, t0.Add(time.Hour+30*time.Second), r.Expires, "valid until the leeway it was admitted with runs out")
+	_, err = bound.Verify(ctx, sign(t, jose.HS256, secret, "", byID), "", "victim-7", t0)
+	assert.ErrorContains(t, err, `claim "sub" is not "victim-7"`)
+
+	for _, id := range []string{"admin\x00x", "\x01\x7f"} {
+		_, err := unbound.Verify(ctx, sign(t, jose.HS256, secret, "", claims("sub", id)), "", "", t0)
+		assert.ErrorContains(t, err, "identity claim", "%q", id)
+	}
+	_, err = CompileACL([]any{map[string]any{"permission": "allow", "action": "all", "topic": "a", "qos": []any{}}})
+	assert.ErrorContains(t, err, "qos []", "an empty list is not 'any QoS'")
+
+	crit := b64(map[string]any{"alg": "HS256", "CRIT": []string{"exp"}}) + "." + b64(claims()) + ".sig"
+	_, err = unbound.Verify(ctx, crit, "", "", t0)
+	assert.Error(t, err)
+	_, err = unbound.Verify(ctx, sign(t, jose.HS256, secret, "", claims("exp", "tomorrow")), "", "", t0)
+	assert.ErrorContains(t, err, "the claims cannot be read", "not a signature failure")
+
+	weak, _ := rsa.GenerateKey(rand.Reader, 1024)
+	der, _ := x509.MarshalPKIXPublicKey(&weak.PublicKey)
+	_, err = ParsePublicKeys(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	assert.ErrorContains(t, err, "an RSA key of 1024 bits: at least 2048")
+
+	assert.True(t, unbound.Signed("", []byte(sign(t, jose.HS256, secret, "", claims())), ""))
+	assert.False(t, unbound.Signed("dev-1", []byte("hunter2"), ""))
+}
+
+// Keys asked for over https are never taken over plain http after a
+// redirect, whatever HTTP client was given.
+func TestJWKSRedirectToHTTPIsRefused(t *testing.T) {
+	k := testEC(t)
+	var plainHits atomic.Int64
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		plainHits.Add(1)
+		json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{jwk("k1", k, jose.ES256)}})
+	}))
+	defer plain.Close()
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, plain.URL+"/jwks", http.StatusFound)
+	}))
+	defer tlsSrv.Close()
+	a := newAuth(t, Config{Algorithms: []string{"ES256"}, JWKSURL: tlsSrv.URL, HTTPClient: tlsSrv.Client()})
+	require.Eventually(t, func() bool { return a.Stats().JWKSFetchErrors > 0 }, 5*time.Second, 5*time.Millisecond)
+	assert.Zero(t, a.Stats().JWKSKeys)
+}

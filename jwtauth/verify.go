@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
@@ -48,6 +50,9 @@ type Authenticator struct {
 	cfg   Config
 	algs  []jose.SignatureAlgorithm
 	jwks  *jwks // nil without Config.JWKSURL
+	// bindsClientID: a claim must equal the client ID (Config.Claims
+	// with %c), so an acl claim may name topics by it.
+	bindsClientID bool
 	stats struct{ verified, refused, busy atomic.Uint64 }
 }
 
@@ -62,6 +67,11 @@ func New(cfg Config) (*Authenticator, error) {
 	cfg.defaults()
 	cfg.Algorithms = slices.Clone(cfg.Algorithms)
 	a := &Authenticator{cfg: cfg}
+	for _, v := range cfg.Claims {
+		if strings.Contains(v, "%c") {
+			a.bindsClientID = true
+		}
+	}
 	for _, x := range cfg.Algorithms {
 		a.algs = append(a.algs, jose.SignatureAlgorithm(x))
 	}
@@ -119,6 +129,19 @@ func (a *Authenticator) AuthenticateSession(ctx context.Context, clientID, usern
 	return r.Identity, r.Expires, r.ACL, nil
 }
 
+// Signed reports whether the credentials are a token this Authenticator
+// decides (the Guard's signedCredentials): a forged one is no guess at
+// a secret, so it counts against the client's address alone.
+func (a *Authenticator) Signed(username string, password []byte, method string) bool {
+	if method != "" {
+		return false
+	}
+	if a.cfg.FromUsername {
+		return IsToken(username)
+	}
+	return IsToken(string(password))
+}
+
 // header is the part of a token's header read before its signature is.
 type header struct {
 	Alg  string   `json:"alg"`
@@ -169,15 +192,17 @@ func (a *Authenticator) verify(ctx context.Context, token, username, clientID st
 	}
 	var std jwt.Claims
 	var all map[string]any
-	verified := false
+	err = jose.ErrCryptoFailure
 	for _, k := range keys {
-		if tok.Claims(k, &std, &all) == nil {
-			verified = true
+		if err = tok.Claims(k, &std, &all); err == nil {
 			break
 		}
 	}
-	if !verified {
+	switch {
+	case errors.Is(err, jose.ErrCryptoFailure):
 		return Result{}, errors.New("token: the signature does not verify with the key it names")
+	case err != nil:
+		return Result{}, fmt.Errorf("token: the claims cannot be read: %v", err)
 	}
 	return a.claims(std, all, username, clientID, now)
 }
@@ -189,8 +214,18 @@ func parseHeader(token string) (header, error) {
 	if err != nil {
 		return h, errors.New("token: the header is not base64url")
 	}
-	if err := json.Unmarshal(b, &h); err != nil {
-		return h, fmt.Errorf("token: the header is not JSON: %v", err)
+	// Exact keys, as go-jose reads them: encoding/json's match ignores
+	// case, and "CRIT" must not hide from the check below.
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return h, fmt.Errorf("token: the header is not a JSON object: %v", err)
+	}
+	for key, dst := range map[string]any{"alg": &h.Alg, "kid": &h.Kid, "crit": &h.Crit} {
+		if v, ok := m[key]; ok {
+			if err := json.Unmarshal(v, dst); err != nil {
+				return h, fmt.Errorf("token: header %q: %v", key, err)
+			}
+		}
 	}
 	return h, nil
 }
@@ -281,6 +316,9 @@ func (a *Authenticator) claims(std jwt.Claims, all map[string]any, username, cli
 	if id == "" {
 		return Result{}, fmt.Errorf("token: the identity claim %q is missing or not a string", a.cfg.IdentityClaim)
 	}
+	if err := validIdentity(id); err != nil {
+		return Result{}, fmt.Errorf("token: the identity claim %q: %v", a.cfg.IdentityClaim, err)
+	}
 	if username != "" && username != id {
 		return Result{}, fmt.Errorf("token: it is %s's, not the username %q's", strconv.Quote(id), username)
 	}
@@ -292,13 +330,21 @@ func (a *Authenticator) claims(std jwt.Claims, all map[string]any, username, cli
 	}
 	r := Result{Identity: id}
 	if std.Expiry != nil {
-		r.Expires = std.Expiry.Time().UTC()
+		// Valid until the leeway the check allowed runs out: the session
+		// it admits must not start already over.
+		r.Expires = std.Expiry.Time().UTC().Add(a.cfg.Leeway)
 	}
 	if a.cfg.ACLClaim != "-" {
 		if raw, ok := all[a.cfg.ACLClaim]; ok {
-			p, err := CompileACL(raw)
+			p, byClientID, err := compileACL(raw)
 			if err != nil {
 				return Result{}, fmt.Errorf("token: claim %q: %w", a.cfg.ACLClaim, err)
+			}
+			if byClientID && !a.bindsClientID {
+				// The client chooses its client ID: without a claim tied
+				// to it, the holder of this token would choose which
+				// device's topics ${clientid} opens.
+				return Result{}, fmt.Errorf("token: claim %q names topics by client ID, and no claim ties the token to one (configure a claim = \"%%c\", e.g. sub)", a.cfg.ACLClaim)
 			}
 			r.ACL = p
 		}
@@ -371,4 +417,23 @@ func (a *Authenticator) Stats() Stats {
 		s.JWKSKeys = len(*j.set.Load())
 	}
 	return s
+}
+
+// validIdentity refuses what no MQTT username may be (a NUL, invalid
+// UTF-8, more than 65,535 bytes) and control characters, which the
+// spec advises against and which other parts of a broker keep
+// identities apart with.
+func validIdentity(id string) error {
+	if len(id) > 65535 {
+		return errors.New("longer than an MQTT string")
+	}
+	if !utf8.ValidString(id) {
+		return errors.New("not UTF-8")
+	}
+	for _, r := range id {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("holds the control character %U", r)
+		}
+	}
+	return nil
 }

@@ -57,7 +57,7 @@ type session struct {
 	// expiry disconnects the client when its credentials end
 	// (Client.Expires); nil for credentials without an end. Stopped when
 	// the connection ends.
-	expiry *time.Timer
+	expiry atomic.Pointer[time.Timer]
 
 	// Set by begin, used at the CONNACK: the client this connection
 	// takes the client ID over from, and whether it must start afresh.
@@ -140,11 +140,20 @@ func (h *Hook) begin(cl *mqtt.Client, c mqttguard.Client, cleanStart bool) {
 	h.addSession(cl, s)
 	h.wills.reconnected(cl.ID, s.owner, resumes)
 	if !c.Expires.IsZero() {
-		s.expiry = time.AfterFunc(time.Until(c.Expires), func() {
-			if h.session(cl) == s && !cl.Closed() {
-				h.kick(cl, reason.MaximumConnectTime)
+		var expire func()
+		expire = func() {
+			if h.session(cl) != s || cl.Closed() {
+				return
 			}
-		})
+			select {
+			case <-s.connacked:
+				h.kick(cl, reason.MaximumConnectTime)
+			default:
+				// Never a DISCONNECT before the CONNACK [MQTT-3.2.0-1].
+				s.expiry.Store(time.AfterFunc(10*time.Millisecond, expire))
+			}
+		}
+		s.expiry.Store(time.AfterFunc(time.Until(c.Expires), expire))
 	}
 }
 
@@ -241,8 +250,10 @@ func allocationOrder(ids []uint16) []uint16 {
 }
 
 func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
-	if s := h.session(cl); s != nil && s.expiry != nil {
-		s.expiry.Stop()
+	if s := h.session(cl); s != nil {
+		if t := s.expiry.Load(); t != nil {
+			t.Stop()
+		}
 	}
 	if expire || cl.IsTakenOver() {
 		h.dropSession(cl)

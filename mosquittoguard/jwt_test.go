@@ -30,7 +30,8 @@ func TestTokenInsideMosquitto(t *testing.T) {
 	text, err := os.ReadFile(conf)
 	require.NoError(t, err)
 	edited := strings.NewReplacer("[security.jwt]\nenable = false", "[security.jwt]\nenable = true",
-		`algorithms = ["RS256", "ES256"]`, `algorithms = ["HS256"]`, `secret_file = ""`, `secret_file = "jwt.secret"`).Replace(string(text))
+		`algorithms = ["RS256", "ES256"]`, `algorithms = ["HS256"]`, `secret_file = ""`, `secret_file = "jwt.secret"`,
+		`leeway = "30s"`, `leeway = "0s"`).Replace(string(text))
 	require.NoError(t, os.WriteFile(conf, []byte(edited), 0o600))
 	m := mqtttest.RunMosquitto(t, bin, dir, "allow_anonymous true", "plugin "+so, "plugin_opt_config "+conf)
 
@@ -38,7 +39,7 @@ func TestTokenInsideMosquitto(t *testing.T) {
 	require.Equal(t, byte(0), mqtttest.Connect5(t, dash, "dash", "admin", pw["admin"], nil), "passwords beside tokens")
 	mqtttest.Subscribe5(t, dash, "#")
 	exp := time.Now().Add(3 * time.Second).Truncate(time.Second).Add(time.Second)
-	tok := mqtttest.HS256Token(t, secret, map[string]any{"sub": "dev-1", "aud": "mqtt", "exp": exp.Unix(),
+	tok := mqtttest.HS256Token(t, secret, map[string]any{"sub": "d1", "aud": "mqtt", "exp": exp.Unix(),
 		"acl": map[string]any{"pub": []string{"devices/${clientid}/#"}}})
 	c := mqtttest.DialRaw(t, m.Addr)
 	require.Equal(t, byte(0), mqtttest.Connect5(t, c, "d1", "", tok, nil))

@@ -20,7 +20,8 @@ func withTokens(t *testing.T) func(*guardconf.Config) {
 	return func(c *guardconf.Config) {
 		path := filepath.Join(t.TempDir(), "jwt.secret")
 		require.NoError(t, os.WriteFile(path, jwtSecret, 0o600))
-		c.Security.JWT = guardconf.JWTConfig{Enable: true, Algorithms: []string{"HS256"}, SecretFile: path, Audience: "mqtt"}
+		c.Security.JWT = guardconf.JWTConfig{Enable: true, Algorithms: []string{"HS256"}, SecretFile: path, Audience: "mqtt",
+			Claims: map[string]string{"sub": "%c"}}
 	}
 }
 
@@ -30,7 +31,7 @@ func TestTokenSession(t *testing.T) {
 	tb := startBroker(t, withTokens(t))
 	addr := tb.Addr("tcp")
 	exp := time.Now().Add(3 * time.Second).Truncate(time.Second).Add(time.Second)
-	tok := mqtttest.HS256Token(t, jwtSecret, map[string]any{"sub": "dev-1", "aud": "mqtt", "exp": exp.Unix(),
+	tok := mqtttest.HS256Token(t, jwtSecret, map[string]any{"sub": "d1", "aud": "mqtt", "exp": exp.Unix(),
 		"acl": map[string]any{"pub": []string{"devices/${clientid}/#"}, "sub": []string{"cmd/${clientid}"}}})
 
 	c := mqtttest.DialRaw(t, addr)
@@ -42,11 +43,14 @@ func TestTokenSession(t *testing.T) {
 	// message is checked as it is delivered.
 	assert.Equal(t, byte(1), mqtttest.SubscribeCode5(t, c, "sensors/#", 1))
 
-	forged := mqtttest.HS256Token(t, []byte("not the secret, but thirty-two bytes long"), map[string]any{"sub": "dev-1", "aud": "mqtt", "exp": exp.Unix()})
+	forged := mqtttest.HS256Token(t, []byte("not the secret, but thirty-two bytes long"), map[string]any{"sub": "d1", "aud": "mqtt", "exp": exp.Unix()})
 	f := mqtttest.DialRaw(t, addr)
 	assert.Equal(t, byte(0x86), mqtttest.Connect5(t, f, "d2", "", forged, nil), "a forged token is refused, never tried as a password")
 	claimed := mqtttest.DialRaw(t, addr)
-	assert.Equal(t, byte(0x86), mqtttest.Connect5(t, claimed, "d3", "admin", tok, nil), "a token never claims another username")
+	assert.Equal(t, byte(0x86), mqtttest.Connect5(t, claimed, "d1", "admin", tok, nil), "a token never claims another username")
+	other := mqtttest.DialRaw(t, addr)
+	assert.Equal(t, byte(0x86), mqtttest.Connect5(t, other, "victim-7", "", tok, nil),
+		"nor another client ID: its holder does not choose whose topics ${clientid} opens")
 	pw := mqtttest.DialRaw(t, addr)
 	require.Equal(t, byte(0), mqtttest.Connect5(t, pw, "s1", "sensor1", passwords["sensor1"], nil), "passwords still work beside tokens")
 	admin := mqtttest.DialRaw(t, addr)

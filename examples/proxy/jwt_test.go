@@ -20,12 +20,13 @@ func TestProxyTokenSession(t *testing.T) {
 	tp := startProxy(t, func(c *guardconf.Config) {
 		path := filepath.Join(t.TempDir(), "jwt.secret")
 		require.NoError(t, os.WriteFile(path, secret, 0o600))
-		c.Security.JWT = guardconf.JWTConfig{Enable: true, Algorithms: []string{"HS256"}, SecretFile: path, Audience: "mqtt"}
+		c.Security.JWT = guardconf.JWTConfig{Enable: true, Algorithms: []string{"HS256"}, SecretFile: path, Audience: "mqtt",
+			Claims: map[string]string{"sub": "%c"}}
 	})
 	watcher := tp.raw(t, "watcher")
 	watcher.Sub(t, "#")
 	exp := time.Now().Add(3 * time.Second).Truncate(time.Second).Add(time.Second)
-	tok := mqtttest.HS256Token(t, secret, map[string]any{"sub": "dev-1", "aud": "mqtt", "exp": exp.Unix(),
+	tok := mqtttest.HS256Token(t, secret, map[string]any{"sub": "d1", "aud": "mqtt", "exp": exp.Unix(),
 		"acl": []any{map[string]any{"permission": "allow", "action": "publish", "topic": "devices/${clientid}/#"}}})
 
 	c := mqtttest.DialRaw(t, tp.Addr("tcp"))
