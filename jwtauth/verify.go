@@ -47,13 +47,13 @@ type Result struct {
 // Authenticator verifies tokens. It is safe for concurrent use; Close
 // stops its JWKS refreshes.
 type Authenticator struct {
-	cfg   Config
-	algs  []jose.SignatureAlgorithm
-	jwks  *jwks // nil without Config.JWKSURL
+	cfg  Config
+	algs []jose.SignatureAlgorithm
+	jwks *jwks // nil without Config.JWKSURL
 	// bindsClientID: a claim must equal the client ID (Config.Claims
 	// with %c), so an acl claim may name topics by it.
 	bindsClientID bool
-	stats struct{ verified, refused, busy atomic.Uint64 }
+	stats         struct{ verified, refused, busy atomic.Uint64 }
 }
 
 // New checks cfg and returns an Authenticator; with a JWKSURL it starts
