@@ -377,6 +377,20 @@ func TestWill(t *testing.T) {
 	assert.Equal(t, mqttguard.ByBan, d.Cause.Component)
 }
 
+// A will is judged as a publish is, by the push-interval profile too: an
+// early report does not go out because the connection dropped.
+func TestWillMeetsTheProfile(t *testing.T) {
+	f := newGuard(t, trust.EnforceFull, nil)
+	c := mqttguard.Client{ID: "s1", Username: "sensor1", Addr: addr.Addr()}
+	report := &mqttguard.Message{Topic: "sensors/sensor1/report", Payload: []byte("21.5"), Subscribers: -1}
+	require.Equal(t, mqttguard.Allow, f.g.Publish(context.Background(), &c, report, t0).Verdict)
+	d := f.g.Disconnect(&c, report, t0.Add(time.Second))
+	assert.Equal(t, mqttguard.Drop, d.Verdict, "a second report a second later, as a will")
+	assert.Equal(t, mqttguard.ByAnomaly, d.Cause.Component)
+	assert.Zero(t, d.Code, "a will is sent or not: no code")
+	assert.Equal(t, mqttguard.Allow, f.g.Disconnect(&c, report, t0.Add(time.Minute)).Verdict, "on time")
+}
+
 // le is a verdict as the echo test plugin's payload: it answers with the
 // payload's last four bytes.
 func le(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mqttguard/mqttguard/acl"
+	"github.com/mqttguard/mqttguard/anomaly"
 	"github.com/mqttguard/mqttguard/reason"
 	"github.com/mqttguard/mqttguard/trust"
 	"github.com/mqttguard/mqttguard/wasmguard"
@@ -130,5 +131,33 @@ func (g *Guard) will(c *Client, w *Message, now time.Time) Decision {
 			return d
 		}
 	}
+	// A will is a publish like the others: the push-interval profile
+	// and the plugins judge it too (a payload a plugin refuses must not
+	// go out because the connection dropped).
+	if det := g.cfg.Intervals; det != nil {
+		v := det.ObserveMessage(anomaly.Subject{ClientID: c.ID, Username: c.Username, Topic: w.Topic}, now)
+		if v.Action != anomaly.Keep {
+			if d, stop := g.anomaly(c, v, now, &obs); stop {
+				return willDropped(d)
+			}
+		}
+	}
+	if ps := *g.plugins.Load(); len(ps) > 0 {
+		ev := wasmguard.PublishEvent{Time: now, ClientID: c.ID, Username: c.Username, Topic: w.Topic,
+			QoS: w.QoS, Retain: w.Retain, Payload: w.Payload}
+		for _, p := range ps {
+			v, err := p.OnPublish(context.Background(), &ev)
+			if d, stop := g.pluginDecision(p, v, err, id, now); stop {
+				return willDropped(d)
+			}
+		}
+	}
 	return obs
+}
+
+// willDropped is a will's decision from a publish's refusal: a will is
+// sent or not, there is nobody to answer.
+func willDropped(d Decision) Decision {
+	d.Verdict, d.Code = Drop, 0
+	return d
 }

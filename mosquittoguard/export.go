@@ -74,7 +74,7 @@ func mqttguardBasicAuth(client unsafe.Pointer, username, password *C.char, der u
 }
 
 //export mqttguardACLCheck
-func mqttguardACLCheck(client unsafe.Pointer, access C.int, topic *C.char, payload unsafe.Pointer, payloadlen C.uint32_t, qos C.uint8_t, retain C.bool) C.int {
+func mqttguardACLCheck(client unsafe.Pointer, clientID *C.char, access C.int, topic *C.char, payload unsafe.Pointer, payloadlen C.uint32_t, qos C.uint8_t, retain C.bool) C.int {
 	var body []byte
 	if access == aclWrite && payload != nil && payloadlen > 0 {
 		// mosquitto's own memory, not copied: the Guard reads a payload
@@ -93,7 +93,11 @@ func mqttguardACLCheck(client unsafe.Pointer, access C.int, topic *C.char, paylo
 	} else {
 		name = C.GoString(topic)
 	}
-	return C.int(plug.aclCheck(uintptr(client), int(access), name, body, byte(qos), bool(retain), time.Now()))
+	var id string
+	if clientID != nil {
+		id = unsafe.String((*byte)(unsafe.Pointer(clientID)), C.strlen(clientID)) // compared, not kept
+	}
+	return C.int(plug.aclCheck(uintptr(client), id, int(access), name, body, byte(qos), bool(retain), time.Now()))
 }
 
 //export mqttguardDisconnect

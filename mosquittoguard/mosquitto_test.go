@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +23,16 @@ import (
 	"github.com/mqttguard/mqttguard/internal/testenv"
 )
 
+// The plugin as mosquitto loads it, built once for the package's tests
+// (TestMain removes it).
+var built struct {
+	once sync.Once
+	dir  string
+	path string
+	out  []byte
+	err  error
+}
+
 // buildPlugin builds the plugin as mosquitto loads it.
 func buildPlugin(t *testing.T) string {
 	t.Helper()
@@ -29,12 +40,25 @@ func buildPlugin(t *testing.T) string {
 	if _, err := os.Stat("/usr/include/mosquitto_broker.h"); err != nil {
 		testenv.Program(t, "mosquitto_broker.h (the plugin headers)", "mosquitto-dev")
 	}
-	so := filepath.Join(t.TempDir(), "mqttguard.so")
-	cmd := exec.Command("go", "build", "-tags", "mosquitto", "-buildmode=c-shared", "-o", so, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "building the plugin: %s", out)
-	return so
+	built.once.Do(func() {
+		if built.dir, built.err = os.MkdirTemp("", "mqttguard-plugin-"); built.err != nil {
+			return
+		}
+		built.path = filepath.Join(built.dir, "mqttguard.so")
+		cmd := exec.Command("go", "build", "-tags", "mosquitto", "-buildmode=c-shared", "-o", built.path, ".")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+		built.out, built.err = cmd.CombinedOutput()
+	})
+	require.NoError(t, built.err, "building the plugin: %s", built.out)
+	return built.path
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }
 
 // The plugin inside a real mosquitto 2.0, attacked over sockets.

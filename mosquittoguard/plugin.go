@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -55,6 +56,8 @@ type plugin struct {
 
 	mu       sync.Mutex
 	sessions map[uintptr]*session // by mosquitto's struct mosquitto pointer
+	byID     map[string]uintptr   // the latest session of each client ID
+	perUser  map[string]int       // connected clients by username
 	offline  []gone               // sessions in the order their clients left
 	kicks    []string             // client IDs to disconnect at the next tick
 	// expiring are the connected sessions whose credentials end
@@ -78,6 +81,14 @@ type session struct {
 	left time.Time
 	// clean: MQTT 3.1.1 clean session, nothing outlives the connection.
 	clean bool
+	// kicked: the Guard asked mosquitto to disconnect the client (a
+	// ban, a trust escalation, an expiry); until the next tick does,
+	// the client may do nothing.
+	kicked bool
+	// filters are the subscriptions the client holds (for
+	// Guard.SubscriptionQuota), with their bytes in all.
+	filters map[string]struct{}
+	bytes   int
 }
 
 // gone is a session whose client left, in order.
@@ -111,7 +122,8 @@ func newPlugin(path string, log *slog.Logger) (*plugin, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &plugin{st: st, sessions: map[uintptr]*session{}, expiring: map[uintptr]*session{}}
+	p := &plugin{st: st, sessions: map[uintptr]*session{}, expiring: map[uintptr]*session{},
+		byID: map[string]uintptr{}, perUser: map[string]int{}}
 	st.SetSessions(p)
 	if err := st.StartAdmin(); err != nil {
 		st.Close(context.Background())
@@ -120,38 +132,128 @@ func newPlugin(path string, log *slog.Logger) (*plugin, error) {
 	return p, nil
 }
 
-// basicAuth decides a CONNECT (MOSQ_EVT_BASIC_AUTH). clean is an MQTT
-// 3.1.1 clean session.
-func (p *plugin) basicAuth(key uintptr, req *mqttguard.ConnectRequest, clean bool, now time.Time) int {
+// basicAuth decides a CONNECT (MOSQ_EVT_BASIC_AUTH). cleanStart is the
+// CONNECT's clean session (3.1.1) or clean start (5) flag.
+func (p *plugin) basicAuth(key uintptr, req *mqttguard.ConnectRequest, cleanStart bool, now time.Time) int {
 	req.Listener = "mosquitto"
 	c, d := p.st.Guard.Connect(context.Background(), req, now)
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// mosquitto reuses freed clients' memory: whatever was kept under
+	// this pointer belongs to a client that is gone.
+	p.forget(key)
 	if d.Verdict != mqttguard.Allow {
-		// mosquitto reuses freed clients' memory: an identity left under
-		// this pointer must not answer for the refused client.
-		delete(p.sessions, key)
 		return mosqErrAuth
 	}
-	s := &session{c: c, clean: clean && req.ProtocolVersion < 5}
+	if why := p.admit(&c, cleanStart); why != "" {
+		p.st.Log.Warn("mqttguard: reject", "point", "connect", "client", c.ID, "username", c.Username, "detail", why)
+		return mosqErrAuth
+	}
+	if oldKey, ok := p.byID[c.ID]; ok {
+		if old := p.sessions[oldKey]; old != nil && old.left.IsZero() {
+			// mosquitto takes the client ID over from that connection
+			// next, and sends its will before telling the plugin it
+			// left: from now on it is a client that left, whose will is
+			// decided as one.
+			p.left(oldKey, old, now)
+		}
+	}
+	s := &session{c: c, clean: cleanStart && req.ProtocolVersion < 5, filters: map[string]struct{}{}}
+	if oldKey, ok := p.byID[c.ID]; ok && !cleanStart {
+		if old := p.sessions[oldKey]; old != nil {
+			// The session mosquitto hands over keeps its subscriptions.
+			s.filters, s.bytes = old.filters, old.bytes
+		}
+	}
 	p.sessions[key] = s
+	p.byID[c.ID] = key
+	p.perUser[c.Username]++
 	if !c.Expires.IsZero() {
 		p.expiring[key] = s
 	}
 	return mosqErrSuccess
 }
 
+// admit applies what the plugin knows and the Guard does not (p.mu
+// held): a session mosquitto would hand over to another identity, and
+// the sessions per username. It says why a CONNECT is refused, "" when
+// it is not.
+func (p *plugin) admit(c *mqttguard.Client, cleanStart bool) string {
+	if oldKey, ok := p.byID[c.ID]; ok && !cleanStart {
+		old := p.sessions[oldKey]
+		if old != nil && (old.c.Username != c.Username || old.c.CertIdentity != c.CertIdentity) {
+			// mosquitto would give this client the session's
+			// subscriptions (shared ones included) and queued messages,
+			// and 2.0 lets no plugin discard them.
+			return "the client ID's session belongs to another identity: connect with clean start"
+		}
+	}
+	maxSessions := p.st.Cfg.Security.MaxSessionsPerUser
+	if maxSessions == 0 {
+		maxSessions = 100
+	}
+	if maxSessions > 0 && p.perUser[c.Username] >= maxSessions {
+		old := p.sessions[p.byID[c.ID]]
+		if old == nil || !old.left.IsZero() || old.c.Username != c.Username {
+			// mosquitto tells a plugin when a client leaves, not when its
+			// session ends: the bound is on connected clients.
+			return fmt.Sprintf("%d clients connected with this username, the most allowed (security.max_sessions_per_user)", maxSessions)
+		}
+		// it takes a connected client's place: no more than before
+	}
+	return ""
+}
+
+// forget drops the session kept under key (p.mu held).
+func (p *plugin) forget(key uintptr) {
+	s := p.sessions[key]
+	if s == nil {
+		return
+	}
+	delete(p.sessions, key)
+	delete(p.expiring, key)
+	if p.byID[s.c.ID] == key {
+		delete(p.byID, s.c.ID)
+	}
+	if s.left.IsZero() {
+		p.unconnected(s)
+	}
+}
+
+// left marks s, kept under key, as a client that left (p.mu held).
+func (p *plugin) left(key uintptr, s *session, now time.Time) {
+	s.left = now
+	p.offline = append(p.offline, gone{key, s})
+	p.unconnected(s)
+}
+
+func (p *plugin) unconnected(s *session) {
+	if p.perUser[s.c.Username]--; p.perUser[s.c.Username] <= 0 {
+		delete(p.perUser, s.c.Username)
+	}
+}
+
 // aclCheck decides a subscription, a publish, a delivery or a will
 // (MOSQ_EVT_ACL_CHECK).
-func (p *plugin) aclCheck(key uintptr, access int, topic string, payload []byte, qos byte, retain bool, now time.Time) int {
+// clientID is mosquitto's for the client now: a session kept under its
+// pointer for another client ID belongs to a client that is gone (one
+// mosquitto admitted without the plugin, say).
+func (p *plugin) aclCheck(key uintptr, clientID string, access int, topic string, payload []byte, qos byte, retain bool, now time.Time) int {
 	p.mu.Lock()
 	s := p.sessions[key]
+	if s != nil && s.c.ID != clientID {
+		p.forget(key)
+		s = nil
+	}
 	if s == nil {
 		p.mu.Unlock()
 		return mosqErrACLDenied // not authenticated through the Guard
 	}
-	left := !s.left.IsZero()
+	left, kicked := !s.left.IsZero(), s.kicked
 	p.mu.Unlock()
+	if kicked && !left {
+		return mosqErrACLDenied // on its way out: nothing more until the tick kicks it
+	}
 	c := &s.c // never written after basicAuth
 	g := p.st.Guard
 	var d mqttguard.Decision
@@ -170,8 +272,16 @@ func (p *plugin) aclCheck(key uintptr, access int, topic string, payload []byte,
 			return aclDropped // acknowledged; MOSQ_EVT_MESSAGE renames it
 		}
 	case access == aclSubscribe:
-		d = g.Subscribe(context.Background(), c, topic, qos, now)
+		if d = g.Subscribe(context.Background(), c, topic, qos, now); d.Verdict == mqttguard.Allow {
+			d = p.subscribed(s, topic)
+		}
 	case access == aclUnsubscribe:
+		p.mu.Lock()
+		if _, ok := s.filters[topic]; ok {
+			delete(s.filters, topic)
+			s.bytes -= len(topic)
+		}
+		p.mu.Unlock()
 		return mosqErrSuccess
 	default:
 		return mosqErrACLDenied
@@ -181,10 +291,29 @@ func (p *plugin) aclCheck(key uintptr, access int, topic string, payload []byte,
 		return mosqErrSuccess
 	case mqttguard.Disconnect:
 		if !left {
-			p.queueKick(c.ID)
+			p.mu.Lock()
+			s.kicked = true
+			p.kicks = append(p.kicks, c.ID)
+			p.mu.Unlock()
 		}
 	}
 	return mosqErrACLDenied
+}
+
+// subscribed counts a granted filter against the client's quota
+// (Guard.SubscriptionQuota): a filter it holds replaces itself.
+func (p *plugin) subscribed(s *session, filter string) mqttguard.Decision {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := s.filters[filter]; ok {
+		return mqttguard.Decision{}
+	}
+	d := p.st.Guard.SubscriptionQuota(&s.c, len(s.filters), s.bytes, filter)
+	if d.Verdict == mqttguard.Allow {
+		s.filters[filter] = struct{}{}
+		s.bytes += len(filter)
+	}
+	return d
 }
 
 // disconnect marks a client gone (MOSQ_EVT_DISCONNECT). Its session is
@@ -194,8 +323,7 @@ func (p *plugin) disconnect(key uintptr, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if s := p.sessions[key]; s != nil && s.left.IsZero() {
-		s.left = now
-		p.offline = append(p.offline, gone{key, s})
+		p.left(key, s, now)
 	}
 }
 
@@ -220,6 +348,7 @@ func (p *plugin) tick() []string {
 				// kick sends DISCONNECT 0x98 (a plugin cannot choose
 				// 0xA0), and the will is the Guard's to allow.
 				delete(p.expiring, key)
+				s.kicked = true
 				k = append(k, s.c.ID)
 			}
 		}
@@ -232,7 +361,7 @@ func (p *plugin) tick() []string {
 		case s != g.s:
 			// the client's memory already serves another client
 		case g.s.clean || over > 0:
-			delete(p.sessions, g.key)
+			p.forget(g.key)
 			over--
 		default:
 			keep = append(keep, g)
@@ -241,12 +370,6 @@ func (p *plugin) tick() []string {
 	clear(p.offline[len(keep):])
 	p.offline = keep
 	return k
-}
-
-func (p *plugin) queueKick(id string) {
-	p.mu.Lock()
-	p.kicks = append(p.kicks, id)
-	p.mu.Unlock()
 }
 
 // Clients lists the connected clients (guardstack.Sessions, for the
@@ -274,6 +397,7 @@ func (p *plugin) Kick(match trust.Ban, _ reason.Code) int {
 	for _, s := range p.sessions {
 		c := &s.c
 		if s.left.IsZero() && match.Matches(trust.Identity{ClientID: c.ID, Username: c.Username, Addr: c.Addr}) {
+			s.kicked = true
 			p.kicks = append(p.kicks, c.ID)
 			n++
 		}

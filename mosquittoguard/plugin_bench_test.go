@@ -42,7 +42,7 @@ func BenchmarkCallbacks(b *testing.B) {
 	b.Run("write", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if p.aclCheck(sensor, aclWrite, "sensors/sensor1/temp", payload, 1, false, now) != mosqErrSuccess {
+			if p.aclCheck(sensor, "s1", aclWrite, "sensors/sensor1/temp", payload, 1, false, now) != mosqErrSuccess {
 				b.Fatal("refused")
 			}
 		}
@@ -50,7 +50,7 @@ func BenchmarkCallbacks(b *testing.B) {
 	b.Run("read", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if p.aclCheck(dash, aclRead, "sensors/sensor1/temp", nil, 1, false, now) != mosqErrSuccess {
+			if p.aclCheck(dash, "d1", aclRead, "sensors/sensor1/temp", nil, 1, false, now) != mosqErrSuccess {
 				b.Fatal("refused")
 			}
 		}

@@ -68,19 +68,19 @@ func TestPluginDecisions(t *testing.T) {
 
 	require.Equal(t, mosqErrSuccess, p.basicAuth(sensor, connect("old", "dashboard", []byte(pw["dashboard"]), true, 5), true, now))
 	assert.Equal(t, mosqErrAuth, p.basicAuth(sensor, connect("s1", "sensor1", []byte("wrong"), true, 5), true, now))
-	assert.Equal(t, mosqErrACLDenied, p.aclCheck(sensor, aclRead, "sensors/sensor1/temp", nil, 0, false, now),
+	assert.Equal(t, mosqErrACLDenied, p.aclCheck(sensor, "s1", aclRead, "sensors/sensor1/temp", nil, 0, false, now),
 		"a refused client does not inherit the identity last seen at its address in memory")
 	assert.Equal(t, mosqErrAuth, p.basicAuth(sensor, connect("anon", "", nil, false, 4), true, now), "no anonymous clients")
 	require.Equal(t, mosqErrSuccess, p.basicAuth(sensor, connect("s1", "sensor1", []byte(pw["sensor1"]), true, 4), true, now))
 	require.Equal(t, mosqErrSuccess, p.basicAuth(dash, connect("d1", "dashboard", []byte(pw["dashboard"]), true, 4), true, now))
 
-	assert.Equal(t, mosqErrSuccess, p.aclCheck(sensor, aclWrite, "sensors/sensor1/temp", []byte("21.5"), 1, false, now))
-	assert.Equal(t, mosqErrACLDenied, p.aclCheck(sensor, aclWrite, "sensors/sensor2/temp", []byte("21.5"), 1, false, now), "another sensor's topic")
-	assert.Equal(t, mosqErrSuccess, p.aclCheck(dash, aclSubscribe, "#", nil, 0, false, now), "subscribe_check = delivery: deliveries are checked")
-	assert.Equal(t, mosqErrSuccess, p.aclCheck(dash, aclRead, "sensors/sensor1/temp", nil, 0, false, now))
-	assert.Equal(t, mosqErrACLDenied, p.aclCheck(dash, aclRead, "commands/sensor1/reboot", nil, 1, false, now), "not the dashboard's to read")
-	assert.Equal(t, mosqErrACLDenied, p.aclCheck(stranger, aclRead, "sensors/sensor1/temp", nil, 0, false, now), "never authenticated here")
-	assert.Equal(t, mosqErrSuccess, p.aclCheck(dash, aclUnsubscribe, "#", nil, 0, false, now))
+	assert.Equal(t, mosqErrSuccess, p.aclCheck(sensor, "s1", aclWrite, "sensors/sensor1/temp", []byte("21.5"), 1, false, now))
+	assert.Equal(t, mosqErrACLDenied, p.aclCheck(sensor, "s1", aclWrite, "sensors/sensor2/temp", []byte("21.5"), 1, false, now), "another sensor's topic")
+	assert.Equal(t, mosqErrSuccess, p.aclCheck(dash, "d1", aclSubscribe, "#", nil, 0, false, now), "subscribe_check = delivery: deliveries are checked")
+	assert.Equal(t, mosqErrSuccess, p.aclCheck(dash, "d1", aclRead, "sensors/sensor1/temp", nil, 0, false, now))
+	assert.Equal(t, mosqErrACLDenied, p.aclCheck(dash, "d1", aclRead, "commands/sensor1/reboot", nil, 1, false, now), "not the dashboard's to read")
+	assert.Equal(t, mosqErrACLDenied, p.aclCheck(stranger, "x", aclRead, "sensors/sensor1/temp", nil, 0, false, now), "never authenticated here")
+	assert.Equal(t, mosqErrSuccess, p.aclCheck(dash, "d1", aclUnsubscribe, "#", nil, 0, false, now))
 
 	assert.Len(t, p.Clients(), 2)
 	assert.Equal(t, 1, p.Kick(trust.Ban{Kind: trust.BanUsername, Value: "sensor1"}, 0))
@@ -90,10 +90,10 @@ func TestPluginDecisions(t *testing.T) {
 	p.disconnect(sensor, now)
 	assert.Empty(t, p.Kick(trust.Ban{Kind: trust.BanUsername, Value: "sensor1"}, 0), "nobody to kick")
 	assert.Len(t, p.Clients(), 1, "the clients connected now")
-	assert.Equal(t, mosqErrSuccess, p.aclCheck(sensor, aclWrite, "sensors/sensor1/status", nil, 0, false, now),
+	assert.Equal(t, mosqErrSuccess, p.aclCheck(sensor, "s1", aclWrite, "sensors/sensor1/status", nil, 0, false, now),
 		"after it left, a write is its will: allowed by the ACL (and not banned by the username's kick)")
 	assert.Empty(t, p.tick())
-	assert.Equal(t, mosqErrACLDenied, p.aclCheck(sensor, aclWrite, "sensors/sensor1/temp", nil, 0, false, now), "a clean session is forgotten at the next tick")
+	assert.Equal(t, mosqErrACLDenied, p.aclCheck(sensor, "s1", aclWrite, "sensors/sensor1/temp", nil, 0, false, now), "a clean session is forgotten at the next tick")
 	assert.NoError(t, p.reload())
 	assert.NoError(t, p.st.Close(context.Background()))
 }
@@ -113,30 +113,30 @@ func TestPluginSessions(t *testing.T) {
 
 	// An early report is dropped: acknowledged, and renamed by the
 	// message event that follows (in the shim).
-	require.Equal(t, mosqErrSuccess, p.aclCheck(sensor, aclWrite, "sensors/sensor1/report", nil, 1, false, now), "the first report goes through")
-	require.Equal(t, aclDropped, p.aclCheck(sensor, aclWrite, "sensors/sensor1/report", nil, 1, false, now.Add(time.Second)),
+	require.Equal(t, mosqErrSuccess, p.aclCheck(sensor, "s1", aclWrite, "sensors/sensor1/report", nil, 1, false, now), "the first report goes through")
+	require.Equal(t, aclDropped, p.aclCheck(sensor, "s1", aclWrite, "sensors/sensor1/report", nil, 1, false, now.Add(time.Second)),
 		"an early report is acknowledged and made undeliverable")
-	assert.Equal(t, mosqErrACLDenied, p.aclCheck(dash, aclRead, DroppedTopic, nil, 0, false, now), "nobody reads a dropped message")
-	require.Equal(t, mosqErrSuccess, p.aclCheck(sensor, aclWrite, "sensors/sensor1/temp", nil, 1, false, now))
+	assert.Equal(t, mosqErrACLDenied, p.aclCheck(dash, "d1", aclRead, DroppedTopic, nil, 0, false, now), "nobody reads a dropped message")
+	require.Equal(t, mosqErrSuccess, p.aclCheck(sensor, "s1", aclWrite, "sensors/sensor1/temp", nil, 1, false, now))
 
 	// A persistent session is asked about while its client is away.
 	p.disconnect(dash, now)
-	assert.Equal(t, mosqErrSuccess, p.aclCheck(dash, aclRead, "sensors/sensor1/temp", nil, 1, false, now), "queued for the offline dashboard")
-	assert.Equal(t, mosqErrACLDenied, p.aclCheck(dash, aclRead, "commands/sensor1/reboot", nil, 1, false, now))
+	assert.Equal(t, mosqErrSuccess, p.aclCheck(dash, "d1", aclRead, "sensors/sensor1/temp", nil, 1, false, now), "queued for the offline dashboard")
+	assert.Equal(t, mosqErrACLDenied, p.aclCheck(dash, "d1", aclRead, "commands/sensor1/reboot", nil, 1, false, now))
 	assert.Empty(t, p.tick())
-	assert.Equal(t, mosqErrSuccess, p.aclCheck(dash, aclRead, "sensors/sensor1/temp", nil, 1, false, now), "kept over ticks")
+	assert.Equal(t, mosqErrSuccess, p.aclCheck(dash, "d1", aclRead, "sensors/sensor1/temp", nil, 1, false, now), "kept over ticks")
 
 	// A will is the client's publish when it is sent: a ban made since
 	// stops it.
 	p.disconnect(sensor, now)
 	require.NoError(t, p.st.Guard.Config().Bans.Add(trust.Ban{Kind: trust.BanClientID, Value: "s1", Reason: "test"}))
-	assert.Equal(t, mosqErrACLDenied, p.aclCheck(sensor, aclWrite, "sensors/sensor1/status", nil, 0, false, now), "a banned client's will")
+	assert.Equal(t, mosqErrACLDenied, p.aclCheck(sensor, "s1", aclWrite, "sensors/sensor1/status", nil, 0, false, now), "a banned client's will")
 
 	// mosquitto reuses a gone client's memory for a new client: the new
 	// CONNECT replaces the session, and the tick does not forget it.
 	require.Equal(t, mosqErrSuccess, p.basicAuth(dash, connect("d2", "sensor1", []byte(pw["sensor1"]), true, 4), true, now))
 	p.tick()
-	assert.Equal(t, mosqErrSuccess, p.aclCheck(dash, aclWrite, "sensors/sensor1/temp", nil, 0, false, now), "the new client's session")
+	assert.Equal(t, mosqErrSuccess, p.aclCheck(dash, "d2", aclWrite, "sensors/sensor1/temp", nil, 0, false, now), "the new client's session")
 	assert.Len(t, p.Clients(), 1)
 }
 

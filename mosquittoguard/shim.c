@@ -89,7 +89,7 @@ static int on_acl_check(int event, void *event_data, void *userdata)
 	int rc;
 	(void)event;
 	(void)userdata;
-	rc = mqttguardACLCheck(ed->client, ed->access, (char *)ed->topic, (void *)ed->payload, ed->payloadlen, ed->qos, ed->retain);
+	rc = mqttguardACLCheck(ed->client, (char *)mosquitto_client_id(ed->client), ed->access, (char *)ed->topic, (void *)ed->payload, ed->payloadlen, ed->qos, ed->retain);
 	if (ed->access == MOSQ_ACL_WRITE) {
 		drop_next = rc == ACL_DROPPED ? ed->client : NULL;
 	}
