@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,10 +42,17 @@ func dataDir(t testing.TB, adminAddr string) (dir string, passwords map[string]s
 	return dir, passwords
 }
 
-// connect is a CONNECT from 127.0.0.1.
+// connects numbers the test CONNECTs' addresses.
+var connects atomic.Uint32
+
+// connect is a CONNECT from an address of its own (127.1.x.y): the
+// tests' CONNECTs come at one instant, and one address would meet the
+// connection rate limit.
 func connect(id, user string, pass []byte, hasPass bool, version byte) *mqttguard.ConnectRequest {
+	n := connects.Add(1)
+	addr := netip.AddrFrom4([4]byte{127, 1, byte(n >> 8), byte(n)})
 	return &mqttguard.ConnectRequest{ClientID: id, Username: user, Password: pass, HasPassword: hasPass,
-		ProtocolVersion: version, Addr: netip.MustParseAddrPort("127.0.0.1:0")}
+		ProtocolVersion: version, Addr: netip.AddrPortFrom(addr, 0)}
 }
 
 // freeAddr is a loopback address nobody listens on now.

@@ -25,7 +25,8 @@ func TestMintedTokenVerifies(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run([]string{"-secret", path, "-sub", "sensor-42", "-ttl", "10m", "-acl", `{"pub": ["sensors/${clientid}/#"]}`}, &out, now))
 
-	a, err := jwtauth.New(jwtauth.Config{Algorithms: []string{"HS256"}, Secret: []byte(secret), Audience: "mqtt"})
+	a, err := jwtauth.New(jwtauth.Config{Algorithms: []string{"HS256"}, Secret: []byte(secret), Audience: "mqtt",
+		Claims: map[string]string{"sub": "%c"}}) // as the example broker's default: the acl claim names ${clientid}
 	require.NoError(t, err)
 	defer a.Close()
 	r, err := a.Verify(context.Background(), strings.TrimSpace(out.String()), "", "sensor-42", now)
