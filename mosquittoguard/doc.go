@@ -53,7 +53,7 @@
 // the thread about 100 ms per CONNECT the cache does not know, so a
 // fleet reconnecting at once after a restart waits in line behind it; at
 // mosquitto 2.0's 101 iterations it is about 50 µs. Tokens (package
-// jwtauth) cost 27–97 µs. The AuthGate refuses an address's guesses as
+// jwtauth) cost 30–98 µs. The AuthGate refuses an address's guesses as
 // busy once they fail, without hashing them.
 //
 // One Go runtime per process: do not load this plugin beside another
