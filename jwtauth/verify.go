@@ -2,6 +2,9 @@ package jwtauth
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -294,13 +297,15 @@ func (a *Authenticator) keyByID(kid string) any {
 }
 
 func keyType(k any) string {
-	switch algsFor(k)[0] {
-	case jose.RS256:
+	switch k.(type) {
+	case *rsa.PublicKey:
 		return "RSA"
-	case jose.ES256:
+	case *ecdsa.PublicKey:
 		return "ECDSA"
+	case ed25519.PublicKey:
+		return "Ed25519"
 	}
-	return "Ed25519"
+	return fmt.Sprintf("%T", k)
 }
 
 // claims checks the verified claims and builds the Result.
