@@ -225,7 +225,7 @@ func Components() []Component {
 
 // record counts a decision and audits a refusal. (Observed decisions
 // were counted and audited by refuse, where they happened.)
-func (g *Guard) record(p Point, d Decision, c *Client, now time.Time) Decision {
+func (g *Guard) record(p Point, d Decision, c *Client, topic string, now time.Time) Decision {
 	g.stats.decisions[p][d.Verdict].Add(1)
 	switch {
 	case d.Verdict != Allow:
@@ -233,11 +233,21 @@ func (g *Guard) record(p Point, d Decision, c *Client, now time.Time) Decision {
 	case d.Delay > 0:
 		g.stats.delayed.Add(1)
 		return d
+	case d.Observed:
+		g.told(p, d, c, topic, now)
+		return d
 	default:
 		return d
 	}
-	if p != PointDeliver { // a '#' subscriber would log every message it may not read
-		g.audit.write(p, d, c, now)
-	}
+	g.told(p, d, c, topic, now)
+	g.audit.write(p, d, c, now)
 	return d
+}
+
+// told hands a refusal (or, in ObserveOnly, what would have been one)
+// to Config.OnRefusal.
+func (g *Guard) told(p Point, d Decision, c *Client, topic string, now time.Time) {
+	if f := g.cfg.OnRefusal; f != nil {
+		f(Refusal{At: now, Point: p, Client: c, Topic: topic, Decision: d})
+	}
 }

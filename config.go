@@ -128,6 +128,13 @@ type Config struct {
 	// counted in Stats.AuditSuppressed. Nil: no audit log.
 	Logger         *slog.Logger
 	AuditPerSecond float64
+	// OnRefusal hears every decision the audit log would write, none
+	// left out by its bounds (a dashboard's live view; see Refusal). It
+	// runs on the decision's own goroutine, inside Connect, Publish,
+	// Subscribe or Disconnect: it must be quick and never block — the
+	// dashboard package's Feed copies into a fixed ring under a short
+	// lock. Nil: no one is told.
+	OnRefusal func(Refusal)
 }
 
 // Rate is a token bucket: PerSecond tokens a second, bursts of Burst

@@ -102,7 +102,7 @@ func (g *Guard) Connect(ctx context.Context, r *ConnectRequest, now time.Time) (
 	if d.Verdict == Allow && g.cfg.Trust != nil {
 		g.cfg.Trust.Good(c.identity(), now)
 	}
-	return c, g.record(PointConnect, d, &c, now)
+	return c, g.record(PointConnect, d, &c, "", now)
 }
 
 func (g *Guard) connect(ctx context.Context, r *ConnectRequest, c *Client, now time.Time) Decision {
@@ -391,7 +391,7 @@ func (g *Guard) violation(id trust.Identity, k trust.Kind, now time.Time) trust.
 // trust state: Disconnect 0x98 once it reaches Disconnected.
 func (g *Guard) Violation(c *Client, k trust.Kind, now time.Time) Decision {
 	if g.violation(c.identity(), k, now) == trust.Disconnected && g.enforcing() {
-		return g.record(PointPublish, Decision{Verdict: Disconnect, Code: reason.AdministrativeAction, Cause: Cause{Component: ByTrust, Detail: "escalated to disconnected by " + k.String()}}, c, now)
+		return g.record(PointPublish, Decision{Verdict: Disconnect, Code: reason.AdministrativeAction, Cause: Cause{Component: ByTrust, Detail: "escalated to disconnected by " + k.String()}}, c, "", now)
 	}
 	return Decision{}
 }

@@ -23,7 +23,7 @@ import (
 // against the client's trust; a publish that passes counts for it. The
 // allow path allocates nothing.
 func (g *Guard) Publish(ctx context.Context, c *Client, m *Message, now time.Time) Decision {
-	return g.record(PointPublish, g.publish(ctx, c, m, now), c, now)
+	return g.record(PointPublish, g.publish(ctx, c, m, now), c, m.Topic, now)
 }
 
 func (g *Guard) publish(ctx context.Context, c *Client, m *Message, now time.Time) Decision {

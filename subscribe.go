@@ -21,7 +21,7 @@ import (
 // takes messages from others), and the plugins' on_subscribe. A broker calls it from its subscribe hook, not
 // its per-message ACL hook: many brokers cannot tell the two apart.
 func (g *Guard) Subscribe(ctx context.Context, c *Client, filter string, qos byte, now time.Time) Decision {
-	return g.record(PointSubscribe, g.subscribe(ctx, c, filter, qos, now), c, now)
+	return g.record(PointSubscribe, g.subscribe(ctx, c, filter, qos, now), c, filter, now)
 }
 
 func (g *Guard) subscribe(ctx context.Context, c *Client, filter string, qos byte, now time.Time) Decision {
@@ -90,7 +90,7 @@ func (g *Guard) SubscriptionQuota(c *Client, n, size int, filter string) Decisio
 		return Decision{}
 	}
 	d := Decision{Verdict: Reject, Code: reason.QuotaExceeded, Cause: Cause{Component: ByTopic, Rule: "subscriptions per client", Detail: why}}
-	return g.record(PointSubscribe, d, c, time.Now())
+	return g.record(PointSubscribe, d, c, filter, time.Now())
 }
 
 // Disconnect is the decision at the end of a session: whether its will
@@ -102,7 +102,7 @@ func (g *Guard) Disconnect(c *Client, will *Message, now time.Time) Decision {
 	if will == nil {
 		return Decision{}
 	}
-	return g.record(PointWill, g.will(c, will, now), c, now)
+	return g.record(PointWill, g.will(c, will, now), c, will.Topic, now)
 }
 
 func (g *Guard) will(c *Client, w *Message, now time.Time) Decision {
