@@ -152,12 +152,16 @@ type ClientInfo struct {
 }
 
 func (h *Handler) listClients(w http.ResponseWriter, r *http.Request) {
-	now := time.Now()
+	writeJSON(w, h.Clients(time.Now()))
+}
+
+// Clients lists the connected clients with their trust state at now:
+// what GET /clients answers (an empty list, never nil).
+func (h *Handler) Clients(now time.Time) []ClientInfo {
 	out := []ClientInfo{}
 	sess := h.Sessions
 	if sess == nil {
-		writeJSON(w, out)
-		return
+		return out
 	}
 	for _, c := range sess.Clients() {
 		v := trust.Verdict{State: trust.Normal}
@@ -167,17 +171,28 @@ func (h *Handler) listClients(w http.ResponseWriter, r *http.Request) {
 		out = append(out, ClientInfo{ID: c.ID, Username: c.Username, Addr: c.Addr.String(), Listener: c.Listener,
 			Protocol: c.ProtocolVersion, CertName: c.CertIdentity, State: v.State.String(), Score: v.Score})
 	}
-	writeJSON(w, out)
+	return out
 }
 
 func (h *Handler) kickClient(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	sess := h.Sessions
-	if sess == nil || sess.Kick(trust.Ban{Kind: trust.BanClientID, Value: id}, reason.AdministrativeAction) == 0 {
+	if !h.Kick(id, "admin API") {
 		httpError(w, http.StatusNotFound, "no client %q is connected", id)
 		return
 	}
 	writeJSON(w, map[string]string{"kicked": id})
+}
+
+// Kick disconnects the client with this ID (DISCONNECT 0x98 for MQTT
+// 5) and logs that by asked for it: what POST /clients/{id}/kick does.
+// It reports whether such a client was connected.
+func (h *Handler) Kick(id, by string) bool {
+	sess := h.Sessions
+	if sess == nil || sess.Kick(trust.Ban{Kind: trust.BanClientID, Value: id}, reason.AdministrativeAction) == 0 {
+		return false
+	}
+	h.log().Info("client kicked", "client", id, "by", by)
+	return true
 }
 
 func (h *Handler) listBans(w http.ResponseWriter, r *http.Request) {
@@ -188,40 +203,77 @@ func (h *Handler) listBans(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, out)
 }
 
-func (h *Handler) addBan(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Kind   string `json:"kind"`
-		Value  string `json:"value"`
-		For    string `json:"for"` // a duration; "" or "0": permanent
-		Reason string `json:"reason"`
+// BanRequest is a ban as an operator asks for it (the body of
+// POST /bans, a dashboard's form).
+type BanRequest struct {
+	Kind   string `json:"kind"`   // client, username or ip (trust.ParseBanKind)
+	Value  string `json:"value"`  // the client ID, username, address or prefix
+	For    string `json:"for"`    // a duration ("1h", "30m"); "" or "0": permanent
+	Reason string `json:"reason"` // what the ban list says about it
+}
+
+// Ban is the ban the request asks for, made at now by by, or an error
+// that names the field that is wrong and what it should be.
+func (q BanRequest) Ban(now time.Time, by string) (trust.Ban, error) {
+	kind, err := trust.ParseBanKind(q.Kind)
+	if err != nil {
+		return trust.Ban{}, fmt.Errorf("kind: %v", err)
 	}
+	ban := trust.Ban{Kind: kind, Value: q.Value, At: now, By: by, Reason: q.Reason}
+	if q.For != "" && q.For != "0" {
+		d, err := time.ParseDuration(q.For)
+		if err != nil || d <= 0 {
+			return trust.Ban{}, fmt.Errorf("for: %q is not a positive duration (\"1h\", \"30m\")", q.For)
+		}
+		ban.Until = now.Add(d)
+	}
+	return ban, nil
+}
+
+// Ban adds b to the ban list (which kicks the clients it matches, where
+// the program watches the list), saves the list and logs the change:
+// what POST /bans does. The error says what is wrong with b.
+func (h *Handler) Ban(b trust.Ban) error {
+	if h.Bans == nil {
+		return fmt.Errorf("this server keeps no ban list")
+	}
+	if err := h.Bans.Add(b); err != nil {
+		return err
+	}
+	h.saveBans() // on disk before the operator is told it is done
+	h.log().Info("ban added", "kind", b.Kind.String(), "value", b.Value, "until", b.Until, "reason", b.Reason, "by", b.By)
+	return nil
+}
+
+// Lift removes the ban that matches b's kind, value and username,
+// saves the list and logs it: what DELETE /bans/… does. It reports
+// whether there was one.
+func (h *Handler) Lift(b trust.Ban, by string) bool {
+	if h.Bans == nil || !h.Bans.Lift(b) {
+		return false
+	}
+	h.saveBans()
+	h.log().Info("ban lifted", "kind", b.Kind.String(), "value", b.Value, "username", b.Username, "by", by)
+	return true
+}
+
+func (h *Handler) addBan(w http.ResponseWriter, r *http.Request) {
+	var req BanRequest
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		httpError(w, http.StatusBadRequest, "body: %v", err)
 		return
 	}
-	kind, err := trust.ParseBanKind(req.Kind)
+	ban, err := req.Ban(time.Now(), "admin")
 	if err != nil {
-		httpError(w, http.StatusBadRequest, "kind: %v", err)
-		return
-	}
-	now := time.Now()
-	ban := trust.Ban{Kind: kind, Value: req.Value, At: now, By: "admin", Reason: req.Reason}
-	if req.For != "" && req.For != "0" {
-		d, err := time.ParseDuration(req.For)
-		if err != nil || d <= 0 {
-			httpError(w, http.StatusBadRequest, "for: %q is not a positive duration (\"1h\", \"30m\")", req.For)
-			return
-		}
-		ban.Until = now.Add(d)
-	}
-	if err := h.Bans.Add(ban); err != nil {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	h.saveBans() // on disk before the operator is told it is done
-	h.log().Info("ban added through the admin API", "kind", ban.Kind.String(), "value", ban.Value, "until", ban.Until, "reason", ban.Reason)
+	if err := h.Ban(ban); err != nil {
+		httpError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
 	w.WriteHeader(http.StatusCreated)
 	writeJSON(w, ban)
 }
@@ -232,12 +284,10 @@ func (h *Handler) removeBan(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "kind: %v", err)
 		return
 	}
-	if !h.Bans.Lift(trust.Ban{Kind: kind, Value: r.PathValue("value"), Username: r.URL.Query().Get("username")}) {
+	if !h.Lift(trust.Ban{Kind: kind, Value: r.PathValue("value"), Username: r.URL.Query().Get("username")}, "admin API") {
 		httpError(w, http.StatusNotFound, "no %v ban on %q", kind, r.PathValue("value"))
 		return
 	}
-	h.saveBans()
-	h.log().Info("ban lifted through the admin API", "kind", kind.String(), "value", r.PathValue("value"))
 	writeJSON(w, map[string]string{"lifted": kind.String() + " " + r.PathValue("value")})
 }
 
@@ -332,12 +382,21 @@ func (h *Handler) listTrust(w http.ResponseWriter, r *http.Request) {
 		}
 		least = s
 	}
+	writeJSON(w, h.Trust(least, time.Now()))
+}
+
+// Trust lists the trust records in state least or worse at now: what
+// GET /trust answers (an empty list, never nil).
+func (h *Handler) Trust(least trust.State, now time.Time) []TrustEntry {
 	out := []TrustEntry{}
-	for _, rec := range h.Tracker.Records(least, time.Now()) {
+	if h.Tracker == nil {
+		return out
+	}
+	for _, rec := range h.Tracker.Records(least, now) {
 		out = append(out, TrustEntry{Dimension: rec.Dimension.String(), Key: rec.Key, Username: rec.Username,
 			State: rec.State.String(), Since: rec.Since, Score: rec.Score, Reason: rec.Reason})
 	}
-	writeJSON(w, out)
+	return out
 }
 
 // pardon puts one record back to normal, at once, and logs who was
@@ -359,24 +418,38 @@ func (h *Handler) pardon(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "dimension: %v", err)
 		return
 	}
-	now := time.Now()
-	found := h.Tracker.Pardon(dim, req.Key, req.Username, now)
-	pardoned := []string{dim.String() + " " + req.Key}
+	pardoned := h.Pardon(dim, req.Key, req.Username, "admin API", time.Now())
+	if pardoned == nil {
+		httpError(w, http.StatusNotFound, "no %s record for %q", dim, req.Key)
+		return
+	}
+	writeJSON(w, map[string][]string{"pardoned": pardoned})
+}
+
+// Pardon puts one trust record back to normal at now, saves the records
+// and logs that by did it: what POST /trust/pardon does. Pardoning a
+// username pardons its punished clients too (a client is in the worst
+// state of its client ID and its username). It returns what it
+// pardoned ("client x", "username u"), nil when there was no such
+// record.
+func (h *Handler) Pardon(dim trust.Dimension, key, username, by string, now time.Time) []string {
+	if h.Tracker == nil {
+		return nil
+	}
+	found := h.Tracker.Pardon(dim, key, username, now)
+	pardoned := []string{dim.String() + " " + key}
 	if dim == trust.ByUsername {
-		// A client is in the worst state of its client ID and its
-		// username: pardoning an account pardons its punished clients.
 		for _, rec := range h.Tracker.Records(trust.Throttled, now) {
-			if rec.Dimension == trust.ByClientID && rec.Username == req.Key && h.Tracker.Pardon(trust.ByClientID, rec.Key, rec.Username, now) {
+			if rec.Dimension == trust.ByClientID && rec.Username == key && h.Tracker.Pardon(trust.ByClientID, rec.Key, rec.Username, now) {
 				found = true
 				pardoned = append(pardoned, "client "+rec.Key)
 			}
 		}
 	}
 	if !found {
-		httpError(w, http.StatusNotFound, "no %s record for %q", dim, req.Key)
-		return
+		return nil
 	}
-	h.log().Info("trust: pardoned through the admin API", "dimension", dim.String(), "key", req.Key, "username", req.Username, "pardoned", pardoned)
+	h.log().Info("trust: pardoned", "dimension", dim.String(), "key", key, "username", username, "pardoned", pardoned, "by", by)
 	h.saveTrust()
-	writeJSON(w, map[string][]string{"pardoned": pardoned})
+	return pardoned
 }
