@@ -200,7 +200,14 @@ type ClusterConfig struct {
 type AdminConfig struct {
 	Listen    string `toml:"listen"`
 	TokenFile string `toml:"token_file"`
+	// Dashboard serves the security dashboard at /dashboard/ beside the
+	// API (nil: on).
+	Dashboard *bool `toml:"dashboard"`
 }
+
+// DashboardOn reports whether the dashboard is served (admin.dashboard,
+// on unless the file says false).
+func (a AdminConfig) DashboardOn() bool { return a.Dashboard == nil || *a.Dashboard }
 
 // ConfigError is a configuration the broker cannot run with: the file,
 // the line (0 when unknown), the key and what to do.

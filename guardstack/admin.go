@@ -10,6 +10,7 @@ import (
 
 	"github.com/mqttguard/mqttguard"
 	"github.com/mqttguard/mqttguard/adminapi"
+	"github.com/mqttguard/mqttguard/dashboard"
 	"github.com/mqttguard/mqttguard/guardmetrics"
 	"github.com/mqttguard/mqttguard/reason"
 	"github.com/mqttguard/mqttguard/trust"
@@ -19,7 +20,9 @@ import (
 
 // StartAdmin serves the admin API (package adminapi) on admin.listen,
 // every endpoint but /healthz behind the bearer token in
-// admin.token_file.
+// admin.token_file, and, unless admin.dashboard is false, the
+// dashboard (package dashboard) at /dashboard/, where a browser signs
+// in with the same token.
 func (st *Stack) StartAdmin() error {
 	a := st.Cfg.Admin
 	if a.Listen == "" {
@@ -33,7 +36,19 @@ func (st *Stack) StartAdmin() error {
 	if len(token) < 16 {
 		return st.Cfg.Errorf("admin.token_file", "the token is %d characters; use at least 16", len(token))
 	}
-	handler := adminapi.RequireToken(token, st.AdminHandler())
+	api := st.AdminHandler()
+	handler := adminapi.RequireToken(token, api)
+	if a.DashboardOn() {
+		if st.dash, err = st.newDashboard(api); err != nil {
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/", handler)
+		mux.Handle("/dashboard/", http.StripPrefix("/dashboard", dashboard.RequireLogin(token, st.dash)))
+		// A browser pointed at the admin address finds the dashboard.
+		mux.Handle("GET /{$}", http.RedirectHandler("/dashboard/", http.StatusSeeOther))
+		handler = mux
+	}
 
 	st.adminL, err = net.Listen("tcp", a.Listen)
 	if err != nil {
@@ -52,10 +67,24 @@ func (st *Stack) StartAdmin() error {
 	return nil
 }
 
+// newDashboard is the dashboard over api's components, the stack's
+// Feed and fleet; Close closes it.
+func (st *Stack) newDashboard(api *adminapi.Handler) (*dashboard.Dashboard, error) {
+	cfg := dashboard.Config{Admin: api, Feed: st.Feed, Profiles: profileRules(st.Cfg), Log: st.Log}
+	if f := st.Fleet; f != nil {
+		cfg.Fleet = func() dashboard.FleetStatus {
+			s := f.Stats()
+			return dashboard.FleetStatus{Connected: s.Connected, Pending: s.Pending, Received: s.Received, Pushed: s.Pushed,
+				Dropped: s.Dropped, Resyncs: s.Resyncs}
+		}
+	}
+	return dashboard.New(cfg)
+}
+
 // AdminHandler is the admin API over this stack's components, without
 // authentication: mount it behind your own (StartAdmin puts it behind
 // admin.token_file's bearer token).
-func (st *Stack) AdminHandler() http.Handler {
+func (st *Stack) AdminHandler() *adminapi.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(st.Collector())
 	return &adminapi.Handler{

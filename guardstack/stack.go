@@ -22,6 +22,7 @@ import (
 	"github.com/mqttguard/mqttguard/acl"
 	"github.com/mqttguard/mqttguard/adminapi"
 	"github.com/mqttguard/mqttguard/anomaly"
+	"github.com/mqttguard/mqttguard/dashboard"
 	"github.com/mqttguard/mqttguard/guardconf"
 	"github.com/mqttguard/mqttguard/internal/loglimit"
 	"github.com/mqttguard/mqttguard/jwtauth"
@@ -60,6 +61,9 @@ type Stack struct {
 	// Redis and Fleet are fleet mode ([cluster] redis_url), nil without.
 	Redis *redisstore.Client
 	Fleet *redisstore.Fleet
+	// Feed keeps the Guard's recent refusals for the dashboard's live
+	// view; nil when admin.dashboard is off.
+	Feed *dashboard.Feed
 	// Kicks counts clients the program disconnected (for the metrics),
 	// unless it counts them itself (SetKicks).
 	Kicks   atomic.Uint64
@@ -77,6 +81,7 @@ type Stack struct {
 
 	admin  *http.Server
 	adminL net.Listener
+	dash   *dashboard.Dashboard
 
 	stop    context.CancelFunc
 	workers sync.WaitGroup
@@ -164,6 +169,10 @@ func New(cfg *guardconf.Config, log *slog.Logger, opts ...Option) (_ *Stack, err
 	}
 	st.Bans.WatchAdded(st.onBan)
 	gcfg.Bans = st.Bans
+	if cfg.Admin.DashboardOn() {
+		st.Feed = dashboard.NewFeed(0)
+		gcfg.OnRefusal = st.Feed.Add
+	}
 
 	tcfg := trust.Preset(mode)
 	tcfg.UsernameFactor, tcfg.IPFactor = s.Trust.UsernameFactor, s.Trust.IPFactor
@@ -270,11 +279,7 @@ func rateLimits(cfg *guardconf.Config, fleet mqttguard.RateLimits) mqttguard.Rat
 
 // resolver is the push-interval profiles of [[security.devices]].
 func resolver(cfg *guardconf.Config) (anomaly.Resolver, error) {
-	var rules []anomaly.ProfileRule
-	for _, d := range cfg.Security.Devices {
-		rules = append(rules, anomaly.ProfileRule{ClientID: d.ClientID, Username: d.Username, TopicFilter: d.Topic,
-			Profile: anomaly.Profile{Interval: d.Interval, Tolerance: d.Tolerance}})
-	}
+	rules := profileRules(cfg)
 	if len(rules) == 0 {
 		return nil, nil
 	}
@@ -283,6 +288,17 @@ func resolver(cfg *guardconf.Config) (anomaly.Resolver, error) {
 		return nil, cfg.Errorf("security.devices", "%v", err)
 	}
 	return res, nil
+}
+
+// profileRules are [[security.devices]] as the anomaly package reads
+// them.
+func profileRules(cfg *guardconf.Config) []anomaly.ProfileRule {
+	var rules []anomaly.ProfileRule
+	for _, d := range cfg.Security.Devices {
+		rules = append(rules, anomaly.ProfileRule{ClientID: d.ClientID, Username: d.Username, TopicFilter: d.Topic,
+			Profile: anomaly.Profile{Interval: d.Interval, Tolerance: d.Tolerance}})
+	}
+	return rules
 }
 
 // joinFleet connects the bans and the trust tracker to Redis when
@@ -594,6 +610,9 @@ func (st *Stack) loadPlugin(ctx context.Context, cfg *guardconf.Config, i int, p
 // closes the plugins. The program closes its listeners and clients
 // first.
 func (st *Stack) Close(ctx context.Context) error {
+	if st.dash != nil {
+		st.dash.Close() // its live views end, or Shutdown would wait for them
+	}
 	if st.admin != nil {
 		st.admin.Shutdown(ctx)
 	}
