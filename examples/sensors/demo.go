@@ -35,6 +35,9 @@ type Demo struct {
 	// RogueDone, if not nil, is closed when the rogue has tried
 	// everything.
 	RogueDone chan struct{}
+	// Started, if not nil, hears where the broker is once it runs and
+	// before any device connects.
+	Started func(Started)
 	// For is how long to run once the devices are connected (0: until
 	// the context of Run ends): the broker's start, which hashes
 	// passwords, does not eat into it.
@@ -43,6 +46,15 @@ type Demo struct {
 	// After Run: what happened.
 	Agg   *Aggregator
 	Stats map[string]*sensorStats
+}
+
+// Started is where a running demo's broker is.
+type Started struct {
+	MQTT      string      // the TLS listener
+	TLS       *tls.Config // trusts the broker's certificate
+	Admin     string      // the admin API and dashboard
+	TokenFile string      // the admin token
+	Accounts  map[string]account
 }
 
 // defaultDevices is the demo's fleet. temp-2's cooler is failing: it
@@ -92,7 +104,7 @@ func (d *Demo) Run(ctx context.Context) error {
 		return err
 	}
 	addr := b.Addr("tls")
-	fmt.Fprintf(d.Out, "mqttguard sensors demo: the example broker on %s (TLS), admin API http://%s (token in %s)\n",
+	fmt.Fprintf(d.Out, "mqttguard sensors demo: the example broker on %s (TLS)\n  dashboard http://%s/dashboard/ and admin API http://%[2]s (the token is in %s)\n",
 		addr, b.Addr("admin"), cfg.Path(cfg.Admin.TokenFile))
 	fmt.Fprintf(d.Out, "  %d sensors, an aggregator on sensors/# raising alerts on alerts/critical", len(d.Devices))
 	if d.Rogue != nil {
@@ -103,6 +115,10 @@ func (d *Demo) Run(ctx context.Context) error {
 		fmt.Fprintf(d.Out, "  the broker's log, the Guard's refusals among it: %s\n", d.LogPath)
 	}
 	fmt.Fprintln(d.Out)
+
+	if d.Started != nil {
+		d.Started(Started{MQTT: addr, TLS: tc, Admin: b.Addr("admin"), TokenFile: cfg.Path(cfg.Admin.TokenFile), Accounts: accounts})
+	}
 
 	d.Agg = &Aggregator{AlertAbove: d.AlertAbove}
 	if err := d.Agg.connect(ctx, addr, tc, accounts["aggregator"]); err != nil {

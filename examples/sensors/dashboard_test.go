@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/mqttguard/mqttguard/internal/mqtttest"
+	"github.com/mqttguard/mqttguard/internal/testenv"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// screenshotEnv names the file TestDashboardDuringAttack writes the
+// overview to, mid-attack (docs/screenshot makes the README's).
+const screenshotEnv = "MQTTGUARD_SCREENSHOT"
+
+// browser starts a headless Chromium (Debian's chromium package) for
+// the test; a missing one skips loudly, or fails under .ci/run.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path := testenv.Find("chromium")
+	if path == "" {
+		path = testenv.Program(t, "chromium", "chromium")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.WindowSize(1360, 900),
+		chromedp.Flag("disable-dev-shm-usage", true))
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to run its sandbox as root
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	require.NoError(t, chromedp.Do(ctx), "starting %s", path)
+	return ctx
+}
+
+// do runs browser actions with a deadline of their own.
+func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	require.NoError(t, chromedp.Do(ctx, steps...), what)
+}
+
+// eval evaluates a script in the page.
+func eval[T any](t *testing.T, ctx context.Context, js string) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	require.NoError(t, err, js)
+	return v
+}
+
+// waitFor polls cond every 100 ms until it holds or d passes.
+func waitFor(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
+// dialTLS connects a raw MQTT client to the demo's TLS listener.
+func dialTLS(t *testing.T, s Started) net.Conn {
+	t.Helper()
+	c, err := tls.Dial("tcp", s.MQTT, s.TLS)
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// The dashboard in a real browser, while the sensors demo's rogue
+// attacks: an operator signs in with the token, watches the rogue's
+// trust state change in the clients table and a refusal reach the live
+// view within a second, pardons the rogue's account (it can connect
+// again), and bans its connection from the page (it is kicked).
+func TestDashboardDuringAttack(t *testing.T) {
+	ctx := browser(t)
+	var out, logs bytes.Buffer
+	started := make(chan Started, 1)
+	d := &Demo{Dir: t.TempDir(), Devices: defaultDevices(), AlertAbove: 30, Every: time.Second, Out: &out,
+		Log: slog.New(slog.NewTextHandler(&logs, nil)), RogueAfter: 5 * time.Second, RogueDone: make(chan struct{}),
+		Rogue:   &Rogue{TooOften: 30, FloodFor: 2 * time.Second},
+		Started: func(s Started) { started <- s }}
+	dctx, stop := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- d.Run(dctx) }()
+	defer func() {
+		stop()
+		require.NoError(t, <-ran)
+		if t.Failed() {
+			t.Log("the demo:\n" + out.String())
+			t.Log("the broker's log:\n" + logs.String())
+		}
+	}()
+	var s Started
+	select {
+	case s = <-started:
+	case err := <-ran:
+		t.Fatalf("the demo ended before it started: %v", err)
+	}
+	tok, err := os.ReadFile(s.TokenFile)
+	require.NoError(t, err)
+	base := "http://" + s.Admin + "/dashboard/"
+
+	// Signing in: the admin address sends a browser to the dashboard,
+	// which asks for the token.
+	do(t, ctx, "sign in",
+		chromedp.Navigate("http://"+s.Admin+"/"),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=token]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name=token]`), strings.TrimSpace(string(tok))),
+		chromedp.Submit(chromedp.CSS(`input[name=token]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#components`)))
+
+	// A refusal reaches the live view within a second: the rogue's
+	// account publishes where it may not, once the view is live.
+	do(t, ctx, "open the live view", chromedp.Navigate(base+"live"))
+	require.True(t, waitFor(5*time.Second, func() bool {
+		return eval[string](t, ctx, `document.querySelector("#live .status").textContent`) == "live"
+	}), "the live view connects")
+	probe := dialTLS(t, s)
+	require.Equal(t, byte(0), mqtttest.Connect5(t, probe, "rogue-1-probe", s.Accounts["rogue-1"].User, s.Accounts["rogue-1"].Password, nil))
+	topic := fmt.Sprintf("commands/temp-1/probe-%d", time.Now().UnixNano())
+	sent := time.Now()
+	assert.Equal(t, byte(0x87), mqtttest.Publish5(t, probe, topic, 1, 1))
+	seen := waitFor(3*time.Second, func() bool {
+		return eval[bool](t, ctx, fmt.Sprintf(`document.querySelector('#live li[data-topic=%q]') !== null`, topic))
+	})
+	took := time.Since(sent)
+	require.True(t, seen, "the refusal on %s reached the live view", topic)
+	assert.Less(t, took, time.Second, "the refusal reached the live view in %v", took)
+	row := eval[string](t, ctx, fmt.Sprintf(`document.querySelector('#live li[data-topic=%q]').textContent`, topic))
+	assert.Contains(t, row, "reject 0x87")
+	assert.Contains(t, row, "rogue-1-probe")
+	assert.Contains(t, row, "acl")
+	probe.Close()
+
+	// The rogue appears in the clients table, its trust state changing
+	// as it attacks.
+	do(t, ctx, "open the clients page", chromedp.Navigate(base+"clients?q=rogue"))
+	states := map[string]bool{}
+	shot := false
+	waitFor(60*time.Second, func() bool {
+		rows := eval[[]struct{ ID, State string }](t, ctx,
+			`[...document.querySelectorAll("#clients tbody tr, #accounts tbody tr")].map(r => ({ID: r.dataset.client || r.dataset.key, State: r.querySelector(".state").textContent}))`)
+		for _, r := range rows {
+			if strings.HasPrefix(r.ID, "rogue-1") {
+				states[r.State] = true
+			}
+		}
+		if !shot && len(states) >= 2 {
+			shot = true
+			screenshot(t, ctx, base)
+			do(t, ctx, "back to the clients page", chromedp.Navigate(base+"clients?q=rogue"))
+		}
+		select {
+		case <-d.RogueDone:
+			return true
+		default:
+			return false
+		}
+	})
+	t.Logf("the rogue's states seen in the clients table: %v", states)
+	assert.GreaterOrEqual(t, len(states), 2, "the rogue's trust state changed in the table: %v", states)
+	select {
+	case <-d.RogueDone:
+	default:
+		t.Fatal("the rogue did not finish within a minute")
+	}
+
+	// After the attacks the rogue's account is shut out; a pardon made
+	// in the page lets it connect again.
+	rogue := s.Accounts["rogue-1"]
+	shut := dialTLS(t, s)
+	code := mqtttest.Connect5(t, shut, "rogue-1-after", rogue.User, rogue.Password, nil)
+	require.NotZero(t, code, "the rogue's account is refused after its attacks")
+	do(t, ctx, "pardon the rogue's account",
+		chromedp.Navigate(base+"clients?q=rogue"),
+		chromedp.WaitVisible(chromedp.CSS(`#accounts tr[data-key="rogue-1"] button.pardon`)),
+		chromedp.Click(chromedp.CSS(`#accounts tr[data-key="rogue-1"] button.pardon`)),
+		chromedp.WaitVisible(chromedp.CSS(`p.done`)))
+	done := eval[string](t, ctx, `document.querySelector("p.done").textContent`)
+	assert.Contains(t, done, "pardoned username rogue-1")
+	back := dialTLS(t, s)
+	require.Equal(t, byte(0), mqtttest.Connect5(t, back, "rogue-1-after", rogue.User, rogue.Password, nil),
+		"pardoned, the rogue's account connects again")
+
+	// A ban made in the page kicks the connection at once.
+	do(t, ctx, "ban the rogue's connection",
+		chromedp.Navigate(base+"bans?kind=client&value=rogue-1-after"),
+		chromedp.WaitVisible(chromedp.CSS(`#ban input[name=reason]`)),
+		chromedp.SendKeys(chromedp.CSS(`#ban input[name=reason]`), "banned from the dashboard test"),
+		chromedp.Click(chromedp.CSS(`#ban button`)))
+	kicked, _ := mqtttest.Disconnected(t, back, 5*time.Second)
+	assert.Equal(t, 0x98, kicked, "the ban kicked the connection (DISCONNECT 0x98: 0x8A banned is a CONNACK code)")
+	do(t, ctx, "the ban is listed", chromedp.WaitVisible(chromedp.CSS(`#bans tr[data-value="rogue-1-after"]`)))
+	by := eval[string](t, ctx, `document.querySelector('#bans tr[data-value="rogue-1-after"]').textContent`)
+	assert.Contains(t, by, "dashboard")
+	assert.Contains(t, by, "banned from the dashboard test")
+}
+
+// screenshot writes the overview to $MQTTGUARD_SCREENSHOT, if set.
+func screenshot(t *testing.T, ctx context.Context, base string) {
+	path := os.Getenv(screenshotEnv)
+	if path == "" {
+		return
+	}
+	do(t, ctx, "open the overview",
+		chromedp.Navigate(base),
+		chromedp.WaitVisible(chromedp.CSS(`#components`)),
+		chromedp.Sleep(2500*time.Millisecond)) // a refresh, with the attack in the charts
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, os.WriteFile(path, png, 0o644))
+	t.Logf("the overview, mid-attack: %s", path)
+}
