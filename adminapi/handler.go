@@ -305,7 +305,21 @@ func (h *Handler) listPlugins(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) switchPlugin(w http.ResponseWriter, r *http.Request) {
-	name, action := r.PathValue("name"), r.PathValue("action")
+	name := r.PathValue("name")
+	disabled, err := h.SwitchPlugin(name, r.PathValue("action"), "admin API")
+	if err != nil {
+		httpError(w, http.StatusNotFound, "%v", err)
+		return
+	}
+	writeJSON(w, map[string]any{"plugin": name, "disabled": disabled})
+}
+
+// SwitchPlugin takes the plugin out (action "disable": its calls allow)
+// or puts it back ("enable", which lifts a quarantine too), and logs
+// that by did it: what POST /plugins/{name}/{action} does. It returns
+// whether the plugin is disabled now; the error names the plugin or
+// action that does not exist.
+func (h *Handler) SwitchPlugin(name, action, by string) (disabled bool, err error) {
 	for _, p := range h.Guard.Plugins() {
 		if p.Name() != name {
 			continue
@@ -316,13 +330,12 @@ func (h *Handler) switchPlugin(w http.ResponseWriter, r *http.Request) {
 		case "enable":
 			p.Enable()
 		default:
-			httpError(w, http.StatusNotFound, "no action %q: disable or enable", action)
-			return
+			return p.Disabled(), fmt.Errorf("no action %q: disable or enable", action)
 		}
-		writeJSON(w, map[string]any{"plugin": name, "disabled": p.Disabled()})
-		return
+		h.log().Info("plugin switched", "plugin", name, "action", action, "by", by)
+		return p.Disabled(), nil
 	}
-	httpError(w, http.StatusNotFound, "no plugin %q", name)
+	return false, fmt.Errorf("no plugin %q", name)
 }
 
 func (h *Handler) setMode(w http.ResponseWriter, r *http.Request) {

@@ -425,24 +425,11 @@ func (d *Dashboard) lift(w http.ResponseWriter, r *http.Request) {
 
 func (d *Dashboard) plugin(w http.ResponseWriter, r *http.Request) {
 	name, action := r.PostFormValue("name"), r.PostFormValue("action")
-	for _, p := range d.cfg.Admin.Guard.Plugins() {
-		if p.Name() != name {
-			continue
-		}
-		switch action {
-		case "disable":
-			p.Disable()
-		case "enable":
-			p.Enable()
-		default:
-			after(w, r, "", fmt.Errorf("no action %q: disable or enable", action))
-			return
-		}
-		d.cfg.Log.Info("plugin switched", "plugin", name, "action", action, "by", "dashboard")
-		after(w, r, fmt.Sprintf("plugin %s: %sd", name, action), nil)
+	if _, err := d.cfg.Admin.SwitchPlugin(name, action, "dashboard"); err != nil {
+		after(w, r, "", err)
 		return
 	}
-	after(w, r, "", fmt.Errorf("no plugin %q", name))
+	after(w, r, fmt.Sprintf("plugin %s: %sd", name, action), nil)
 }
 
 // ago says how long before now t was, briefly.
