@@ -187,6 +187,17 @@ func TestInsideMosquitto(t *testing.T) {
 		assert.NotEqual(t, byte(0), mqtttest.Connect5(t, again, "sensor-1", "sensor1", pw["sensor1"], nil), "and refused while banned")
 	})
 
+	t.Run("the dashboard on the admin address shows the refusals and the ban", func(t *testing.T) {
+		dash := mqtttest.Dashboard(t, admin, filepath.Join(dir, "admin.token"))
+		assert.Contains(t, mqtttest.LiveRefusals(t, dash, admin, "sensors/sensor2/temp"), "reject 0x87 sensors/sensor2/temp acl")
+		res, err := dash.Get("http://" + admin + "/dashboard/bans")
+		require.NoError(t, err)
+		page, err := io.ReadAll(res.Body)
+		res.Body.Close()
+		require.NoError(t, err)
+		assert.Contains(t, string(page), `data-value="sensor-1"`)
+	})
+
 	// Last: the flood punishes sensor1 (violations follow the username).
 	t.Run("a flooding client escalates and is kicked", func(t *testing.T) {
 		flood := mqtttest.DialRaw(t, m.Addr)

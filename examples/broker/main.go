@@ -2,7 +2,8 @@
 // mqttguard primitive in front of it — a packet validator on every
 // listener, TLS with hot reload, passwords, an ACL, rate limits, the
 // trust state machine, bans, flapping and push-interval detection, and
-// Wasm policy plugins — plus an admin API with Prometheus metrics.
+// Wasm policy plugins — plus an admin API with Prometheus metrics and a
+// security dashboard.
 //
 //	go run ./examples/broker                     # first run: creates ./mqttguard-data, prints accounts
 //	go run ./examples/broker -data /var/lib/mq   # another data directory
@@ -128,6 +129,9 @@ func banner(w io.Writer, b *mochibroker.Broker, first guardstack.FirstRun) {
 	}
 	if a := b.Addr("admin"); a != "" {
 		fmt.Fprintf(w, "  admin     http://%s   token in %s\n", a, cfg.Path(cfg.Admin.TokenFile))
+		if cfg.Admin.DashboardOn() {
+			fmt.Fprintf(w, "  dashboard http://%s/dashboard/   sign in with the token\n", a)
+		}
 	}
 	fmt.Fprintf(w, "  config    %s (mode %s)\n", cfg.Source, cfg.Security.Mode)
 

@@ -75,6 +75,10 @@ func TestProxyCredentialsAndACL(t *testing.T) {
 	assert.Equal(t, byte(0x87), s1.Pub(t, "commands/x", "y", 2), "a refused QoS 2 ends at the PUBREC")
 	got := watcher.Received(500 * time.Millisecond)
 	assert.ElementsMatch(t, []string{"sensors/sensor1/temperature 21.5", "sensors/sensor1/t2 x"}, got, "mosquitto saw only what passed")
+
+	// The proxy's dashboard shows the refusals.
+	dash := mqtttest.Dashboard(t, tp.Addr("admin"), filepath.Join(tp.Dir, "admin.token"))
+	assert.Equal(t, []string{"reject 0x87 sensors/sensor2/temperature acl"}, mqtttest.LiveRefusals(t, dash, tp.Addr("admin"), "sensors/sensor2"))
 }
 
 // mosquitto (anonymous here) would deliver everything to '#'; the proxy
