@@ -67,16 +67,22 @@ func (l *anomalyLog) evictOldest() {
 // Anomalous lists the devices with a push-interval anomaly since since,
 // the most recent first.
 func (f *Feed) Anomalous(since time.Time) []Anomalous {
+	// Copied out under the lock, decoded after it: the Guard waits for
+	// a copy, never for the decoding.
+	var kept []anomalyEntry
 	f.mu.Lock()
-	var out []Anomalous
 	for _, a := range f.anomalies.devices {
 		if !a.at.Before(since) {
-			s := &a.last
-			out = append(out, Anomalous{Client: s.field(fClient), Username: s.field(fUsername), Topic: s.field(fTopic),
-				Last: a.at, Count: a.count, Detail: s.field(fDetail)})
+			kept = append(kept, *a)
 		}
 	}
 	f.mu.Unlock()
+	out := make([]Anomalous, 0, len(kept))
+	for i := range kept {
+		s := &kept[i].last
+		out = append(out, Anomalous{Client: s.field(fClient), Username: s.field(fUsername), Topic: s.field(fTopic),
+			Last: kept[i].at, Count: kept[i].count, Detail: s.field(fDetail)})
+	}
 	slices.SortFunc(out, func(a, b Anomalous) int { return cmp.Or(b.Last.Compare(a.Last), cmp.Compare(a.Client, b.Client)) })
 	return out
 }

@@ -1,7 +1,9 @@
 package dashboard
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
@@ -70,6 +72,9 @@ type Dashboard struct {
 	hist    *history
 	cop     *http.CrossOriginProtection
 	streams atomic.Int32
+	// key signs the CSRF tokens and the flash messages: random, this
+	// process's own.
+	key [32]byte
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -94,6 +99,7 @@ func New(cfg Config) (*Dashboard, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	d := &Dashboard{cfg: cfg, hist: newHistory(cfg.Keep), cop: http.NewCrossOriginProtection(), done: make(chan struct{})}
+	rand.Read(d.key[:])
 	if err := d.parse(); err != nil {
 		return nil, err
 	}
@@ -147,6 +153,10 @@ func securityHeaders(h http.Header) {
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 }
 
+// maxForm bounds a state-changing request's body: the forms are a few
+// short fields.
+const maxForm = 64 << 10
+
 // ServeHTTP serves one request, every answer with a strict
 // Content-Security-Policy, and every state-changing one only from this
 // origin with the page's CSRF token.
@@ -157,7 +167,8 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "cross-origin request refused: use the dashboard's own pages", http.StatusForbidden)
 			return
 		}
-		if !validCSRF(r) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		if !d.validCSRF(r) {
 			http.Error(w, "the form's CSRF token is missing or stale: reload the page and try again", http.StatusForbidden)
 			return
 		}
@@ -165,31 +176,61 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.mux.ServeHTTP(w, r)
 }
 
-// csrfCookie holds the double-submit token: a form carries the cookie's
-// value in its csrf field, which another origin can neither read nor
-// set (SameSite=Strict, HttpOnly), so a forged form cannot.
+// The CSRF token a page's forms carry is an HMAC, with the Dashboard's
+// key, of what the request is bound to: its RequireLogin session, or,
+// under a host's own authentication, a random cookie (a signed double
+// submit). A page on another port of the host can set cookies here —
+// browsers ignore ports — but it cannot compute the token for them,
+// and a new session gets a new token.
 const csrfCookie = "mqttguard_csrf"
 
-// csrfToken returns the request's CSRF token, setting a new cookie
-// when it has none.
-func csrfToken(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(csrfCookie); err == nil && len(c.Value) == 43 {
-		return c.Value
+// csrfToken returns the token for the request's forms, setting the
+// cookie it is bound to when there is no session and no cookie.
+func (d *Dashboard) csrfToken(w http.ResponseWriter, r *http.Request) string {
+	if sid, ok := r.Context().Value(sessionKey{}).(string); ok {
+		return d.sign("csrf session", sid)
 	}
-	tok := randomToken()
-	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: tok, Path: cookiePath(r), HttpOnly: true,
+	for _, c := range r.CookiesNamed(csrfCookie) {
+		if len(c.Value) == 43 {
+			return d.sign("csrf cookie", c.Value)
+		}
+	}
+	nonce := randomToken()
+	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: nonce, Path: cookiePath(r), HttpOnly: true,
 		Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
-	return tok
+	return d.sign("csrf cookie", nonce)
 }
 
-func validCSRF(r *http.Request) bool {
-	c, err := r.Cookie(csrfCookie)
-	if err != nil || len(c.Value) != 43 {
-		return false
+// validCSRF reports whether the form's token is the one for the
+// request's session or for one of its CSRF cookies (another may have
+// been tossed in ahead of it).
+func (d *Dashboard) validCSRF(r *http.Request) bool {
+	got := []byte(r.PostFormValue("csrf"))
+	if sid, ok := r.Context().Value(sessionKey{}).(string); ok {
+		return subtle.ConstantTimeCompare(got, []byte(d.sign("csrf session", sid))) == 1
 	}
-	got := r.PostFormValue("csrf")
-	return subtle.ConstantTimeCompare([]byte(got), []byte(c.Value)) == 1
+	ok := false
+	for _, c := range r.CookiesNamed(csrfCookie) {
+		if len(c.Value) == 43 && subtle.ConstantTimeCompare(got, []byte(d.sign("csrf cookie", c.Value))) == 1 {
+			ok = true
+		}
+	}
+	return ok
 }
+
+// sign is the HMAC-SHA256 of what, for purpose, with the Dashboard's
+// key: 43 characters.
+func (d *Dashboard) sign(purpose, what string) string {
+	m := hmac.New(sha256.New, d.key[:])
+	m.Write([]byte(purpose))
+	m.Write([]byte{0})
+	m.Write([]byte(what))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// sessionKey is the request context key under which RequireLogin puts
+// the session ID.
+type sessionKey struct{}
 
 // randomToken is 32 random bytes, base64url: 43 characters.
 func randomToken() string {

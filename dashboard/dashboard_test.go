@@ -22,7 +22,7 @@ func TestPagesNeedTheToken(t *testing.T) {
 	for _, p := range []string{"", "clients", "bans", "live", "devices", "plugins"} {
 		res, _ := get(t, c, f.srv.URL+"/dashboard/"+p)
 		assert.Equal(t, http.StatusSeeOther, res.StatusCode, p)
-		assert.Equal(t, "login", res.Header.Get("Location"), p)
+		assert.Equal(t, "/dashboard/login", res.Header.Get("Location"), p)
 	}
 	res, _ := get(t, c, f.srv.URL+"/dashboard/events")
 	assert.Equal(t, http.StatusUnauthorized, res.StatusCode)
@@ -185,7 +185,7 @@ func TestActions(t *testing.T) {
 	res, err := c.PostForm(f.srv.URL+"/dashboard/kick", v2)
 	require.NoError(t, err)
 	res.Body.Close()
-	assert.True(t, strings.HasPrefix(res.Header.Get("Location"), "./?"), res.Header.Get("Location"))
+	assert.True(t, strings.HasPrefix(res.Header.Get("Location"), "/dashboard/?"), res.Header.Get("Location"))
 }
 
 // The live view streams a refusal as it happens, filtered by client,

@@ -33,7 +33,7 @@ func ExampleNew() {
 	mux.ServeHTTP(w, httptest.NewRequest("GET", "/dashboard/clients", nil))
 	fmt.Println(w.Code, w.Header().Get("Location"))
 	// Output:
-	// 303 login
+	// 303 /dashboard/login
 }
 
 // A Feed keeps the Guard's latest refusals, copied, in a fixed ring.

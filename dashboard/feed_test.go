@@ -96,6 +96,16 @@ func TestFeedAddAllocatesNothing(t *testing.T) {
 	assert.Zero(t, allocs)
 }
 
+// A known device's anomaly costs a copy, no allocation (a new device's
+// costs its key; BenchmarkFeedAdd has both).
+func TestFeedAnomalyOfAKnownDeviceAllocatesNothing(t *testing.T) {
+	f := dashboard.NewFeed(16)
+	r := refusal(1, "sensors/temperature/x")
+	r.Decision = mqttguard.Decision{Verdict: mqttguard.Drop, Cause: mqttguard.Cause{Component: mqttguard.ByAnomaly, Detail: "too-early"}}
+	f.Add(r)
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { f.Add(r) }))
+}
+
 // Observed decisions show what enforcement would have done.
 func TestFeedObserved(t *testing.T) {
 	f := dashboard.NewFeed(8)

@@ -3,6 +3,7 @@ package dashboard
 import (
 	"bytes"
 	"cmp"
+	"crypto/hmac"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -72,8 +73,16 @@ type view struct {
 // script's refresh (?part=main).
 func (d *Dashboard) page(name string, data func(*http.Request) any) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		v := view{Page: name, Pages: pageNames, CSRF: csrfToken(w, r), Done: r.URL.Query().Get("done"),
-			Error: r.URL.Query().Get("error"), Mode: d.cfg.Admin.Guard.Mode().String(), Now: time.Now(), Data: data(r)}
+		v := view{Page: name, Pages: pageNames, CSRF: d.csrfToken(w, r), Mode: d.cfg.Admin.Guard.Mode().String(), Now: time.Now(), Data: data(r)}
+		// What the last action said, if the dashboard said it: a link
+		// cannot make the page say something else.
+		q := r.URL.Query()
+		if msg := q.Get("done"); msg != "" && hmac.Equal([]byte(q.Get("sig")), []byte(d.sign("done", msg))) {
+			v.Done = msg
+		}
+		if msg := q.Get("error"); msg != "" && hmac.Equal([]byte(q.Get("sig")), []byte(d.sign("error", msg))) {
+			v.Error = msg
+		}
 		tmpl := "layout"
 		if r.URL.Query().Get("part") == "main" {
 			tmpl = "main"
@@ -90,24 +99,25 @@ func (d *Dashboard) page(name string, data func(*http.Request) any) http.Handler
 }
 
 // after answers an action: back to the page it came from (one of the
-// dashboard's own, never a URL the form names), saying what happened.
-func after(w http.ResponseWriter, r *http.Request, done string, err error) {
+// dashboard's own, never a URL the form names), saying what happened,
+// signed so that only the dashboard can make a page say it.
+func (d *Dashboard) after(w http.ResponseWriter, r *http.Request, done string, err error) {
 	back := r.PostFormValue("back")
 	if !slices.Contains(pageNames, back) || back == "overview" {
-		back = "./"
+		back = ""
 	}
 	q := url.Values{}
 	if err != nil {
 		q.Set("error", err.Error())
+		q.Set("sig", d.sign("error", err.Error()))
 	} else {
 		q.Set("done", done)
+		q.Set("sig", d.sign("done", done))
 	}
 	if f := r.PostFormValue("q"); f != "" {
 		q.Set("q", f)
 	}
-	// Relative: the browser resolves it against the page it posted from,
-	// wherever the dashboard is mounted.
-	w.Header().Set("Location", back+"?"+q.Encode())
+	w.Header().Set("Location", cookiePath(r)+back+"?"+q.Encode())
 	w.WriteHeader(http.StatusSeeOther)
 }
 
@@ -371,25 +381,25 @@ func (d *Dashboard) plugins(r *http.Request) any {
 func (d *Dashboard) kick(w http.ResponseWriter, r *http.Request) {
 	id := r.PostFormValue("client")
 	if !d.cfg.Admin.Kick(id, "dashboard") {
-		after(w, r, "", fmt.Errorf("no client %q is connected", id))
+		d.after(w, r, "", fmt.Errorf("no client %q is connected", id))
 		return
 	}
-	after(w, r, fmt.Sprintf("kicked %q", id), nil)
+	d.after(w, r, fmt.Sprintf("kicked %q", id), nil)
 }
 
 func (d *Dashboard) pardon(w http.ResponseWriter, r *http.Request) {
 	dim, err := trust.ParseDimension(r.PostFormValue("dimension"))
 	if err != nil {
-		after(w, r, "", fmt.Errorf("dimension: %v", err))
+		d.after(w, r, "", fmt.Errorf("dimension: %v", err))
 		return
 	}
 	key := r.PostFormValue("key")
 	done := d.cfg.Admin.Pardon(dim, key, r.PostFormValue("username"), "dashboard", time.Now())
 	if done == nil {
-		after(w, r, "", fmt.Errorf("no %s record for %q: nothing to pardon", dim, key))
+		d.after(w, r, "", fmt.Errorf("no %s record for %q: nothing to pardon", dim, key))
 		return
 	}
-	after(w, r, "pardoned "+strings.Join(done, ", "), nil)
+	d.after(w, r, "pardoned "+strings.Join(done, ", "), nil)
 }
 
 func (d *Dashboard) ban(w http.ResponseWriter, r *http.Request) {
@@ -399,37 +409,37 @@ func (d *Dashboard) ban(w http.ResponseWriter, r *http.Request) {
 		err = d.cfg.Admin.Ban(b)
 	}
 	if err != nil {
-		after(w, r, "", err)
+		d.after(w, r, "", err)
 		return
 	}
 	until := "for good"
 	if !b.Until.IsZero() {
 		until = "until " + b.Until.Format("15:04:05")
 	}
-	after(w, r, fmt.Sprintf("banned %s %q %s", b.Kind, b.Value, until), nil)
+	d.after(w, r, fmt.Sprintf("banned %s %q %s", b.Kind, b.Value, until), nil)
 }
 
 func (d *Dashboard) lift(w http.ResponseWriter, r *http.Request) {
 	kind, err := trust.ParseBanKind(r.PostFormValue("kind"))
 	if err != nil {
-		after(w, r, "", fmt.Errorf("kind: %v", err))
+		d.after(w, r, "", fmt.Errorf("kind: %v", err))
 		return
 	}
 	b := trust.Ban{Kind: kind, Value: r.PostFormValue("value"), Username: r.PostFormValue("username")}
 	if !d.cfg.Admin.Lift(b, "dashboard") {
-		after(w, r, "", fmt.Errorf("no %s ban on %q", kind, b.Value))
+		d.after(w, r, "", fmt.Errorf("no %s ban on %q", kind, b.Value))
 		return
 	}
-	after(w, r, fmt.Sprintf("lifted the %s ban on %q", kind, b.Value), nil)
+	d.after(w, r, fmt.Sprintf("lifted the %s ban on %q", kind, b.Value), nil)
 }
 
 func (d *Dashboard) plugin(w http.ResponseWriter, r *http.Request) {
 	name, action := r.PostFormValue("name"), r.PostFormValue("action")
 	if _, err := d.cfg.Admin.SwitchPlugin(name, action, "dashboard"); err != nil {
-		after(w, r, "", err)
+		d.after(w, r, "", err)
 		return
 	}
-	after(w, r, fmt.Sprintf("plugin %s: %sd", name, action), nil)
+	d.after(w, r, fmt.Sprintf("plugin %s: %sd", name, action), nil)
 }
 
 // ago says how long before now t was, briefly.

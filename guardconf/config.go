@@ -4,6 +4,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -452,6 +453,13 @@ func (c *Config) validate() error {
 	if c.Admin.Listen != "" && c.Admin.TokenFile == "" {
 		return c.Errorf("admin.token_file", "the admin API needs a token file")
 	}
+	if a := c.Admin; a.Listen != "" && a.DashboardOn() && !loopback(a.Listen) {
+		// The admin listener speaks plain HTTP: the token typed at
+		// sign-in and the session cookie would cross the network in
+		// clear text.
+		return c.Errorf("admin.listen", "%q is not a loopback address, and the dashboard's sign-in would cross the network in clear text: "+
+			"listen on 127.0.0.1 and reach it through an SSH tunnel or a TLS reverse proxy on this host, or set admin.dashboard = false", a.Listen)
+	}
 	return nil
 }
 
@@ -553,4 +561,18 @@ func loopbackHTTP(u string) bool {
 	}
 	a, err := netip.ParseAddr(p.Hostname())
 	return err == nil && a.IsLoopback()
+}
+
+// loopback reports whether a listen address (host:port) is on this host
+// only: a loopback IP or "localhost".
+func loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

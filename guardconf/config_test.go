@@ -2,6 +2,7 @@ package guardconf
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -124,4 +125,23 @@ func TestUseIdentityAsUsernameNeedsVerifiedCertificates(t *testing.T) {
 	assert.Contains(t, err.Error(), "security.use_identity_as_username: needs TLS")
 	_, err = ParseConfig(text, "my.toml", "/data", &hostTLS{})
 	assert.NoError(t, err, "the host broker verifies them")
+}
+
+// The dashboard's sign-in crosses the network in clear text on a
+// non-loopback address: refused, with what to do.
+func TestDashboardOnlyOnLoopback(t *testing.T) {
+	for listen, ok := range map[string]bool{"127.0.0.1:8080": true, "localhost:8080": true, "[::1]:8080": true,
+		"0.0.0.0:8080": false, ":8080": false, "192.0.2.7:8080": false} {
+		text := strings.Replace(string(DefaultConfig), `listen = "127.0.0.1:8080"`, fmt.Sprintf("listen = %q", listen), 1)
+		_, err := ParseConfig([]byte(text), "mqttguard.toml", t.TempDir(), nil)
+		if ok {
+			assert.NoError(t, err, listen)
+			continue
+		}
+		require.Error(t, err, listen)
+		assert.Contains(t, err.Error(), "admin.dashboard = false", listen)
+		off := strings.Replace(text, "dashboard = true", "dashboard = false", 1)
+		_, err = ParseConfig([]byte(off), "mqttguard.toml", t.TempDir(), nil)
+		assert.NoError(t, err, "%s without the dashboard", listen)
+	}
 }

@@ -2,11 +2,15 @@ package guardstack
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mqttguard/mqttguard"
 	"github.com/mqttguard/mqttguard/adminapi"
@@ -33,8 +37,9 @@ func (st *Stack) StartAdmin() error {
 		return st.Cfg.Errorf("admin.token_file", "%v", err)
 	}
 	token := strings.TrimSpace(string(tok))
-	if len(token) < 16 {
-		return st.Cfg.Errorf("admin.token_file", "the token is %d characters; use at least 16", len(token))
+	if why := weakToken(token); why != "" {
+		return st.Cfg.Errorf("admin.token_file", "the token is weak (%s): it is all that stands between a guesser and the admin API and dashboard; "+
+			"use a random one, e.g. openssl rand -base64 24 > %s", why, st.Cfg.Path(a.TokenFile))
 	}
 	api := st.AdminHandler()
 	handler := adminapi.RequireToken(token, api)
@@ -55,6 +60,7 @@ func (st *Stack) StartAdmin() error {
 		return st.Cfg.Errorf("admin.listen", "%v", err)
 	}
 	st.setAddr("admin", st.adminL.Addr().String())
+	handler = ownHostOnly(a.Listen, st.adminL.Addr().String(), handler)
 	st.admin = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}
 	st.workers.Add(1)
@@ -147,4 +153,69 @@ func (s sessionsOf) Kick(match trust.Ban, code reason.Code) int {
 		return sess.Kick(match, code)
 	}
 	return 0
+}
+
+// weakToken says why an admin token is too weak to stand against
+// guessing — fewer than 16 characters, fewer than 8 different ones, or
+// under 80 bits from the kinds of character it draws from — or "".
+func weakToken(tok string) string {
+	distinct := map[rune]bool{}
+	var digit, lower, upper, other bool
+	for _, r := range tok {
+		distinct[r] = true
+		switch {
+		case r >= '0' && r <= '9':
+			digit = true
+		case r >= 'a' && r <= 'z':
+			lower = true
+		case r >= 'A' && r <= 'Z':
+			upper = true
+		default:
+			other = true
+		}
+	}
+	alphabet := 0
+	for _, k := range []struct {
+		has bool
+		n   int
+	}{{digit, 10}, {lower, 26}, {upper, 26}, {other, 32}} {
+		if k.has {
+			alphabet += k.n
+		}
+	}
+	n := utf8.RuneCountInString(tok)
+	switch bits := float64(n) * math.Log2(float64(max(alphabet, 1))); {
+	case n < 16:
+		return fmt.Sprintf("%d characters; use at least 16", n)
+	case len(distinct) < 8:
+		return fmt.Sprintf("%d different characters", len(distinct))
+	case bits < 80:
+		return fmt.Sprintf("about %.0f bits; use at least 80", bits)
+	}
+	return ""
+}
+
+// ownHostOnly answers 421 to a request for another host name than the
+// admin listener's own, when it listens on loopback: a web page whose
+// name an attacker re-points at 127.0.0.1 (DNS rebinding) is same-origin
+// for the operator's browser, and would otherwise reach the dashboard
+// as its own. On other addresses the operator's names are not known and
+// every Host is served.
+func ownHostOnly(listen, bound string, next http.Handler) http.Handler {
+	host, _, err := net.SplitHostPort(listen)
+	if ip, perr := netip.ParseAddr(host); err != nil || (host != "localhost" && (perr != nil || !ip.IsLoopback())) {
+		return next
+	}
+	_, port, _ := net.SplitHostPort(bound)
+	own := map[string]bool{bound: true}
+	for _, h := range []string{"localhost", "127.0.0.1", "::1"} {
+		own[net.JoinHostPort(h, port)] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !own[strings.ToLower(r.Host)] {
+			http.Error(w, "this admin listener answers only for its own loopback names (localhost:"+port+", 127.0.0.1:"+port+")", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

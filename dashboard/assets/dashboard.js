@@ -17,6 +17,7 @@
         u.searchParams.set("part", "main");
         u.searchParams.delete("done");
         u.searchParams.delete("error");
+        u.searchParams.delete("sig");
         const r = await fetch(u, { credentials: "same-origin", redirect: "manual" });
         if (r.ok) main.innerHTML = await r.text();
         else if (r.status === 401 || r.type === "opaqueredirect") location.reload();
