@@ -2,14 +2,21 @@ package dashboard_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mqttguard/mqttguard/adminapi"
+	"github.com/mqttguard/mqttguard/dashboard"
 	"github.com/mqttguard/mqttguard/trust"
+	"github.com/mqttguard/mqttguard/wasmguard"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -303,4 +310,56 @@ func TestCloseEndsLiveViews(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the stream is still open after Close")
 	}
+}
+
+// The plugins page shows each plugin's health, and disables and enables
+// it.
+func TestPluginsPage(t *testing.T) {
+	f := newFixture(t)
+	wasm, err := os.ReadFile("../wasmguard/testdata/trap.wasm")
+	require.NoError(t, err)
+	p, err := wasmguard.Load(context.Background(), wasm, wasmguard.Limits{MaxInstances: 1}, wasmguard.WithName("trapper"))
+	require.NoError(t, err)
+	defer p.Close(context.Background())
+	f.guard.SetPlugins([]*wasmguard.Plugin{p})
+	f.publish("sensors/sensor-1/temperature") // the plugin traps
+	c := f.browser(t)
+	f.signIn(t, c)
+	_, body := get(t, c, f.srv.URL+"/dashboard/plugins")
+	row := regexp.MustCompile(`(?s)<tr data-plugin="trapper">.*?</tr>`).FindString(body)
+	require.NotEmpty(t, row, body)
+	cells := regexp.MustCompile(`<td class="num">(\d+)</td>`).FindAllStringSubmatch(row, -1)
+	require.GreaterOrEqual(t, len(cells), 4)
+	assert.Equal(t, "1", cells[0][1], "calls")
+	assert.Equal(t, "1", cells[3][1], "failures")
+
+	v := url.Values{"name": {"trapper"}, "action": {"disable"}, "back": {"plugins"}, "csrf": {csrf(t, c, f.srv.URL+"/dashboard/plugins")}}
+	res, err := c.PostForm(f.srv.URL+"/dashboard/plugin", v)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusSeeOther, res.StatusCode)
+	assert.True(t, p.Disabled())
+	_, body = get(t, c, f.srv.URL+"/dashboard/plugins")
+	assert.Contains(t, body, `value="enable"`)
+}
+
+// The overview shows fleet mode's health when there is one.
+func TestOverviewFleet(t *testing.T) {
+	f := newFixture(t)
+	admin := &adminapi.Handler{Guard: f.guard, Bans: f.bans, Tracker: f.tracker, Sessions: f.sess}
+	up := true
+	d, err := dashboard.New(dashboard.Config{Admin: admin, Fleet: func() dashboard.FleetStatus {
+		return dashboard.FleetStatus{Connected: up, Pending: 3, Received: 7}
+	}})
+	require.NoError(t, err)
+	defer d.Close()
+	page := func() string {
+		w := httptest.NewRecorder()
+		d.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
+		return w.Body.String()
+	}
+	assert.Contains(t, page(), "in sync with Redis")
+	assert.Contains(t, page(), "pending 3 · received 7")
+	up = false
+	assert.Contains(t, page(), "away from Redis: deciding from local state")
 }

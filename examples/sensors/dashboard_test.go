@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 	"github.com/mqttguard/mqttguard/internal/mqtttest"
 	"github.com/mqttguard/mqttguard/internal/testenv"
@@ -94,7 +95,7 @@ func TestDashboardDuringAttack(t *testing.T) {
 	var out, logs bytes.Buffer
 	started := make(chan Started, 1)
 	d := &Demo{Dir: t.TempDir(), Devices: defaultDevices(), AlertAbove: 30, Every: time.Second, Out: &out,
-		Log: slog.New(slog.NewTextHandler(&logs, nil)), RogueAfter: 5 * time.Second, RogueDone: make(chan struct{}),
+		Log: slog.New(slog.NewTextHandler(&logs, nil)), RogueAfter: 10 * time.Second, RogueDone: make(chan struct{}),
 		Rogue:   &Rogue{TooOften: 30, FloodFor: 2 * time.Second},
 		Started: func(s Started) { started <- s }}
 	dctx, stop := context.WithCancel(context.Background())
@@ -148,10 +149,34 @@ func TestDashboardDuringAttack(t *testing.T) {
 	assert.Contains(t, row, "reject 0x87")
 	assert.Contains(t, row, "rogue-1-probe")
 	assert.Contains(t, row, "acl")
-	probe.Close()
+
+	// Hovering holds the list still: a refusal that arrives meanwhile
+	// waits, counted in the status, until the pointer leaves.
+	box := eval[[]float64](t, ctx, `(r => [r.x + r.width/2, r.y + 5])(document.querySelector("#live .events").getBoundingClientRect())`)
+	do(t, ctx, "hover over the list", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, box[0], box[1]))
+	held := fmt.Sprintf("commands/temp-1/held-%d", time.Now().UnixNano())
+	assert.Equal(t, byte(0x87), mqtttest.Publish5(t, probe, held, 1, 2))
+	heldSel := fmt.Sprintf(`document.querySelector('#live li[data-topic=%q]') !== null`, held)
+	assert.True(t, waitFor(3*time.Second, func() bool {
+		return strings.HasPrefix(eval[string](t, ctx, `document.querySelector("#live .status").textContent`), "held: 1 new")
+	}), "the status counts the refusal held back")
+	assert.False(t, eval[bool](t, ctx, heldSel), "the list stays still while hovered")
+	do(t, ctx, "move away", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 5, 5))
+	assert.True(t, waitFor(time.Second, func() bool { return eval[bool](t, ctx, heldSel) }), "the held refusal shows when the pointer leaves")
+
+	// The filter asks the server for one client's refusals only.
+	do(t, ctx, "filter by client", chromedp.SendKeys(chromedp.CSS(`#filter input[name=client]`), "no-such-client"))
+	assert.True(t, waitFor(3*time.Second, func() bool {
+		return eval[int](t, ctx, `document.querySelectorAll("#live li").length`) == 0 &&
+			eval[string](t, ctx, `document.querySelector("#live .status").textContent`) == "live"
+	}), "the list starts again, with what matches")
+	assert.Equal(t, byte(0x87), mqtttest.Publish5(t, probe, topic+"/again", 1, 3))
+	time.Sleep(time.Second)
+	assert.Zero(t, eval[int](t, ctx, `document.querySelectorAll("#live li").length`), "another client's refusal is filtered out")
 
 	// The rogue appears in the clients table, its trust state changing
-	// as it attacks.
+	// as it attacks (the probe, still connected under the rogue's
+	// account, shares its username's state).
 	do(t, ctx, "open the clients page", chromedp.Navigate(base+"clients?q=rogue"))
 	states := map[string]bool{}
 	shot := false
@@ -175,6 +200,7 @@ func TestDashboardDuringAttack(t *testing.T) {
 			return false
 		}
 	})
+	probe.Close()
 	t.Logf("the rogue's states seen in the clients table: %v", states)
 	assert.GreaterOrEqual(t, len(states), 2, "the rogue's trust state changed in the table: %v", states)
 	select {
@@ -182,6 +208,12 @@ func TestDashboardDuringAttack(t *testing.T) {
 	default:
 		t.Fatal("the rogue did not finish within a minute")
 	}
+
+	// The devices page lists the rogue's too-early readings.
+	do(t, ctx, "the devices page", chromedp.Navigate(base+"devices"), chromedp.WaitVisible(chromedp.CSS(`#anomalous tr[data-client="rogue-1"]`)))
+	anomaly := eval[string](t, ctx, `document.querySelector('#anomalous tr[data-client="rogue-1"]').textContent`)
+	assert.Contains(t, anomaly, "too-early")
+	assert.Contains(t, anomaly, "sensors/temperature/rogue-1")
 
 	// After the attacks the rogue's account is shut out; a pardon made
 	// in the page lets it connect again.
