@@ -145,10 +145,16 @@ func (s *slot) field(i int) string {
 	}
 	b := s.text[off : off+int(s.lens[i])]
 	if s.cut&(1<<i) != 0 {
-		for len(b) > 0 && !utf8.Valid(b) {
-			b = b[:len(b)-1] // the cut went through a character
+		// The cut may have gone through a character: drop its start.
+		for n := 1; n <= utf8.UTFMax-1 && n <= len(b); n++ {
+			if utf8.RuneStart(b[len(b)-n]) {
+				if r, _ := utf8.DecodeRune(b[len(b)-n:]); r == utf8.RuneError {
+					b = b[:len(b)-n]
+				}
+				break
+			}
 		}
-		return string(b) + "…"
+		return strings.ToValidUTF8(string(b), "\uFFFD") + "…"
 	}
 	return strings.ToValidUTF8(string(b), "\uFFFD")
 }
