@@ -8,7 +8,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -26,8 +25,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/mqttguard/mqttguard/guardconf"
+	"github.com/mqttguard/mqttguard/internal/browsertest"
 	"github.com/mqttguard/mqttguard/internal/mqtttest"
-	"github.com/mqttguard/mqttguard/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -73,54 +72,6 @@ func rt25SignIn(t *testing.T, addr, host, token string) (int, string) {
 		}
 	}
 	return code, ""
-}
-
-// rt25Browser starts a headless Chromium for the test.
-func rt25Browser(t *testing.T) context.Context {
-	t.Helper()
-	path := testenv.Find("chromium")
-	if path == "" {
-		path = testenv.Program(t, "chromium", "chromium")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.Flag("disable-dev-shm-usage", true))
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox)
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-	})
-	require.NoError(t, chromedp.Do(ctx), "starting %s", path)
-	return ctx
-}
-
-func rt25Do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	require.NoError(t, chromedp.Do(ctx, steps...), what)
-}
-
-func rt25Eval[T any](t *testing.T, ctx context.Context, js string) T {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
-	require.NoError(t, err, js)
-	return v
-}
-
-// rt25BrowserSignIn signs the browser in at the dashboard's sign-in page.
-func rt25BrowserSignIn(t *testing.T, ctx context.Context, admin, token string) {
-	t.Helper()
-	rt25Do(t, ctx, "sign in",
-		chromedp.Navigate("http://"+admin+"/dashboard/login"),
-		chromedp.WaitVisible(chromedp.CSS(`input[name=token]`)),
-		chromedp.SendKeys(chromedp.CSS(`input[name=token]`), token),
-		chromedp.Submit(chromedp.CSS(`input[name=token]`)),
-		chromedp.WaitVisible(chromedp.CSS(`#components`)))
 }
 
 // ---------- 1. authentication bypass ----------
@@ -388,18 +339,18 @@ func TestRedTeam25CookieTossingFromAnotherPort(t *testing.T) {
 	t.Cleanup(attacker.Close)
 	require.True(t, strings.HasPrefix(attacker.URL, "http://127.0.0.1:"))
 
-	ctx := rt25Browser(t)
-	rt25BrowserSignIn(t, ctx, admin, rt25Token(t, tb))
-	rt25Do(t, ctx, "the clients page, before", chromedp.Navigate("http://"+admin+"/dashboard/clients"),
+	ctx := browsertest.Start(t)
+	browsertest.SignIn(t, ctx, admin, rt25Token(t, tb))
+	browsertest.Do(t, ctx, "the clients page, before", chromedp.Navigate("http://"+admin+"/dashboard/clients"),
 		chromedp.WaitVisible(chromedp.CSS(`#clients`)))
-	rt25Do(t, ctx, "visit the page on the other port", chromedp.Navigate(attacker.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`p`)))
+	browsertest.Do(t, ctx, "visit the page on the other port", chromedp.Navigate(attacker.URL+"/"), chromedp.WaitVisible(chromedp.CSS(`p`)))
 
-	rt25Do(t, ctx, "the overview, after", chromedp.Navigate("http://"+admin+"/dashboard/"), chromedp.WaitReady(chromedp.CSS(`body`)))
-	form := rt25Eval[string](t, ctx, `(document.querySelector('input[name=csrf]') || {value: ""}).value`)
+	browsertest.Do(t, ctx, "the overview, after", chromedp.Navigate("http://"+admin+"/dashboard/"), chromedp.WaitReady(chromedp.CSS(`body`)))
+	form := browsertest.Eval[string](t, ctx, `(document.querySelector('input[name=csrf]') || {value: ""}).value`)
 	assert.NotEqual(t, known, form, "the operator's forms carry the CSRF token another port chose")
 
-	rt25Do(t, ctx, "the clients page, after", chromedp.Navigate("http://"+admin+"/dashboard/clients"), chromedp.WaitReady(chromedp.CSS(`body`)))
-	where := rt25Eval[string](t, ctx, `location.pathname`)
+	browsertest.Do(t, ctx, "the clients page, after", chromedp.Navigate("http://"+admin+"/dashboard/clients"), chromedp.WaitReady(chromedp.CSS(`body`)))
+	where := browsertest.Eval[string](t, ctx, `location.pathname`)
 	assert.Equal(t, "/dashboard/clients", where, "the signed-in operator was sent to sign in")
 }
 
@@ -423,18 +374,18 @@ func TestRedTeam25AnotherPortCannotPostAsTheOperator(t *testing.T) {
 		posted.Store(true)
 	}))
 	t.Cleanup(attacker.Close)
-	ctx := rt25Browser(t)
-	rt25BrowserSignIn(t, ctx, admin, rt25Token(t, tb))
-	rt25Do(t, ctx, "visit the page on the other port", chromedp.Navigate(attacker.URL+"/"))
+	ctx := browsertest.Start(t)
+	browsertest.SignIn(t, ctx, admin, rt25Token(t, tb))
+	browsertest.Do(t, ctx, "visit the page on the other port", chromedp.Navigate(attacker.URL+"/"))
 	require.True(t, posted.Load())
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		if rt25Eval[string](t, ctx, `location.host`) == admin {
+		if browsertest.Eval[string](t, ctx, `location.host`) == admin {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	text := rt25Eval[string](t, ctx, `document.body ? document.body.innerText : ""`)
+	text := browsertest.Eval[string](t, ctx, `document.body ? document.body.innerText : ""`)
 	t.Logf("the forged post was answered: %q", strings.TrimSpace(text))
 	code, body := tb.Admin(t, "GET", "/bans", "")
 	require.Equal(t, 200, code)
@@ -472,30 +423,30 @@ func TestRedTeam25HostileClientIsText(t *testing.T) {
 	admin := tb.Addr("admin")
 	id := `"><img src=x id=pwn1 onerror=alert(1)>`
 	topic := `sensors/"><img src=x id=pwn2>/<script>alert(2)</script>`
-	ctx := rt25Browser(t)
-	rt25BrowserSignIn(t, ctx, admin, rt25Token(t, tb))
-	rt25Do(t, ctx, "open the live view", chromedp.Navigate("http://"+admin+"/dashboard/live"))
+	ctx := browsertest.Start(t)
+	browsertest.SignIn(t, ctx, admin, rt25Token(t, tb))
+	browsertest.Do(t, ctx, "open the live view", chromedp.Navigate("http://"+admin+"/dashboard/live"))
 	require.Eventually(t, func() bool {
-		return rt25Eval[string](t, ctx, `document.querySelector("#live .status").textContent`) == "live"
+		return browsertest.Eval[string](t, ctx, `document.querySelector("#live .status").textContent`) == "live"
 	}, 5*time.Second, 100*time.Millisecond)
 
 	c := mqtttest.DialRaw(t, tb.Addr("tcp"))
 	require.Equal(t, byte(0), mqtttest.Connect5(t, c, id, "sensor2", passwords["sensor2"], nil))
 	assert.Equal(t, byte(0x87), mqtttest.Publish5(t, c, topic, 1, 1))
 	require.Eventually(t, func() bool {
-		return rt25Eval[int](t, ctx, `document.querySelectorAll("#live li").length`) > 0
+		return browsertest.Eval[int](t, ctx, `document.querySelectorAll("#live li").length`) > 0
 	}, 5*time.Second, 100*time.Millisecond, "the refusal reached the live view")
-	row := rt25Eval[string](t, ctx, `document.querySelector("#live li").textContent`)
+	row := browsertest.Eval[string](t, ctx, `document.querySelector("#live li").textContent`)
 	assert.Contains(t, row, id)
 	assert.Contains(t, row, "<script>")
 	for _, page := range []string{"live", "", "clients"} {
 		if page != "live" {
-			rt25Do(t, ctx, "open "+page, chromedp.Navigate("http://"+admin+"/dashboard/"+page), chromedp.WaitReady(chromedp.CSS(`main`)))
+			browsertest.Do(t, ctx, "open "+page, chromedp.Navigate("http://"+admin+"/dashboard/"+page), chromedp.WaitReady(chromedp.CSS(`main`)))
 		}
-		n := rt25Eval[int](t, ctx, `document.querySelectorAll("img, #pwn1, #pwn2, main script").length`)
+		n := browsertest.Eval[int](t, ctx, `document.querySelectorAll("img, #pwn1, #pwn2, main script").length`)
 		assert.Zero(t, n, "elements injected into /dashboard/%s", page)
 	}
-	body := rt25Eval[string](t, ctx, `document.querySelector("main").textContent`)
+	body := browsertest.Eval[string](t, ctx, `document.querySelector("main").textContent`)
 	assert.Contains(t, body, id, "the clients page shows the ID as text")
 }
 

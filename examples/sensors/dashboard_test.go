@@ -15,8 +15,8 @@ import (
 
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/mqttguard/mqttguard/internal/browsertest"
 	"github.com/mqttguard/mqttguard/internal/mqtttest"
-	"github.com/mqttguard/mqttguard/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -24,47 +24,6 @@ import (
 // screenshotEnv names the file TestDashboardDuringAttack writes the
 // overview to, mid-attack (docs/screenshot makes the README's).
 const screenshotEnv = "MQTTGUARD_SCREENSHOT"
-
-// browser starts a headless Chromium (Debian's chromium package) for
-// the test; a missing one skips loudly, or fails under .ci/run.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	path := testenv.Find("chromium")
-	if path == "" {
-		path = testenv.Program(t, "chromium", "chromium")
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.WindowSize(1360, 900),
-		chromedp.Flag("disable-dev-shm-usage", true))
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to run its sandbox as root
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-	})
-	require.NoError(t, chromedp.Do(ctx), "starting %s", path)
-	return ctx
-}
-
-// do runs browser actions with a deadline of their own.
-func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	require.NoError(t, chromedp.Do(ctx, steps...), what)
-}
-
-// eval evaluates a script in the page.
-func eval[T any](t *testing.T, ctx context.Context, js string) T {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
-	require.NoError(t, err, js)
-	return v
-}
 
 // waitFor polls cond every 100 ms until it holds or d passes.
 func waitFor(d time.Duration, cond func() bool) bool {
@@ -91,7 +50,7 @@ func dialTLS(t *testing.T, s Started) net.Conn {
 // view within a second, pardons the rogue's account (it can connect
 // again), and bans its connection from the page (it is kicked).
 func TestDashboardDuringAttack(t *testing.T) {
-	ctx := browser(t)
+	ctx := browsertest.Start(t)
 	var out, logs bytes.Buffer
 	started := make(chan Started, 1)
 	d := &Demo{Dir: t.TempDir(), Devices: defaultDevices(), AlertAbove: 30, Every: time.Second, Out: &out,
@@ -121,7 +80,7 @@ func TestDashboardDuringAttack(t *testing.T) {
 
 	// Signing in: the admin address sends a browser to the dashboard,
 	// which asks for the token.
-	do(t, ctx, "sign in",
+	browsertest.Do(t, ctx, "sign in",
 		chromedp.Navigate("http://"+s.Admin+"/"),
 		chromedp.WaitVisible(chromedp.CSS(`input[name=token]`)),
 		chromedp.SendKeys(chromedp.CSS(`input[name=token]`), strings.TrimSpace(string(tok))),
@@ -130,9 +89,9 @@ func TestDashboardDuringAttack(t *testing.T) {
 
 	// A refusal reaches the live view within a second: the rogue's
 	// account publishes where it may not, once the view is live.
-	do(t, ctx, "open the live view", chromedp.Navigate(base+"live"))
+	browsertest.Do(t, ctx, "open the live view", chromedp.Navigate(base+"live"))
 	require.True(t, waitFor(5*time.Second, func() bool {
-		return eval[string](t, ctx, `document.querySelector("#live .status").textContent`) == "live"
+		return browsertest.Eval[string](t, ctx, `document.querySelector("#live .status").textContent`) == "live"
 	}), "the live view connects")
 	probe := dialTLS(t, s)
 	require.Equal(t, byte(0), mqtttest.Connect5(t, probe, "rogue-1-probe", s.Accounts["rogue-1"].User, s.Accounts["rogue-1"].Password, nil))
@@ -140,48 +99,48 @@ func TestDashboardDuringAttack(t *testing.T) {
 	sent := time.Now()
 	assert.Equal(t, byte(0x87), mqtttest.Publish5(t, probe, topic, 1, 1))
 	seen := waitFor(3*time.Second, func() bool {
-		return eval[bool](t, ctx, fmt.Sprintf(`document.querySelector('#live li[data-topic=%q]') !== null`, topic))
+		return browsertest.Eval[bool](t, ctx, fmt.Sprintf(`document.querySelector('#live li[data-topic=%q]') !== null`, topic))
 	})
 	took := time.Since(sent)
 	require.True(t, seen, "the refusal on %s reached the live view", topic)
 	assert.Less(t, took, time.Second, "the refusal reached the live view in %v", took)
-	row := eval[string](t, ctx, fmt.Sprintf(`document.querySelector('#live li[data-topic=%q]').textContent`, topic))
+	row := browsertest.Eval[string](t, ctx, fmt.Sprintf(`document.querySelector('#live li[data-topic=%q]').textContent`, topic))
 	assert.Contains(t, row, "reject 0x87")
 	assert.Contains(t, row, "rogue-1-probe")
 	assert.Contains(t, row, "acl")
 
 	// Hovering holds the list still: a refusal that arrives meanwhile
 	// waits, counted in the status, until the pointer leaves.
-	box := eval[[]float64](t, ctx, `(r => [r.x + r.width/2, r.y + 5])(document.querySelector("#live .events").getBoundingClientRect())`)
-	do(t, ctx, "hover over the list", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, box[0], box[1]))
+	box := browsertest.Eval[[]float64](t, ctx, `(r => [r.x + r.width/2, r.y + 5])(document.querySelector("#live .events").getBoundingClientRect())`)
+	browsertest.Do(t, ctx, "hover over the list", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, box[0], box[1]))
 	held := fmt.Sprintf("commands/temp-1/held-%d", time.Now().UnixNano())
 	assert.Equal(t, byte(0x87), mqtttest.Publish5(t, probe, held, 1, 2))
 	heldSel := fmt.Sprintf(`document.querySelector('#live li[data-topic=%q]') !== null`, held)
 	assert.True(t, waitFor(3*time.Second, func() bool {
-		return strings.HasPrefix(eval[string](t, ctx, `document.querySelector("#live .status").textContent`), "held: 1 new")
+		return strings.HasPrefix(browsertest.Eval[string](t, ctx, `document.querySelector("#live .status").textContent`), "held: 1 new")
 	}), "the status counts the refusal held back")
-	assert.False(t, eval[bool](t, ctx, heldSel), "the list stays still while hovered")
-	do(t, ctx, "move away", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 5, 5))
-	assert.True(t, waitFor(time.Second, func() bool { return eval[bool](t, ctx, heldSel) }), "the held refusal shows when the pointer leaves")
+	assert.False(t, browsertest.Eval[bool](t, ctx, heldSel), "the list stays still while hovered")
+	browsertest.Do(t, ctx, "move away", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 5, 5))
+	assert.True(t, waitFor(time.Second, func() bool { return browsertest.Eval[bool](t, ctx, heldSel) }), "the held refusal shows when the pointer leaves")
 
 	// The filter asks the server for one client's refusals only.
-	do(t, ctx, "filter by client", chromedp.SendKeys(chromedp.CSS(`#filter input[name=client]`), "no-such-client"))
+	browsertest.Do(t, ctx, "filter by client", chromedp.SendKeys(chromedp.CSS(`#filter input[name=client]`), "no-such-client"))
 	assert.True(t, waitFor(3*time.Second, func() bool {
-		return eval[int](t, ctx, `document.querySelectorAll("#live li").length`) == 0 &&
-			eval[string](t, ctx, `document.querySelector("#live .status").textContent`) == "live"
+		return browsertest.Eval[int](t, ctx, `document.querySelectorAll("#live li").length`) == 0 &&
+			browsertest.Eval[string](t, ctx, `document.querySelector("#live .status").textContent`) == "live"
 	}), "the list starts again, with what matches")
 	assert.Equal(t, byte(0x87), mqtttest.Publish5(t, probe, topic+"/again", 1, 3))
 	time.Sleep(time.Second)
-	assert.Zero(t, eval[int](t, ctx, `document.querySelectorAll("#live li").length`), "another client's refusal is filtered out")
+	assert.Zero(t, browsertest.Eval[int](t, ctx, `document.querySelectorAll("#live li").length`), "another client's refusal is filtered out")
 
 	// The rogue appears in the clients table, its trust state changing
 	// as it attacks (the probe, still connected under the rogue's
 	// account, shares its username's state).
-	do(t, ctx, "open the clients page", chromedp.Navigate(base+"clients?q=rogue"))
+	browsertest.Do(t, ctx, "open the clients page", chromedp.Navigate(base+"clients?q=rogue"))
 	states := map[string]bool{}
 	shot := false
 	waitFor(60*time.Second, func() bool {
-		rows := eval[[]struct{ ID, State string }](t, ctx,
+		rows := browsertest.Eval[[]struct{ ID, State string }](t, ctx,
 			`[...document.querySelectorAll("#clients tbody tr, #accounts tbody tr")].map(r => ({ID: r.dataset.client || r.dataset.key, State: r.querySelector(".state").textContent}))`)
 		for _, r := range rows {
 			if strings.HasPrefix(r.ID, "rogue-1") {
@@ -191,7 +150,7 @@ func TestDashboardDuringAttack(t *testing.T) {
 		if !shot && len(states) >= 2 {
 			shot = true
 			screenshot(t, ctx, base)
-			do(t, ctx, "back to the clients page", chromedp.Navigate(base+"clients?q=rogue"))
+			browsertest.Do(t, ctx, "back to the clients page", chromedp.Navigate(base+"clients?q=rogue"))
 		}
 		select {
 		case <-d.RogueDone:
@@ -210,8 +169,8 @@ func TestDashboardDuringAttack(t *testing.T) {
 	}
 
 	// The devices page lists the rogue's too-early readings.
-	do(t, ctx, "the devices page", chromedp.Navigate(base+"devices"), chromedp.WaitVisible(chromedp.CSS(`#anomalous tr[data-client="rogue-1"]`)))
-	anomaly := eval[string](t, ctx, `document.querySelector('#anomalous tr[data-client="rogue-1"]').textContent`)
+	browsertest.Do(t, ctx, "the devices page", chromedp.Navigate(base+"devices"), chromedp.WaitVisible(chromedp.CSS(`#anomalous tr[data-client="rogue-1"]`)))
+	anomaly := browsertest.Eval[string](t, ctx, `document.querySelector('#anomalous tr[data-client="rogue-1"]').textContent`)
 	assert.Contains(t, anomaly, "too-early")
 	assert.Contains(t, anomaly, "sensors/temperature/rogue-1")
 
@@ -221,27 +180,27 @@ func TestDashboardDuringAttack(t *testing.T) {
 	shut := dialTLS(t, s)
 	code := mqtttest.Connect5(t, shut, "rogue-1-after", rogue.User, rogue.Password, nil)
 	require.NotZero(t, code, "the rogue's account is refused after its attacks")
-	do(t, ctx, "pardon the rogue's account",
+	browsertest.Do(t, ctx, "pardon the rogue's account",
 		chromedp.Navigate(base+"clients?q=rogue"),
 		chromedp.WaitVisible(chromedp.CSS(`#accounts tr[data-key="rogue-1"] button.pardon`)),
 		chromedp.Click(chromedp.CSS(`#accounts tr[data-key="rogue-1"] button.pardon`)),
 		chromedp.WaitVisible(chromedp.CSS(`p.done`)))
-	done := eval[string](t, ctx, `document.querySelector("p.done").textContent`)
+	done := browsertest.Eval[string](t, ctx, `document.querySelector("p.done").textContent`)
 	assert.Contains(t, done, "pardoned username rogue-1")
 	back := dialTLS(t, s)
 	require.Equal(t, byte(0), mqtttest.Connect5(t, back, "rogue-1-after", rogue.User, rogue.Password, nil),
 		"pardoned, the rogue's account connects again")
 
 	// A ban made in the page kicks the connection at once.
-	do(t, ctx, "ban the rogue's connection",
+	browsertest.Do(t, ctx, "ban the rogue's connection",
 		chromedp.Navigate(base+"bans?kind=client&value=rogue-1-after"),
 		chromedp.WaitVisible(chromedp.CSS(`#ban input[name=reason]`)),
 		chromedp.SendKeys(chromedp.CSS(`#ban input[name=reason]`), "banned from the dashboard test"),
 		chromedp.Click(chromedp.CSS(`#ban button`)))
 	kicked, _ := mqtttest.Disconnected(t, back, 5*time.Second)
 	assert.Equal(t, 0x98, kicked, "the ban kicked the connection (DISCONNECT 0x98: 0x8A banned is a CONNACK code)")
-	do(t, ctx, "the ban is listed", chromedp.WaitVisible(chromedp.CSS(`#bans tr[data-value="rogue-1-after"]`)))
-	by := eval[string](t, ctx, `document.querySelector('#bans tr[data-value="rogue-1-after"]').textContent`)
+	browsertest.Do(t, ctx, "the ban is listed", chromedp.WaitVisible(chromedp.CSS(`#bans tr[data-value="rogue-1-after"]`)))
+	by := browsertest.Eval[string](t, ctx, `document.querySelector('#bans tr[data-value="rogue-1-after"]').textContent`)
 	assert.Contains(t, by, "dashboard")
 	assert.Contains(t, by, "banned from the dashboard test")
 }
@@ -252,7 +211,7 @@ func screenshot(t *testing.T, ctx context.Context, base string) {
 	if path == "" {
 		return
 	}
-	do(t, ctx, "open the overview",
+	browsertest.Do(t, ctx, "open the overview",
 		chromedp.Navigate(base),
 		chromedp.WaitVisible(chromedp.CSS(`#components`)),
 		chromedp.Sleep(2500*time.Millisecond)) // a refresh, with the attack in the charts
