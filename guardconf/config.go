@@ -453,7 +453,7 @@ func (c *Config) validate() error {
 	if c.Admin.Listen != "" && c.Admin.TokenFile == "" {
 		return c.Errorf("admin.token_file", "the admin API needs a token file")
 	}
-	if a := c.Admin; a.Listen != "" && a.DashboardOn() && !loopback(a.Listen) {
+	if a := c.Admin; a.Listen != "" && a.DashboardOn() && !Loopback(a.Listen) {
 		// The admin listener speaks plain HTTP: the token typed at
 		// sign-in and the session cookie would cross the network in
 		// clear text.
@@ -563,14 +563,14 @@ func loopbackHTTP(u string) bool {
 	return err == nil && a.IsLoopback()
 }
 
-// loopback reports whether a listen address (host:port) is on this host
-// only: a loopback IP or "localhost".
-func loopback(listen string) bool {
-	host, _, err := net.SplitHostPort(listen)
-	if err != nil {
-		return false
+// Loopback reports whether host[:port] — a listen address, a request's
+// Host — names this host only: a loopback IP or "localhost".
+func Loopback(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
 	}
-	if host == "localhost" {
+	if strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip, err := netip.ParseAddr(host)

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/mqttguard/mqttguard"
 	"github.com/mqttguard/mqttguard/adminapi"
 	"github.com/mqttguard/mqttguard/dashboard"
+	"github.com/mqttguard/mqttguard/guardconf"
 	"github.com/mqttguard/mqttguard/guardmetrics"
 	"github.com/mqttguard/mqttguard/reason"
 	"github.com/mqttguard/mqttguard/trust"
@@ -60,7 +60,7 @@ func (st *Stack) StartAdmin() error {
 		return st.Cfg.Errorf("admin.listen", "%v", err)
 	}
 	st.setAddr("admin", st.adminL.Addr().String())
-	handler = ownHostOnly(a.Listen, st.adminL.Addr().String(), handler)
+	handler = ownHostOnly(a.Listen, handler)
 	st.admin = &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}
 	st.workers.Add(1)
@@ -195,25 +195,20 @@ func weakToken(tok string) string {
 	return ""
 }
 
-// ownHostOnly answers 421 to a request for another host name than the
-// admin listener's own, when it listens on loopback: a web page whose
-// name an attacker re-points at 127.0.0.1 (DNS rebinding) is same-origin
-// for the operator's browser, and would otherwise reach the dashboard
-// as its own. On other addresses the operator's names are not known and
+// ownHostOnly answers 421 to a request for a host name that is not a
+// loopback one, when the admin listener listens on loopback: a web page
+// whose name an attacker re-points at 127.0.0.1 (DNS rebinding) is
+// same-origin for the operator's browser, and would otherwise reach the
+// dashboard as its own. Any port is fine (an SSH tunnel may forward
+// another). On other addresses the operator's names are not known and
 // every Host is served.
-func ownHostOnly(listen, bound string, next http.Handler) http.Handler {
-	host, _, err := net.SplitHostPort(listen)
-	if ip, perr := netip.ParseAddr(host); err != nil || (host != "localhost" && (perr != nil || !ip.IsLoopback())) {
+func ownHostOnly(listen string, next http.Handler) http.Handler {
+	if !guardconf.Loopback(listen) {
 		return next
 	}
-	_, port, _ := net.SplitHostPort(bound)
-	own := map[string]bool{bound: true}
-	for _, h := range []string{"localhost", "127.0.0.1", "::1"} {
-		own[net.JoinHostPort(h, port)] = true
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !own[strings.ToLower(r.Host)] {
-			http.Error(w, "this admin listener answers only for its own loopback names (localhost:"+port+", 127.0.0.1:"+port+")", http.StatusMisdirectedRequest)
+		if !guardconf.Loopback(r.Host) {
+			http.Error(w, "this admin listener answers only for loopback names (localhost, 127.0.0.1, [::1])", http.StatusMisdirectedRequest)
 			return
 		}
 		next.ServeHTTP(w, r)
