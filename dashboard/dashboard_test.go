@@ -83,6 +83,7 @@ func TestPagesRender(t *testing.T) {
 	assert.Contains(t, body, "sensors/sensor-2/temperature", "the client's last refusal")
 	_, body = get(t, c, f.srv.URL+"/dashboard/")
 	assert.Contains(t, body, `data-component="acl"`)
+	assert.Regexp(t, `id="verdicts">\(reject [0-9.]+/s, drop [0-9.]+/s, disconnect [0-9.]+/s\)`, body)
 }
 
 // Names from clients are text, never markup.

@@ -126,6 +126,7 @@ type overviewData struct {
 	ClientsChart       template.HTML
 	DecisionsChart     template.HTML
 	Allowed, Refused   float64
+	Verdicts           []verdictRate // the refusals' verdicts, per second
 	Components         []componentRow
 	Fleet              *FleetStatus
 	Plugins, Quarantin int
@@ -144,6 +145,11 @@ type stateCount struct {
 // latestOnOverview is how many of the latest refusals the overview
 // lists (the live view has them all).
 const latestOnOverview = 12
+
+type verdictRate struct {
+	Verdict string
+	Rate    float64
+}
 
 type componentRow struct {
 	Name  string
@@ -169,6 +175,10 @@ func (d *Dashboard) overview(r *http.Request) any {
 	o := overviewData{Clients: d.connected(), ClientsChart: chart(240, 48, series{Class: "clients", Values: clients}),
 		DecisionsChart: chart(480, 96, allowed, refused), Allowed: allowed.Last(), Refused: refused.Last(),
 		Window: time.Duration(d.cfg.Keep) * d.cfg.SampleEvery}
+	for _, v := range []mqttguard.Verdict{mqttguard.Reject, mqttguard.Drop, mqttguard.Disconnect} {
+		r := rates(ss, func(s sample) uint64 { return s.verdicts[v] })
+		o.Verdicts = append(o.Verdicts, verdictRate{Verdict: v.String(), Rate: series{Values: r}.Last()})
+	}
 	st := d.cfg.Admin.Guard.Stats()
 	charted := map[mqttguard.Component]bool{}
 	for _, c := range chartComponents {
