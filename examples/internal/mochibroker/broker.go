@@ -54,7 +54,13 @@ func Start(cfg *guardconf.Config, log *slog.Logger) (_ *Broker, err error) {
 	if cfg.MQTT.MaxClients > 0 {
 		caps.MaximumClients = int64(cfg.MQTT.MaxClients)
 	}
-	b.srv = mqtt.New(&mqtt.Options{Capabilities: caps, Logger: mochiLogger(st.Log)})
+	// mochi gathers a client's queued packets into one write of up to
+	// ClientNetWriteBufferSize (its default, 2 KiB, is one or two 1 KiB
+	// messages a syscall). The buffer exists only while the client's
+	// queue is not empty and goes after the flush: 64 KiB a busy
+	// subscriber at most. Fan-out 1 → 100, QoS 0, 1 KiB: 184k → 233k
+	// deliveries/s (bench/load, medians of 3).
+	b.srv = mqtt.New(&mqtt.Options{Capabilities: caps, Logger: mochiLogger(st.Log), ClientNetWriteBufferSize: 64 << 10})
 	b.hook = mochiguard.New(st.Guard, b.srv, mochiguard.Options{SessionsPerUser: cfg.Security.MaxSessionsPerUser,
 		QueuedBytesPerUser: cfg.Security.MaxQueuedBytesPerUser})
 	if err := b.srv.AddHook(b.hook, nil); err != nil {
