@@ -45,14 +45,20 @@
 //
 // The Dashboard assumes its host authenticates the operator:
 // RequireLogin is that for the examples — a sign-in page that takes the
-// admin token (with bounded guessing per address) and gives a session
-// cookie (HttpOnly, SameSite=Strict, Secure over TLS). Whatever the
-// authentication, every state-changing request must come from the
+// admin token and gives a session cookie (HttpOnly, SameSite=Strict,
+// Secure over TLS); the right token is never refused, so the token's
+// strength, not a lockout, is what stands against guessing. Whatever
+// the authentication, every state-changing request must come from the
 // page's own origin (http.CrossOriginProtection) and carry the page's
-// CSRF token (a double-submit cookie), and every answer carries a
-// strict Content-Security-Policy (script and style from this origin
-// only, no inline script, no framing). There are no default
-// credentials: with no token there is no way in.
+// CSRF token — an HMAC, with a key of the Dashboard's own, of the
+// session (or of a cookie, under a host's own authentication), which a
+// page on another port of the host cannot compute even when it sets
+// cookies here — and every answer carries a strict
+// Content-Security-Policy (script and style from this origin only, no
+// inline script, no framing). Messages a page shows after an action
+// are signed the same way: a link cannot make the dashboard say
+// something. There are no default credentials: with no token there is
+// no way in.
 //
 // The example broker, the example proxy and the mosquitto plugin serve
 // it at http://<admin.listen>/dashboard/ (package guardstack).
