@@ -247,6 +247,8 @@ port = %d
 enable_tls = false
 connect_timeout = "10s"
 max_clients = 100000
+# as mosquitto's max_queued_messages here (100,000), as far as mochi goes
+max_queued_messages = 65535
 
 [security]
 mode = "full"
@@ -257,6 +259,8 @@ ban_file = "bans.jsonl"
 subscribe_check = "delivery"
 # the load generator's 101 clients share one account (default bound: 100)
 max_sessions_per_user = -1
+# ... and what they hold: as mosquitto's max_queued_bytes here (none)
+max_queued_bytes_per_user = 1073741824
 
 [security.rate_limit]
 %s

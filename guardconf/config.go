@@ -74,6 +74,19 @@ type MQTTConfig struct {
 	// and in all; 0: packets' defaults (256, 10,000), -1: no cap.
 	MaxPendingPerAddress int `toml:"max_pending_per_address"`
 	MaxPending           int `toml:"max_pending"`
+	// MaxQueuedMessages bounds the QoS 1 and 2 messages a session holds
+	// unacknowledged (the example broker; 0: 1,000, mosquitto's
+	// max_queued_messages default; at most 65,535, the packet
+	// identifiers there are). Past it a subscriber misses messages.
+	MaxQueuedMessages int `toml:"max_queued_messages"`
+}
+
+// QueuedMessages is max_queued_messages with its default.
+func (m MQTTConfig) QueuedMessages() int {
+	if m.MaxQueuedMessages == 0 {
+		return 1000
+	}
+	return m.MaxQueuedMessages
 }
 
 type SecurityConfig struct {
@@ -343,6 +356,8 @@ func (c *Config) validate() error {
 		return c.Errorf("mqtt.max_clients", "must not be negative")
 	case m.MaxPendingPerAddress < -1:
 		return c.Errorf("mqtt.max_pending_per_address", "%d: want a number of connections, 0 for the default (256) or -1 for no cap", m.MaxPendingPerAddress)
+	case m.MaxQueuedMessages < 0 || m.MaxQueuedMessages > 65535:
+		return c.Errorf("mqtt.max_queued_messages", "%d is outside 0–65535 (0: the default, 1000; 65,535 packet identifiers are all a session has)", m.MaxQueuedMessages)
 	case m.MaxPending < -1:
 		return c.Errorf("mqtt.max_pending", "%d: want a number of connections, 0 for the default (10000) or -1 for no cap", m.MaxPending)
 	}

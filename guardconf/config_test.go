@@ -44,7 +44,7 @@ func TestConfigErrorsNameTheLine(t *testing.T) {
 			"mqtt.max_pending: -5: want a number of connections, 0 for the default (10000) or -1 for no cap", "max_pending = -5"},
 		{"bad duration", strings.Replace(base, `connect_timeout = "10s"`, `connect_timeout = "ten"`, 1), "invalid duration", `connect_timeout = "ten"`},
 		{"syntax", strings.Replace(base, "[security.trust]", "[security.trust", 1), "the table header [security.trust is not closed: want [security.trust]", "[security.trust"},
-		{"unclosed", strings.Replace(base, "[security]", "[security", 1), "my.toml:32: the table header [security is not closed: want [security]", "[security"},
+		{"unclosed", strings.Replace(base, "[security]", "[security", 1), "my.toml:37: the table header [security is not closed: want [security]", "[security"},
 		{"unclosed, comment", strings.Replace(base, "[mqtt]", "[mqtt  # the listeners", 1), "the table header [mqtt is not closed", "[mqtt  #"},
 		{"unclosed array", base + "\n[[plugins    # mine\npath = \"x.wasm\"\n", "the table header [[plugins is not closed: want [[plugins]]", "[[plugins    # mine"},
 		{"other syntax", strings.Replace(base, "max_clients = 10000", "max_clients = = 10000", 1), "expected value", "max_clients = = 10000"},
@@ -143,5 +143,23 @@ func TestDashboardOnlyOnLoopback(t *testing.T) {
 		off := strings.Replace(text, "dashboard = true", "dashboard = false", 1)
 		_, err = ParseConfig([]byte(off), "mqttguard.toml", t.TempDir(), nil)
 		assert.NoError(t, err, "%s without the dashboard", listen)
+	}
+}
+
+// max_queued_messages: 1,000 by default, at most the 65,535 packet
+// identifiers a session has.
+func TestMaxQueuedMessages(t *testing.T) {
+	c, err := ParseConfig(DefaultConfig, "default.toml", t.TempDir(), nil)
+	require.NoError(t, err)
+	assert.Equal(t, 1000, c.MQTT.QueuedMessages())
+	assert.Equal(t, 1000, MQTTConfig{}.QueuedMessages(), "absent from a file: the default")
+	for v, ok := range map[string]bool{"1": true, "65535": true, "0": true, "65536": false, "-1": false} {
+		text := strings.Replace(string(DefaultConfig), "max_queued_messages = 1000", "max_queued_messages = "+v, 1)
+		_, err := ParseConfig([]byte(text), "mqttguard.toml", t.TempDir(), nil)
+		if ok {
+			assert.NoError(t, err, v)
+		} else {
+			assert.ErrorContains(t, err, "mqtt.max_queued_messages", v)
+		}
 	}
 }

@@ -41,9 +41,11 @@ func Start(cfg *guardconf.Config, log *slog.Logger) (_ *Broker, err error) {
 	caps.MaximumSessionExpiryInterval = 24 * 60 * 60 // mochi's default keeps sessions forever
 	// mosquitto's default: a table this small costs nothing per client.
 	caps.TopicAliasMaximum = 10
-	// The messages one session may hold (mosquitto's max_queued_messages
-	// default; mochi's is 8,192): quota.go bounds an account's bytes.
-	caps.MaximumInflight = 1000
+	// The messages one session may hold unacknowledged
+	// (mqtt.max_queued_messages, mosquitto's name and default, 1,000;
+	// mochi's is 8,192): past it mochi drops a QoS 1 or 2 delivery to
+	// that session. quota.go bounds an account's bytes.
+	caps.MaximumInflight = uint16(cfg.MQTT.QueuedMessages())
 	// mochi makes each connection's outbound queue at accept, before any
 	// CONNECT: a channel of this many pointers. Its default, 8,192, is
 	// 64 KiB — nine tenths of what a socket that never authenticates
