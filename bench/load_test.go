@@ -21,9 +21,9 @@ type loadScenario struct {
 	rate       float64 // per publisher; 0: as fast as it goes
 	// most caps the deliveries of a paced scenario below b.N: at a fixed
 	// rate more samples only take longer (30,000 give 300 above p99).
-	most int
-	filter     string
-	topic      func(i int) string
+	most   int
+	filter string
+	topic  func(i int) string
 }
 
 var loadScenarios = []loadScenario{
