@@ -55,8 +55,10 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 
 	// The backlog first, oldest first; then everything after it.
+	// Everything before next is the backlog's; everything from it on,
+	// the stream's: no refusal is sent twice.
 	next := f.end()
-	back := f.Latest(streamBacklog, keep)
+	back := f.Latest(streamBacklog, func(e *Event) bool { return e.Seq < next && keep(e) })
 	for i, j := 0, len(back)-1; i < j; i, j = i+1, j-1 {
 		back[i], back[j] = back[j], back[i]
 	}
