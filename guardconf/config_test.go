@@ -163,13 +163,3 @@ func TestMaxQueuedMessages(t *testing.T) {
 		}
 	}
 }
-
-// lineOf is the line number of the first line of text that is line.
-func lineOf(text, line string) int {
-	for i, l := range strings.Split(text, "\n") {
-		if l == line {
-			return i + 1
-		}
-	}
-	return 0
-}
