@@ -3,6 +3,7 @@ package guardstack
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -48,4 +49,15 @@ func TestOwnHostOnly(t *testing.T) {
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	assert.Equal(t, 200, w.Code)
+}
+
+// The Guard feeds the dashboard's ring only when StartAdmin will serve
+// a live view to read it: no admin listener, or admin.dashboard off,
+// and a refusal costs nothing more than before.
+func TestFeedOnlyWithTheDashboard(t *testing.T) {
+	assert.NotNil(t, startStack(t, testConfig()).Feed)
+	noListener := strings.Replace(testConfig(), `listen = "127.0.0.1:0"`, `listen = ""`, 1)
+	assert.Nil(t, startStack(t, noListener).Feed)
+	off := strings.Replace(testConfig(), "dashboard = true", "dashboard = false", 1)
+	assert.Nil(t, startStack(t, off).Feed)
 }

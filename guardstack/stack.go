@@ -62,7 +62,7 @@ type Stack struct {
 	Redis *redisstore.Client
 	Fleet *redisstore.Fleet
 	// Feed keeps the Guard's recent refusals for the dashboard's live
-	// view; nil when admin.dashboard is off.
+	// view; nil when admin.listen is empty or admin.dashboard false.
 	Feed *dashboard.Feed
 	// Kicks counts clients the program disconnected (for the metrics),
 	// unless it counts them itself (SetKicks).
@@ -169,7 +169,8 @@ func New(cfg *guardconf.Config, log *slog.Logger, opts ...Option) (_ *Stack, err
 	}
 	st.Bans.WatchAdded(st.onBan)
 	gcfg.Bans = st.Bans
-	if cfg.Admin.DashboardOn() {
+	if cfg.Admin.Listen != "" && cfg.Admin.DashboardOn() {
+		// Only when StartAdmin will serve a live view to read it.
 		st.Feed = dashboard.NewFeed(0)
 		gcfg.OnRefusal = st.Feed.Add
 	}
