@@ -11,6 +11,7 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -243,10 +244,8 @@ func randomToken() string {
 // without the part the handler sees (http.StripPrefix took the rest).
 func cookiePath(r *http.Request) string {
 	full := r.URL.EscapedPath()
-	if r.RequestURI != "" {
-		if u, err := http.NewRequest(http.MethodGet, r.RequestURI, nil); err == nil {
-			full = u.URL.EscapedPath()
-		}
+	if u, err := url.ParseRequestURI(r.RequestURI); err == nil {
+		full = u.EscapedPath()
 	}
 	seen := r.URL.EscapedPath()
 	if len(full) >= len(seen) && full[len(full)-len(seen):] == seen {

@@ -568,14 +568,7 @@ func (a AuthFailuresConfig) AuthGate() trust.AuthGateConfig {
 // loopbackHTTP reports whether u is an http URL on a loopback address.
 func loopbackHTTP(u string) bool {
 	p, err := url.Parse(u)
-	if err != nil || p.Scheme != "http" {
-		return false
-	}
-	if p.Hostname() == "localhost" {
-		return true
-	}
-	a, err := netip.ParseAddr(p.Hostname())
-	return err == nil && a.IsLoopback()
+	return err == nil && p.Scheme == "http" && Loopback(p.Hostname())
 }
 
 // Loopback reports whether host[:port] — a listen address, a request's

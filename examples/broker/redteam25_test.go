@@ -189,7 +189,7 @@ func TestRedTeam25RebindingHostIsRefused(t *testing.T) {
 // they are timed — and the right token still signs in. (The token's
 // strength, 80 bits at least, is what stands against guessing; the
 // answer never turns the operator away.)
-func TestRedTeam25HeldBodiesBeatTheGuessLimit(t *testing.T) {
+func TestRedTeam25HeldGuessesAreAnswered429(t *testing.T) {
 	tb := startBroker(t, nil)
 	admin := tb.Addr("admin")
 	const n = 30
