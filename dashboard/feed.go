@@ -229,9 +229,6 @@ func (f *Feed) end() uint64 {
 	return f.next
 }
 
-// Len is how many refusals the Feed keeps.
-func (f *Feed) Len() int { return len(f.slots) }
-
 // Latest returns up to max of the most recent refusals that keep
 // accepts, newest first, looking at no more than the ring holds.
 func (f *Feed) Latest(max int, keep func(*Event) bool) []Event {

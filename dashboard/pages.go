@@ -122,19 +122,19 @@ func (d *Dashboard) after(w http.ResponseWriter, r *http.Request, done string, e
 }
 
 type overviewData struct {
-	Clients            int
-	ClientsChart       template.HTML
-	DecisionsChart     template.HTML
-	Allowed, Refused   float64
-	Verdicts           []verdictRate // the refusals' verdicts, per second
-	Components         []componentRow
-	Fleet              *FleetStatus
-	Plugins, Quarantin int
-	Window             time.Duration
-	Punished           []stateCount // clients, usernames and addresses by trust state
-	Bans               int
-	Latest             []Event // the most recent refusals
-	Watching           bool    // a Feed is set
+	Clients              int
+	ClientsChart         template.HTML
+	DecisionsChart       template.HTML
+	Allowed, Refused     float64
+	Verdicts             []verdictRate // the refusals' verdicts, per second
+	Components           []componentRow
+	Fleet                *FleetStatus
+	Plugins, Quarantined int
+	Window               time.Duration
+	Punished             []stateCount // clients, usernames and addresses by trust state
+	Bans                 int
+	Latest               []Event // the most recent refusals
+	Watching             bool    // a Feed is set
 }
 
 type stateCount struct {
@@ -226,7 +226,7 @@ func (d *Dashboard) overview(r *http.Request) any {
 	for _, p := range d.cfg.Admin.Guard.Plugins() {
 		o.Plugins++
 		if p.Stats().QuarantinedUntil.After(time.Now()) {
-			o.Quarantin++
+			o.Quarantined++
 		}
 	}
 	return o
