@@ -79,6 +79,10 @@ type MQTTConfig struct {
 	// max_queued_messages default; at most 65,535, the packet
 	// identifiers there are). Past it a subscriber misses messages.
 	MaxQueuedMessages int `toml:"max_queued_messages"`
+	// DeliveryWait bounds how long a publisher waits for a subscriber
+	// whose outbound queue is nearly full (the example broker; 0: 50ms,
+	// negative: never, at most 5s). See mochiguard.Options.DeliveryWait.
+	DeliveryWait time.Duration `toml:"delivery_wait"`
 }
 
 // QueuedMessages is max_queued_messages with its default.
@@ -358,6 +362,8 @@ func (c *Config) validate() error {
 		return c.Errorf("mqtt.max_pending_per_address", "%d: want a number of connections, 0 for the default (256) or -1 for no cap", m.MaxPendingPerAddress)
 	case m.MaxQueuedMessages < 0 || m.MaxQueuedMessages > 65535:
 		return c.Errorf("mqtt.max_queued_messages", "%d is outside 0–65535 (0: the default, 1000; 65,535 packet identifiers are all a session has)", m.MaxQueuedMessages)
+	case m.DeliveryWait > 5*time.Second:
+		return c.Errorf("mqtt.delivery_wait", "%v is more than 5s: a publisher would stop reading its own connection that long for one subscriber; want 50ms (the default) or \"-1s\" to never wait", m.DeliveryWait)
 	case m.MaxPending < -1:
 		return c.Errorf("mqtt.max_pending", "%d: want a number of connections, 0 for the default (10000) or -1 for no cap", m.MaxPending)
 	}

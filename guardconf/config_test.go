@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mqttguard/mqttguard/packets"
 	"github.com/mqttguard/mqttguard/tlsconf"
@@ -143,6 +144,22 @@ func TestDashboardOnlyOnLoopback(t *testing.T) {
 		off := strings.Replace(text, "dashboard = true", "dashboard = false", 1)
 		_, err = ParseConfig([]byte(off), "mqttguard.toml", t.TempDir(), nil)
 		assert.NoError(t, err, "%s without the dashboard", listen)
+	}
+}
+
+// delivery_wait: 50ms in the default file, "-1s" for never, at most 5s.
+func TestDeliveryWait(t *testing.T) {
+	c, err := ParseConfig(DefaultConfig, "default.toml", t.TempDir(), nil)
+	require.NoError(t, err)
+	assert.Equal(t, 50*time.Millisecond, c.MQTT.DeliveryWait)
+	for v, ok := range map[string]bool{`"-1s"`: true, `"5s"`: true, `"0s"`: true, `"6s"`: false} {
+		text := strings.Replace(string(DefaultConfig), `delivery_wait = "50ms"`, "delivery_wait = "+v, 1)
+		_, err := ParseConfig([]byte(text), "mqttguard.toml", t.TempDir(), nil)
+		if ok {
+			assert.NoError(t, err, v)
+		} else {
+			assert.ErrorContains(t, err, "mqtt.delivery_wait", v)
+		}
 	}
 }
 

@@ -51,7 +51,11 @@ func (h *Hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	if h.accounts.full(s.c.Username) {
 		return false // the account holds its quota of queued messages (quota.go)
 	}
-	return h.g.MayReceive(&s.c, topic).Verdict == mqttguard.Allow
+	if h.g.MayReceive(&s.c, topic).Verdict != mqttguard.Allow {
+		return false
+	}
+	h.pace(cl, s)
+	return true
 }
 
 // OnPacketSent notes that a connection's CONNACK is out.
@@ -70,6 +74,9 @@ func (h *Hook) OnPacketEncode(cl *mqtt.Client, pk packets.Packet) packets.Packet
 			break
 		}
 		s := h.session(cl)
+		if s != nil {
+			h.written(cl, s)
+		}
 		if s == nil || !h.mayDeliver(cl, s, &pk, time.Now()) {
 			return h.withdraw(cl, &pk)
 		}

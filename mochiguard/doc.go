@@ -34,6 +34,11 @@
 //     without asking again: the hook checks them when they go out.
 //   - Packets are read whole before authentication, of any size (mochi
 //     #502): Hook.Listen puts the packet validator in front.
+//   - A delivery that finds its subscriber's outbound queue full is
+//     dropped, at any QoS: a fan-in of many publishers into one
+//     subscriber that reads lost nine messages in ten. The publisher
+//     waits for a subscriber that drains (Options.DeliveryWait), and
+//     not for one that does not: see pace.go.
 //   - Authentication and ACL answers are OR-combined across hooks:
 //     Hook.Check refuses to work beside another hook that gives them, and
 //     the hook fails closed until it is removed.

@@ -51,6 +51,8 @@ type Hook struct {
 	// countFanout: the topic limit is on, and it prices a message by its
 	// audience.
 	countFanout bool
+	// deliveryWait: Options.DeliveryWait, 0 for never (pace.go).
+	deliveryWait time.Duration
 
 	sessions sync.Map // *mqtt.Client → *session, connected or not
 	kicks    atomic.Uint64
@@ -79,10 +81,16 @@ type Options struct {
 	// deliveries to that account are dropped until it reads what it
 	// has, as mosquitto drops past max_queued_bytes.
 	QueuedBytesPerUser int64
+	// DeliveryWait bounds how long a publisher waits for a subscriber
+	// whose outbound queue is three quarters full (default 50ms; -1:
+	// never wait, mochi's behaviour: drop what does not fit). A
+	// subscriber that does not drain in that time is not waited for
+	// again until it has. See pace.go.
+	DeliveryWait time.Duration
 }
 
 func (o Options) quotas() quotas {
-	q := quotas(o)
+	q := quotas{SessionsPerUser: o.SessionsPerUser, QueuedBytesPerUser: o.QueuedBytesPerUser}
 	switch q.SessionsPerUser {
 	case 0:
 		q.SessionsPerUser = 100
@@ -96,6 +104,16 @@ func (o Options) quotas() quotas {
 		q.QueuedBytesPerUser = 0
 	}
 	return q
+}
+
+func (o Options) deliveryWait() time.Duration {
+	switch {
+	case o.DeliveryWait == 0:
+		return 50 * time.Millisecond
+	case o.DeliveryWait < 0:
+		return 0
+	}
+	return o.DeliveryWait
 }
 
 // New returns the hook that makes g decide for srv. Add it with
@@ -119,7 +137,7 @@ func New(g *mqttguard.Guard, srv *mqtt.Server, o Options) *Hook {
 		caps.Compatibilities.NoInheritedPropertiesOnAck = true
 		caps.MaximumMessageExpiryInterval = 0
 	}
-	h := &Hook{g: g, srv: srv, accounts: accounts{q: o.quotas()},
+	h := &Hook{g: g, srv: srv, accounts: accounts{q: o.quotas()}, deliveryWait: o.deliveryWait(),
 		countFanout: g.Config().RateLimits.MessagesPerTopic.PerSecond > 0}
 	h.wills.h = h
 	return h

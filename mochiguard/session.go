@@ -69,6 +69,7 @@ type session struct {
 	superseded atomic.Int32
 
 	flow        flow          // the client's Receive Maximum (flow.go)
+	pacing      pacing        // publishers waiting for its queue (pace.go)
 	held        held          // the bytes of its messages in flight (quota.go)
 	subacks     subacks       // refusal codes for the SUBACK (subscribe.go)
 	connacked   chan struct{} // closed once the CONNACK is written
@@ -254,6 +255,7 @@ func (h *Hook) OnDisconnect(cl *mqtt.Client, err error, expire bool) {
 		if t := s.expiry.Load(); t != nil {
 			t.Stop()
 		}
+		s.pacing.drained() // nothing will drain it now: waiting publishers go on
 	}
 	if expire || cl.IsTakenOver() {
 		h.dropSession(cl)

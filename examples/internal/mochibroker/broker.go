@@ -64,7 +64,7 @@ func Start(cfg *guardconf.Config, log *slog.Logger) (_ *Broker, err error) {
 	// deliveries/s (bench/load, medians of 3).
 	b.srv = mqtt.New(&mqtt.Options{Capabilities: caps, Logger: mochiLogger(st.Log), ClientNetWriteBufferSize: 64 << 10})
 	b.hook = mochiguard.New(st.Guard, b.srv, mochiguard.Options{SessionsPerUser: cfg.Security.MaxSessionsPerUser,
-		QueuedBytesPerUser: cfg.Security.MaxQueuedBytesPerUser})
+		QueuedBytesPerUser: cfg.Security.MaxQueuedBytesPerUser, DeliveryWait: cfg.MQTT.DeliveryWait})
 	if err := b.srv.AddHook(b.hook, nil); err != nil {
 		return nil, err
 	}
