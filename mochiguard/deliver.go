@@ -58,8 +58,15 @@ func (h *Hook) OnACLCheck(cl *mqtt.Client, topic string, write bool) bool {
 	return true
 }
 
-// OnPacketSent notes that a connection's CONNACK is out.
+// OnPacketSent notes that a connection's CONNACK is out, and that its
+// writer is out of a PUBLISH's write (pace.go).
 func (h *Hook) OnPacketSent(cl *mqtt.Client, pk packets.Packet, b []byte) {
+	if pk.FixedHeader.Type == packets.Publish {
+		if s := h.session(cl); s != nil {
+			s.pacing.inWrite.Store(false)
+		}
+		return
+	}
 	if pk.FixedHeader.Type == packets.Connack && pk.ReasonCode == packets.CodeSuccess.Code {
 		if s := h.session(cl); s != nil {
 			s.connackOnce.Do(func() { close(s.connacked) })

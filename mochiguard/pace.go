@@ -36,15 +36,17 @@ import (
 // the topics it may read. A wait is over when the queue has drained a
 // quarter (from three quarters to half) within Options.DeliveryWait:
 // with a queue of 1,024 and the 50ms default, the subscriber reads
-// 5,120 messages a second or more. When it has not, the hook asks the
-// kernel what the subscriber left unread (TIOCOUTQ on Linux):
+// 5,120 messages a second or more. When it has not, the hook looks for
+// why: the subscriber's writer, and what the kernel holds that the
+// subscriber has not read (TIOCOUTQ on Linux).
 //
-//   - 256 KiB or more: the subscriber is slow. It is congested: no
+//   - 256 KiB or more, or its writer has been inside one write (to
+//     the socket) all along: the subscriber is slow. It is congested: no
 //     delivery waits for it (mochi drops what does not fit) until it
 //     writes a quarter of its queue within DeliveryWait again, or for a
 //     probation of 10 waits, doubled for each wait in a row that ended
 //     congested, up to 160 (8 s at 50ms).
-//   - Less: the subscriber has read all it was sent, and it is its
+//   - Otherwise the subscriber has read all it was sent, and it is its
 //     writer that did not run. A hundred publishers with data to read
 //     keep both cores busy, and the writer, a goroutine among them, can
 //     wait its turn for 50 ms (measured). The publisher waits on: this
@@ -94,6 +96,10 @@ type pacing struct {
 	// while congested, the window is where the writes since windowAt
 	// (unix ns) are counted from (written).
 	writes, windowWrites, windowAt atomic.Int64
+	// inWrite: the writer is inside mochi's WritePacket for a PUBLISH
+	// (from OnPacketEncode to OnPacketSent), where a socket that is not
+	// read blocks it.
+	inWrite atomic.Bool
 	// probation is when a congested subscriber is tried again (unix
 	// ns); strikes the waits in a row that ended congested.
 	probation atomic.Int64
@@ -153,6 +159,7 @@ func (h *Hook) pace(cl *mqtt.Client, s *session) {
 	timer := time.NewTimer(h.deliveryWait)
 	defer timer.Stop()
 	giveUp := time.Now().Add(starvedWaits * h.deliveryWait)
+	writes := p.writes.Load()
 	for {
 		room := p.roomChan()
 		p.waiting.Add(1)
@@ -171,13 +178,16 @@ func (h *Hook) pace(cl *mqtt.Client, s *session) {
 			p.waiting.Add(-1)
 			p.drains()
 			timer.Reset(h.deliveryWait)
+			writes = p.writes.Load()
 		case <-timer.C:
 			p.waiting.Add(-1)
 			now := time.Now()
-			if now.Before(giveUp) && !backedUp(cl) {
+			stuck := p.inWrite.Load() && p.writes.Load() == writes // in one write all along
+			if now.Before(giveUp) && !stuck && !backedUp(cl) {
 				// The subscriber has read all it was sent: it is its
 				// writer that did not run. Waiting gives it the CPU.
 				timer.Reset(h.deliveryWait)
+				writes = p.writes.Load()
 				continue
 			}
 			p.congest(now, h.deliveryWait)
@@ -192,6 +202,7 @@ func (h *Hook) pace(cl *mqtt.Client, s *session) {
 // deliveryWait is waited for again.
 func (h *Hook) written(cl *mqtt.Client, s *session) {
 	p := &s.pacing
+	p.inWrite.Store(true)
 	w := p.writes.Add(1)
 	congested, waiting := p.congested.Load(), p.waiting.Load() > 0
 	if !congested && !waiting {
