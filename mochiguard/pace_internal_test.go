@@ -21,6 +21,14 @@ func TestQueueLengthIsFound(t *testing.T) {
 	}
 }
 
+// TestGatheredIsFound: flow control flushes mochi's gathered writes by
+// name; a mochi release that renames the buffer must fail here.
+func TestGatheredIsFound(t *testing.T) {
+	if gatheredField == nil {
+		t.Fatal("mochi's ClientConnection has no outbuf *bytes.Buffer: a client with a small Receive Maximum stalls (flow.go)")
+	}
+}
+
 // unsentBytes sees what a peer has not read: the signal that tells a
 // slow subscriber (pacing gives up on it) from a writer that did not
 // run (pacing waits on).
