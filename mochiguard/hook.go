@@ -53,6 +53,7 @@ type Hook struct {
 	countFanout bool
 	// deliveryWait: Options.DeliveryWait, 0 for never (pace.go).
 	deliveryWait time.Duration
+	budget       waitBudget
 
 	sessions sync.Map // *mqtt.Client → *session, connected or not
 	kicks    atomic.Uint64

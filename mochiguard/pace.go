@@ -54,7 +54,9 @@ import (
 //
 // So a subscriber that stops reading, or reads under that rate, costs
 // each publisher sending it messages one wait in a probation: at most
-// 50 ms in the first 500 ms, then 50 ms in 8 s (0.6%). One that reads
+// 50 ms in the first 500 ms, then 50 ms in 8 s (0.6%). Many such
+// subscribers cost a publisher no more than the broker-wide budget of
+// waits that end congested (waitBudget): a tenth of its time. One that reads
 // faster paces the publishers of what it reads to its speed, as a fast
 // subscriber paces mosquitto's single thread. Elsewhere than Linux, or
 // on a connection that is not TCP, what is unread is not known and a
@@ -153,7 +155,8 @@ func (h *Hook) pace(cl *mqtt.Client, s *session) {
 	if h.deliveryWait <= 0 || n < capacity*3/4 || cl.Net.Inline {
 		return
 	}
-	if p.congested.Load() && time.Now().UnixNano() < p.probation.Load() {
+	start := time.Now().UnixNano()
+	if (p.congested.Load() && start < p.probation.Load()) || !h.budget.open(start) {
 		return
 	}
 	timer := time.NewTimer(h.deliveryWait)
@@ -190,6 +193,7 @@ func (h *Hook) pace(cl *mqtt.Client, s *session) {
 				writes = p.writes.Load()
 				continue
 			}
+			h.budget.spend(now.UnixNano(), h.deliveryWait)
 			p.congest(now, h.deliveryWait)
 			return
 		}
@@ -249,12 +253,52 @@ func tcpConn(c net.Conn) (*net.TCPConn, bool) {
 // socket: the subscriber is slow, not its writer starved of CPU. Not
 // known (another OS, not TCP): yes.
 func backedUp(cl *mqtt.Client) bool {
-	n, ok := unsentBytes(cl.Net.Conn)
-	return !ok || n >= unreadBacklog
+	n, size, ok := unsentBytes(cl.Net.Conn)
+	return !ok || n >= min(unreadBacklog, size/4)
 }
 
 // unreadBacklog is the unsent bytes from which a subscriber counts as
 // not keeping up: four of mochi's batched writes at the example
 // broker's 64 KiB (loopback and LAN peers acknowledge one in
-// microseconds).
+// microseconds), or a quarter of the socket's send queue if that is
+// less (a subscriber that keeps its receive window small keeps the
+// queue small: 29–66 KB unread, measured).
 const unreadBacklog = 256 << 10
+
+// waitBudget bounds the waits that end with a congested subscriber,
+// broker-wide. Each costs the publishers that made it one
+// DeliveryWait, and a publisher waits for its subscribers one after
+// the other: a hundred stalled subscribers of one topic would cost its
+// publishers a hundred waits a probation. The budget is a tenth of the
+// time (2 waits a second at 50ms), in bursts of 4 waits: past it, no
+// delivery waits until it is back, and full queues drop, as mochi does.
+type waitBudget struct {
+	mu     sync.Mutex
+	tokens float64
+	at     int64        // unix ns of the last refill
+	closed atomic.Int64 // unix ns until which no delivery waits
+}
+
+// congestedBurst is the budget's burst, in waits; its rate is a tenth
+// of the time.
+const congestedBurst = 4
+
+// open reports whether a delivery may wait at now (unix ns).
+func (b *waitBudget) open(now int64) bool { return now >= b.closed.Load() }
+
+// spend counts a wait of wait that ended congested, at now (unix ns).
+func (b *waitBudget) spend(now int64, wait time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	perNs := 0.1 / float64(wait) // waits a nanosecond
+	if b.at == 0 {
+		b.tokens = congestedBurst
+	} else {
+		b.tokens = min(congestedBurst, b.tokens+float64(now-b.at)*perNs)
+	}
+	b.at = now
+	b.tokens--
+	if b.tokens < 1 {
+		b.closed.Store(now + int64((1-b.tokens)/perNs))
+	}
+}

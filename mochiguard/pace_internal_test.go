@@ -46,9 +46,10 @@ func TestUnsentBytes(t *testing.T) {
 	require.NoError(t, err)
 	defer server.Close()
 
-	n, ok := unsentBytes(server)
+	n, size, ok := unsentBytes(server)
 	require.True(t, ok)
 	assert.Zero(t, n, "nothing written")
+	assert.Positive(t, size)
 
 	// A peer that does not read: the writes stop when both sides'
 	// buffers are full, and the sender's queue holds the backlog.
@@ -59,14 +60,14 @@ func TestUnsentBytes(t *testing.T) {
 			break
 		}
 	}
-	n, ok = unsentBytes(server)
+	n, _, ok = unsentBytes(server)
 	require.True(t, ok)
 	assert.GreaterOrEqual(t, n, unreadBacklog, "a peer that does not read leaves a backlog")
 
 	// Behind the packet validator's connection, as mochi holds it.
 	wrapped := &packets.Conn{Conn: server}
-	_, ok = unsentBytes(wrapped)
+	_, _, ok = unsentBytes(wrapped)
 	assert.True(t, ok, "found through NetConn")
-	_, ok = unsentBytes(struct{ net.Conn }{server})
+	_, _, ok = unsentBytes(struct{ net.Conn }{server})
 	assert.False(t, ok, "a connection it cannot unwrap is not known")
 }

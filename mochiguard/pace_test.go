@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -90,4 +91,38 @@ func TestStalledSubscriberDoesNotStallPublishers(t *testing.T) {
 	assert.Equal(t, byte(0), mqtttest.Publish5(t, pub, "load/last", 1, 1), "the publisher's last message is acknowledged")
 	assert.Equal(t, 1, mqtttest.Count(mqtttest.Received(t, reader, time.Second), "load/last"),
 		"a subscriber that reads gets the publisher's last message")
+}
+
+// Many subscribers that do not read: a publisher waits for each in turn,
+// so 40 of them at 250 ms would hold it 10 s a round. The broker-wide
+// budget of waits that end congested (a tenth of the time, bursts of 4)
+// lets its 5,000 messages through in a few seconds.
+func TestManyStalledSubscribersDoNotStallPublishers(t *testing.T) {
+	addr := paceServer(t, 64, mochiguard.Options{DeliveryWait: 250 * time.Millisecond})
+	// Small receive windows: the kernel holds little for each, and their
+	// queues fill after a few messages.
+	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	for i := range 40 {
+		c, err := d.Dial("tcp", addr)
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		require.Equal(t, byte(0), mqtttest.Connect5(t, c, fmt.Sprint("stalled-", i), "u", "p", nil))
+		mqtttest.Subscribe5(t, c, "load/#") // and never reads again
+	}
+	pub := mqtttest.DialRaw(t, addr)
+	require.Equal(t, byte(0), mqtttest.Connect5(t, pub, "pub", "u", "p", nil))
+	var batch []byte
+	for range 100 {
+		batch = appendPublish5(batch, "load/bulk", 0, 0, 1024)
+	}
+	// 6 s: unbounded, the first round of waits alone is 10 s.
+	pub.SetWriteDeadline(time.Now().Add(6 * time.Second))
+	for range 50 {
+		_, err := pub.Write(batch)
+		require.NoError(t, err, "the broker stopped reading the publisher: it waited for the stalled subscribers one by one")
+	}
+	assert.Equal(t, byte(0), mqtttest.Publish5(t, pub, "load/last", 1, 1), "the publisher's last message is acknowledged")
 }

@@ -6,4 +6,4 @@ import "net"
 
 // unsentBytes is not known here: every subscriber whose queue stays
 // full for a wait is taken to be slow.
-func unsentBytes(net.Conn) (int, bool) { return 0, false }
+func unsentBytes(net.Conn) (n, size int, ok bool) { return 0, 0, false }
