@@ -56,6 +56,14 @@ func Eval[T any](t *testing.T, ctx context.Context, js string) T {
 	return v
 }
 
+// TryEval is Eval that reports an error instead of failing the test:
+// for a page that may be navigating (the script's context goes away).
+func TryEval[T any](ctx context.Context, js string) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	return chromedp.Run(ctx, chromedp.Evaluate[T](js))
+}
+
 // SignIn signs the browser in to the dashboard on the admin address
 // with the token, and waits for the overview.
 func SignIn(t *testing.T, ctx context.Context, admin, token string) {
