@@ -462,8 +462,11 @@ func (c *Config) validate() error {
 		names[p.Name] = true
 	}
 	if cl := c.Cluster; cl.RedisURL != "" {
-		if !strings.HasPrefix(cl.RedisURL, "redis://") && !strings.HasPrefix(cl.RedisURL, "rediss://") && !strings.HasPrefix(cl.RedisURL, "unix://") {
-			return c.Errorf("cluster.redis_url", "want redis://host:port/db, rediss://… (TLS) or unix:///path/to/redis.sock")
+		scheme, _, _ := strings.Cut(cl.RedisURL, "://")
+		switch scheme {
+		case "redis", "rediss", "unix", "redis-sentinel", "rediss-sentinel", "redis-cluster", "rediss-cluster":
+		default:
+			return c.Errorf("cluster.redis_url", "want redis://host:port/db, rediss://… (TLS), unix:///path/to/redis.sock, redis-sentinel://host:port?master_name=NAME&addr=… or redis-cluster://host:port?addr=…")
 		}
 	}
 	if w := c.Cluster.WhenDown; w != "" {

@@ -31,19 +31,25 @@ func (c *Client) banKey(b trust.Ban) string {
 // PutBan stores a ban (expiring at its Until) and announces it to the
 // fleet, in one transaction. A ban already expired is not stored.
 func (c *Client) PutBan(ctx context.Context, b trust.Ban) error {
+	_, err := c.putBan(ctx, b)
+	return err
+}
+
+// putBan is PutBan, and whether a replica confirmed it (transact).
+func (c *Client) putBan(ctx context.Context, b trust.Ban) (confirmed bool, err error) {
 	if !b.Permanent() && !time.Now().Before(b.Until) {
-		return nil
+		return true, nil
 	}
 	val, err := json.Marshal(b)
 	if err != nil {
-		return err
+		return false, err
 	}
 	msg, err := json.Marshal(event{Node: c.node, Ban: &trust.BanChange{Ban: b}})
 	if err != nil {
-		return err
+		return false, err
 	}
-	_, err = c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		key := c.banKey(b)
+	key := c.banKey(b)
+	confirmed, err = c.transact(ctx, key, func(p redis.Pipeliner) error {
 		p.Set(ctx, key, val, 0)
 		if !b.Permanent() {
 			p.PExpireAt(ctx, key, b.Until)
@@ -52,28 +58,35 @@ func (c *Client) PutBan(ctx context.Context, b trust.Ban) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("redisstore: put ban %s %s: %w", b.Kind, b.Value, err)
+		return false, fmt.Errorf("redisstore: put ban %s %s: %w", b.Kind, b.Value, err)
 	}
-	return nil
+	return confirmed, nil
 }
 
 // DeleteBan lifts the ban of b's kind, value and username, and
 // announces it.
 func (c *Client) DeleteBan(ctx context.Context, b trust.Ban) error {
-	key := trust.Ban{Kind: b.Kind, Value: b.Value, Username: b.Username}
-	msg, err := json.Marshal(event{Node: c.node, Ban: &trust.BanChange{Ban: key, Lifted: true}})
+	_, err := c.deleteBan(ctx, b)
+	return err
+}
+
+// deleteBan is DeleteBan, and whether a replica confirmed it.
+func (c *Client) deleteBan(ctx context.Context, b trust.Ban) (confirmed bool, err error) {
+	id := trust.Ban{Kind: b.Kind, Value: b.Value, Username: b.Username}
+	msg, err := json.Marshal(event{Node: c.node, Ban: &trust.BanChange{Ban: id, Lifted: true}})
 	if err != nil {
-		return err
+		return false, err
 	}
-	_, err = c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, c.banKey(key))
+	key := c.banKey(id)
+	confirmed, err = c.transact(ctx, key, func(p redis.Pipeliner) error {
+		p.Del(ctx, key)
 		p.Publish(ctx, c.channel, msg)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("redisstore: delete ban %s %s: %w", b.Kind, b.Value, err)
+		return false, fmt.Errorf("redisstore: delete ban %s %s: %w", b.Kind, b.Value, err)
 	}
-	return nil
+	return confirmed, nil
 }
 
 // ListBans returns the bans in force at t. An entry that does not parse

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttguard/mqttguard/ratelimit"
@@ -19,8 +20,18 @@ import (
 
 // Options configure a Client. Only URL is required.
 type Options struct {
-	// URL of the Redis server: redis://[user:password@]host:port/db,
-	// rediss://… for TLS, or unix:///path/to/redis.sock.
+	// URL of the Redis the fleet shares, in one of three forms:
+	//
+	//   - one server: redis://[user:password@]host:port/db, rediss://…
+	//     for TLS, or unix:///path/to/redis.sock;
+	//   - Sentinel: redis-sentinel://[user:password@]host:port/db?master_name=NAME&addr=host:port&addr=…
+	//     (rediss-sentinel:// for TLS): the sentinels' addresses, the
+	//     user and password in the authority are the sentinels', and
+	//     username= and password= parameters the primary's;
+	//   - Cluster: redis-cluster://[user:password@]host:port?addr=host:port&addr=…
+	//     (rediss-cluster:// for TLS): seed nodes.
+	//
+	// See the package documentation for what each topology gives.
 	URL string
 	// Prefix is put before every key and the channel (default
 	// "mqttguard:"), so that one Redis can hold several fleets.
@@ -39,11 +50,21 @@ type Options struct {
 // trust.RecordStore and ratelimit.Store; NewFleet keeps a broker's local
 // copies in step with it. A Client is safe for concurrent use.
 type Client struct {
-	rdb     *redis.Client
-	prefix  string
-	node    string
-	channel string
-	log     *slog.Logger
+	rdb redis.UniversalClient
+	// cluster is rdb on a Redis Cluster, nil otherwise: the fleet's keys
+	// share one hash slot, whose primary scan asks.
+	cluster *redis.ClusterClient
+	// replicated: the topology keeps replicas (Sentinel, Cluster), and a
+	// write counts as confirmed once one of them holds it (transact).
+	replicated bool
+	// noReplicaUntil (unix ns): a wait for a replica failed; until then
+	// writes do not wait for one (each would hold the queue
+	// replicaWait), and count as unconfirmed.
+	noReplicaUntil atomic.Int64
+	prefix         string
+	node           string
+	channel        string
+	log            *slog.Logger
 }
 
 var (
@@ -58,23 +79,17 @@ func New(opts Options) (*Client, error) {
 	if opts.URL == "" {
 		return nil, errors.New("redisstore: Options.URL is empty; want redis://host:port/db or unix:///path")
 	}
-	ro, err := redis.ParseURL(opts.URL)
+	rdb, cluster, err := dial(opts)
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: Options.URL %q: %v", redactURL(opts.URL), err)
+		return nil, err
 	}
-	ro.DialTimeout = opts.DialTimeout
-	if ro.DialTimeout <= 0 {
-		ro.DialTimeout = time.Second
-	}
-	// The callers' contexts carry the deadlines (a rate-limit check waits
-	// 50 ms at most); one retry covers a connection Redis closed while
-	// idle, more would only stretch an outage.
-	ro.ContextTimeoutEnabled = true
-	ro.MaxRetries = 1
-	ro.DialerRetries = 1 // the Fleet and ratelimit.Shared back off on their own
-	ro.DisableIdentity = true
 	if opts.Prefix == "" {
 		opts.Prefix = "mqttguard:"
+	}
+	if cluster != nil && !strings.Contains(opts.Prefix, "{") {
+		// A hash tag: every key and the channel in one slot, so that the
+		// transactions and MGETs that span keys run on one primary.
+		opts.Prefix = "{" + opts.Prefix + "}"
 	}
 	if opts.Node == "" {
 		opts.Node = defaultNode()
@@ -83,9 +98,103 @@ func New(opts Options) (*Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{rdb: redis.NewClient(ro), prefix: opts.Prefix, node: opts.Node,
+	scheme, _, _ := strings.Cut(opts.URL, "://")
+	return &Client{rdb: rdb, cluster: cluster, replicated: strings.HasSuffix(scheme, "-sentinel") || cluster != nil,
+		prefix: opts.Prefix, node: opts.Node,
 		channel: opts.Prefix + "events", log: log}, nil
 }
+
+// dial makes the client for opts.URL's topology. It does not connect.
+func dial(opts Options) (redis.UniversalClient, *redis.ClusterClient, error) {
+	timeout := opts.DialTimeout
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	bad := func(err error) error {
+		return fmt.Errorf("redisstore: Options.URL %q: %v", redactURL(opts.URL), err)
+	}
+	scheme, rest, _ := strings.Cut(opts.URL, "://")
+	// The callers' contexts carry the deadlines (a rate-limit check waits
+	// 50 ms at most); one retry covers a connection Redis closed while
+	// idle, more would only stretch an outage. The Fleet and
+	// ratelimit.Shared back off on their own.
+	switch scheme {
+	case "redis-sentinel", "rediss-sentinel":
+		fo, err := redis.ParseFailoverURL(strings.TrimSuffix(scheme, "-sentinel") + "://" + rest)
+		if err != nil {
+			return nil, nil, bad(err)
+		}
+		if fo.MasterName == "" {
+			return nil, nil, bad(errors.New("a Sentinel URL needs master_name=, the name the sentinels monitor the primary by"))
+		}
+		fo.DialTimeout, fo.ContextTimeoutEnabled, fo.MaxRetries, fo.DialerRetries, fo.DisableIdentity = timeout, true, 1, 1, true
+		return redis.NewFailoverClient(fo), nil, nil
+	case "redis-cluster", "rediss-cluster":
+		co, err := redis.ParseClusterURL(strings.TrimSuffix(scheme, "-cluster") + "://" + rest)
+		if err != nil {
+			return nil, nil, bad(err)
+		}
+		co.DialTimeout, co.ContextTimeoutEnabled, co.MaxRetries, co.DialerRetries, co.DisableIdentity = timeout, true, 1, 1, true
+		cc := redis.NewClusterClient(co)
+		return cc, cc, nil
+	}
+	ro, err := redis.ParseURL(opts.URL)
+	if err != nil {
+		return nil, nil, bad(err)
+	}
+	ro.DialTimeout, ro.ContextTimeoutEnabled, ro.MaxRetries, ro.DialerRetries, ro.DisableIdentity = timeout, true, 1, 1, true
+	return redis.NewClient(ro), nil, nil
+}
+
+// replicaWait bounds how long a write waits for a replica to confirm it
+// (WAIT). Replication on a LAN takes well under a millisecond; a
+// replica that is down or behind must not hold the fleet's queue.
+const replicaWait = 250 * time.Millisecond
+
+// transact runs fn as one MULTI/EXEC on the primary that holds key. On
+// a topology with replicas it then waits, on the same connection, up to
+// replicaWait for one replica to hold it: confirmed says whether one
+// does (Redis replicates asynchronously, so a write the primary took
+// can die with it). With no replicas, a write is confirmed when the
+// server took it.
+func (c *Client) transact(ctx context.Context, key string, fn func(redis.Pipeliner) error) (confirmed bool, err error) {
+	if !c.replicated {
+		_, err := c.rdb.TxPipelined(ctx, fn)
+		return err == nil, err
+	}
+	if time.Now().UnixNano() < c.noReplicaUntil.Load() {
+		_, err := c.rdb.TxPipelined(ctx, fn)
+		return false, err
+	}
+	var conn *redis.Conn
+	switch rdb := c.rdb.(type) {
+	case *redis.ClusterClient:
+		primary, err := rdb.MasterForKey(ctx, key)
+		if err != nil {
+			return false, err
+		}
+		conn = primary.Conn()
+	case *redis.Client:
+		conn = rdb.Conn()
+	default:
+		return false, fmt.Errorf("redisstore: no single connection on a %T", c.rdb)
+	}
+	defer conn.Close()
+	if _, err := conn.TxPipelined(ctx, fn); err != nil {
+		return false, err
+	}
+	n, err := conn.Wait(ctx, 1, replicaWait).Result()
+	if err != nil || n < 1 {
+		c.noReplicaUntil.Store(time.Now().Add(noReplicaFor).UnixNano())
+		return false, nil
+	}
+	return true, nil
+}
+
+// noReplicaFor is how long writes stop waiting for a replica after a
+// wait failed: at most one write a second waits replicaWait while the
+// replicas are gone.
+const noReplicaFor = time.Second
 
 // Node is this broker's name in the fleet.
 func (c *Client) Node() string { return c.node }
@@ -129,7 +238,16 @@ func globEscape(s string) string {
 // Redis the way KEYS does).
 func (c *Client) scan(ctx context.Context, prefix string) ([]string, error) {
 	var keys []string
-	it := c.rdb.Scan(ctx, 0, globEscape(prefix)+"*", 500).Iterator()
+	var node redis.Cmdable = c.rdb
+	if c.cluster != nil {
+		// SCAN walks one node: the primary of the fleet's slot.
+		primary, err := c.cluster.MasterForKey(ctx, prefix)
+		if err != nil {
+			return nil, err
+		}
+		node = primary
+	}
+	it := node.Scan(ctx, 0, globEscape(prefix)+"*", 500).Iterator()
 	for it.Next(ctx) {
 		keys = append(keys, it.Val())
 	}

@@ -62,11 +62,18 @@ type Fleet struct {
 	trust   *trust.Tracker
 	unwatch func() // stops WatchChanges
 
-	mu      sync.Mutex
-	queue   []op
-	seq     uint64
-	wake    chan struct{}
-	flushMu sync.Mutex // one flush at a time; held through a resync
+	mu    sync.Mutex
+	queue []op
+	// unconfirmed are the changes Redis took but no replica confirmed
+	// yet (Client.transact), oldest first: written again at the next
+	// resync, before the broker adopts Redis's list, so that a primary
+	// that dies before replicating them loses nothing. A confirmed write
+	// confirms them all (a replica applies the primary's writes in
+	// order).
+	unconfirmed []op
+	seq         uint64
+	wake        chan struct{}
+	flushMu     sync.Mutex // one flush at a time; held through a resync
 
 	state     atomic.Int32 // 0 connecting, 1 up, 2 down
 	synced    chan struct{}
@@ -76,6 +83,8 @@ type Fleet struct {
 	pushed    atomic.Uint64
 	dropped   atomic.Uint64
 	badEvents atomic.Uint64
+	// notConfirmed counts the writes no replica confirmed in time.
+	notConfirmed atomic.Uint64
 
 	startOnce sync.Once
 	stop      context.CancelFunc
@@ -174,13 +183,14 @@ func (f *Fleet) flush(ctx context.Context) error {
 		f.mu.Unlock()
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		var err error
+		var confirmed bool
 		switch {
 		case o.ban != nil && o.ban.Lifted:
-			err = f.c.DeleteBan(cctx, o.ban.Ban)
+			confirmed, err = f.c.deleteBan(cctx, o.ban.Ban)
 		case o.ban != nil:
-			err = f.c.PutBan(cctx, o.ban.Ban)
+			confirmed, err = f.c.putBan(cctx, o.ban.Ban)
 		default:
-			err = f.c.PutRecord(cctx, *o.rec, o.ttl)
+			confirmed, err = f.c.putRecord(cctx, *o.rec, o.ttl)
 		}
 		cancel()
 		if err != nil {
@@ -190,6 +200,16 @@ func (f *Fleet) flush(ctx context.Context) error {
 		f.mu.Lock()
 		if len(f.queue) > 0 && f.queue[0].seq == o.seq {
 			f.queue = f.queue[1:]
+		}
+		if confirmed {
+			f.unconfirmed = f.unconfirmed[:0]
+		} else {
+			f.unconfirmed = append(f.unconfirmed, o)
+			if len(f.unconfirmed) > f.cfg.MaxPending {
+				f.unconfirmed = f.unconfirmed[1:]
+				f.dropped.Add(1)
+			}
+			f.notConfirmed.Add(1)
 		}
 		f.mu.Unlock()
 	}
@@ -226,6 +246,12 @@ func (f *Fleet) watch(ctx context.Context) {
 		}
 		if synced {
 			backoff = f.cfg.RetryAfter
+		}
+		if f.c.cluster != nil {
+			// A subscription dials the primary of the channel's slot from
+			// the slot map the client has: after a failover, the dead
+			// one, until the map is read again.
+			f.c.cluster.ReloadState(ctx)
 		}
 		if f.state.Swap(stateDown) != stateDown {
 			f.c.log.Warn("fleet: Redis unreachable; serving from local state (last known bans kept), reconnecting",
@@ -298,6 +324,13 @@ func (f *Fleet) session(ctx context.Context, first *bool) (synced bool, err erro
 // resync flushes what is queued, then makes the local ban list Redis's
 // and adopts every shared trust record.
 func (f *Fleet) resync(ctx context.Context, first bool) (bans, records int, err error) {
+	f.mu.Lock()
+	if len(f.unconfirmed) > 0 {
+		// Older than anything queued: they go first.
+		f.queue = append(append([]op(nil), f.unconfirmed...), f.queue...)
+		f.unconfirmed = nil
+	}
+	f.mu.Unlock()
 	if err := f.flush(ctx); err != nil {
 		return 0, 0, err
 	}
@@ -430,15 +463,21 @@ type FleetStats struct {
 	Pending   int    // local changes waiting for Redis
 	Dropped   uint64 // local changes dropped from a full queue
 	Bad       uint64 // events that could not be applied
+	// Unconfirmed are local changes Redis took that no replica has
+	// confirmed yet (Sentinel and Cluster): kept, and written again at
+	// the next resync. NotConfirmed counts the writes that were so.
+	Unconfirmed  int
+	NotConfirmed uint64
 }
 
 // Stats returns the counters.
 func (f *Fleet) Stats() FleetStats {
 	f.mu.Lock()
-	pending := len(f.queue)
+	pending, unconfirmed := len(f.queue), len(f.unconfirmed)
 	f.mu.Unlock()
 	return FleetStats{Connected: f.state.Load() == stateUp, Resyncs: f.resyncs.Load(), Received: f.received.Load(),
-		Pushed: f.pushed.Load(), Pending: pending, Dropped: f.dropped.Load(), Bad: f.badEvents.Load()}
+		Pushed: f.pushed.Load(), Pending: pending, Dropped: f.dropped.Load(), Bad: f.badEvents.Load(),
+		Unconfirmed: unconfirmed, NotConfirmed: f.notConfirmed.Load()}
 }
 
 // Close stops syncing and waits for the goroutines. Changes still queued

@@ -23,26 +23,33 @@ func (c *Client) recordKey(r trust.Record) string {
 // PutRecord stores a trust record for ttl and announces it to the fleet,
 // in one transaction.
 func (c *Client) PutRecord(ctx context.Context, r trust.Record, ttl time.Duration) error {
+	_, err := c.putRecord(ctx, r, ttl)
+	return err
+}
+
+// putRecord is PutRecord, and whether a replica confirmed it.
+func (c *Client) putRecord(ctx context.Context, r trust.Record, ttl time.Duration) (confirmed bool, err error) {
 	if ttl <= 0 {
-		return nil
+		return true, nil
 	}
 	val, err := json.Marshal(r)
 	if err != nil {
-		return err
+		return false, err
 	}
 	msg, err := json.Marshal(event{Node: c.node, Record: &r})
 	if err != nil {
-		return err
+		return false, err
 	}
-	_, err = c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Set(ctx, c.recordKey(r), val, ttl)
+	key := c.recordKey(r)
+	confirmed, err = c.transact(ctx, key, func(p redis.Pipeliner) error {
+		p.Set(ctx, key, val, ttl)
 		p.Publish(ctx, c.channel, msg)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("redisstore: put trust record %s %s: %w", r.Dimension, r.Key, err)
+		return false, fmt.Errorf("redisstore: put trust record %s %s: %w", r.Dimension, r.Key, err)
 	}
-	return nil
+	return confirmed, nil
 }
 
 // ListRecords returns every trust record kept.

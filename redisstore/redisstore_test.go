@@ -16,7 +16,13 @@ import (
 
 func client(t testing.TB, r *testenv.Redis, node string) *Client {
 	t.Helper()
-	c, err := New(Options{URL: r.URL(), Node: node, Prefix: "test:"})
+	return clientAt(t, r.URL(), node)
+}
+
+// clientAt is a Client of the Redis at url (any topology).
+func clientAt(t testing.TB, url, node string) *Client {
+	t.Helper()
+	c, err := New(Options{URL: url, Node: node, Prefix: "test:"})
 	require.NoError(t, err)
 	t.Cleanup(func() { c.Close() })
 	return c
@@ -150,6 +156,12 @@ func (n *node) kicks() []string {
 
 func join(t *testing.T, r *testenv.Redis, name string, seed bool, bans ...trust.Ban) *node {
 	t.Helper()
+	return joinAt(t, r.URL(), name, seed, bans...)
+}
+
+// joinAt is join on the Redis at url (any topology).
+func joinAt(t *testing.T, url, name string, seed bool, bans ...trust.Ban) *node {
+	t.Helper()
 	n := &node{bans: &trust.Bans{}}
 	for _, b := range bans {
 		require.NoError(t, n.bans.Add(b))
@@ -171,7 +183,7 @@ func join(t *testing.T, r *testenv.Redis, name string, seed bool, bans ...trust.
 	}})
 	require.NoError(t, err)
 	n.trust = tr
-	c := client(t, r, name)
+	c := clientAt(t, url, name)
 	fleet, err = c.NewFleet(FleetConfig{Bans: n.bans, Trust: tr, SeedBans: seed, RetryAfter: 20 * time.Millisecond, MaxRetryAfter: 200 * time.Millisecond})
 	require.NoError(t, err)
 	n.fleet = fleet
