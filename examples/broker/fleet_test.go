@@ -19,9 +19,15 @@ import (
 // a fleet behind a load balancer would.
 func startFleet(t *testing.T, redis *testenv.Redis, edit func(*guardconf.Config)) (a, b *testBroker) {
 	t.Helper()
+	return startFleetAt(t, redis.URL(), edit)
+}
+
+// startFleetAt is startFleet on the Redis at url (any topology).
+func startFleetAt(t *testing.T, url string, edit func(*guardconf.Config)) (a, b *testBroker) {
+	t.Helper()
 	node := func(name string) *testBroker {
 		return startBroker(t, func(c *guardconf.Config) {
-			c.Cluster.RedisURL, c.Cluster.Node = redis.URL(), name
+			c.Cluster.RedisURL, c.Cluster.Node = url, name
 			if edit != nil {
 				edit(c)
 			}
@@ -73,6 +79,51 @@ func TestFleetBanOnOneBrokerKicksOnTheOther(t *testing.T) {
 		}
 		return err == nil
 	}, time.Second, 20*time.Millisecond)
+}
+
+// Two example brokers on a Redis that loses its primary: a Sentinel
+// topology and a Cluster. A ban made on a before the failover, and one
+// made after it, each kick the client on b.
+func TestFleetKicksAcrossAFailover(t *testing.T) {
+	for _, topo := range []string{"sentinel", "cluster"} {
+		t.Run(topo, func(t *testing.T) {
+			var url string
+			var kill, healed func()
+			if topo == "sentinel" {
+				rs := testenv.StartRedisSentinel(t)
+				url, kill = rs.URL(), rs.Primary.Kill
+				healed = func() {
+					require.Eventually(t, func() bool { return rs.CurrentPrimary() == rs.Replica.Addr }, 30*time.Second, 50*time.Millisecond)
+				}
+			} else {
+				rc := testenv.StartRedisCluster(t)
+				url = rc.URL()
+				kill = func() { rc.PrimaryFor(t, "{mqttguard:}fleet").Kill() }
+				healed = func() { rc.WaitHealthy(t, 30*time.Second) }
+			}
+			a, b := startFleetAt(t, url, nil)
+			ban := func(id string) {
+				t.Helper()
+				dev := b.Login(t, id, "sensor1")
+				code, body := a.Admin(t, "POST", "/bans", `{"kind": "client", "value": "`+id+`", "for": "1h", "reason": "stolen"}`)
+				require.Equal(t, 201, code, body)
+				d, took := kicked(t, dev, 2*time.Second)
+				assert.Equal(t, byte(0x98), d.ReasonCode, "banned")
+				t.Logf("%s: a ban on broker a kicked %s on broker b after %v", topo, id, took)
+			}
+			ban("dev-before")
+			kill()
+			healed()
+			require.Eventually(t, func() bool {
+				return a.Metric(t, "mqttguard_fleet_connected") == "1" && b.Metric(t, "mqttguard_fleet_connected") == "1"
+			},
+				20*time.Second, 50*time.Millisecond, "both brokers back in sync with the promoted primary")
+			ban("dev-after")
+			_, ca, err := b.Dial5(t, e2e.DialOpts{ID: "dev-before", User: "sensor1", Pass: passwords["sensor1"]})
+			require.Error(t, err, "the ban made before the failover still holds")
+			assert.Equal(t, byte(0x8A), ca.ReasonCode)
+		})
+	}
 }
 
 func TestFleetSharesTheUserLimit(t *testing.T) {
