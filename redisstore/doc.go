@@ -37,6 +37,30 @@
 //	                                  is full again
 //	mqttguard:events                  the channel: {"node", "ban"|"record"}
 //
+// # Topologies
+//
+// Options.URL picks one: a single server (redis://, rediss://, unix://),
+// Sentinel (redis-sentinel://, the sentinels' addresses and the master
+// name) or Cluster (redis-cluster://, seed nodes). On a Cluster the
+// prefix becomes a hash tag ("{mqttguard:}"): every key and the channel
+// share one slot, so that the transactions (a key and its event) and the
+// MGETs that read the list run on one primary, and SCAN asks that
+// primary. Events go by plain PUBLISH, which a Cluster forwards to every
+// node (sharded pub/sub would keep them on the slot's nodes, but
+// needs Redis 7 and gains nothing when every key is in one slot).
+//
+// Redis replicates asynchronously: a write the primary took can die with
+// it. On Sentinel and Cluster a write of a ban, a lifted ban or a trust
+// record waits (WAIT, up to 250 ms, and not again for a second after one
+// failed) for a replica to hold it. One that none confirmed stays with
+// the Fleet that made it (FleetStats.Unconfirmed) and is written again
+// at the next resync, before the broker adopts Redis's list: so a
+// failover loses no change while the broker that made it runs. The
+// window that stays open is both at once: the primary dies unreplicated
+// and the broker that made the change restarts before the failover.
+// Rate-limit buckets are not confirmed: a failover may hand each user its
+// burst again.
+//
 // # Faults
 //
 // Redis down or slow: decisions go on from local state. Bans keep the
@@ -44,7 +68,10 @@
 // shared limits decide by their DownPolicy (by default each broker
 // enforces the limit alone) after one call of at most their timeout, and
 // try Redis again after a backoff. Each part logs once when Redis goes
-// and once when it is back. Redis restarted empty (no persistence) or
+// and once when it is back. On a failover (Sentinel or Cluster) the
+// Fleet reconnects to the promoted primary and resyncs; decisions go on
+// from local state meanwhile (tested: no decision slower than a shared
+// limit's 50 ms timeout while the primary was killed). Redis restarted empty (no persistence) or
 // flushed: a marker key (<prefix>fleet) is gone, so the brokers put
 // their bans and shared trust records back before adopting Redis's list
 // (within a second of a restart, at the next 2 s idle check after a
