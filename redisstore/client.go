@@ -212,12 +212,25 @@ func defaultNode() string {
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 }
 
-// redactURL hides a password in a URL for error messages.
+// redactURL hides the passwords in a URL for error messages: the
+// authority's, and a Sentinel URL's password= parameter (the primary's).
 func redactURL(u string) string {
+	if q := strings.IndexByte(u, '?'); q >= 0 {
+		params := strings.Split(u[q+1:], "&")
+		for i, p := range params {
+			if name, _, ok := strings.Cut(p, "="); ok && strings.Contains(strings.ToLower(name), "password") {
+				params[i] = name + "=…"
+			}
+		}
+		u = u[:q+1] + strings.Join(params, "&")
+	}
 	at := strings.LastIndex(u, "@")
 	scheme := strings.Index(u, "://")
 	if at < 0 || scheme < 0 || at < scheme {
 		return u
+	}
+	if q := strings.IndexByte(u, '?'); q >= 0 && at > q {
+		return u // an @ in the query, not in the authority
 	}
 	return u[:scheme+3] + "…" + u[at:]
 }

@@ -382,6 +382,23 @@ func TestNewChecksTheURL(t *testing.T) {
 	_, err = New(Options{URL: "http://user:secret@host/"})
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "secret", "a password never reaches a log")
+	// Sentinel: the sentinels' password in the authority, the primary's
+	// in a parameter; a URL it cannot parse names neither.
+	_, err = New(Options{URL: "redis-sentinel://sent:s3cret@127.0.0.1:26379?master_name=m&password=pr1mary&bogus=1"})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "s3cret")
+	assert.NotContains(t, err.Error(), "pr1mary")
+	_, err = New(Options{URL: "redis-sentinel://127.0.0.1:26379?addr=127.0.0.1:26380"})
+	assert.ErrorContains(t, err, "master_name=", "a Sentinel URL without the master's name")
+	_, err = New(Options{URL: "redis-cluster://u:cl0ster@127.0.0.1:6379?nonsense=1"})
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "cl0ster")
+	for _, url := range []string{"redis-sentinel://127.0.0.1:26379?master_name=m&addr=127.0.0.1:26380",
+		"rediss-cluster://u:p@127.0.0.1:6379?addr=127.0.0.1:6380"} {
+		c, err := New(Options{URL: url})
+		require.NoError(t, err, url)
+		c.Close()
+	}
 	c, err := New(Options{URL: "redis://127.0.0.1:1/0"})
 	require.NoError(t, err, "New does not connect")
 	assert.Error(t, c.Ping(ctx(t)))
