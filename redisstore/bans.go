@@ -35,21 +35,21 @@ func (c *Client) PutBan(ctx context.Context, b trust.Ban) error {
 	return err
 }
 
-// putBan is PutBan, and whether a replica confirmed it (transact).
-func (c *Client) putBan(ctx context.Context, b trust.Ban) (confirmed bool, err error) {
+// putBan is PutBan, and its receipt (transact).
+func (c *Client) putBan(ctx context.Context, b trust.Ban) (r receipt, err error) {
 	if !b.Permanent() && !time.Now().Before(b.Until) {
-		return true, nil
+		return receipt{confirmed: true}, nil
 	}
 	val, err := json.Marshal(b)
 	if err != nil {
-		return false, err
+		return receipt{}, err
 	}
 	msg, err := json.Marshal(event{Node: c.node, Ban: &trust.BanChange{Ban: b}})
 	if err != nil {
-		return false, err
+		return receipt{}, err
 	}
 	key := c.banKey(b)
-	confirmed, err = c.transact(ctx, key, func(p redis.Pipeliner) error {
+	r, err = c.transact(ctx, key, func(p redis.Pipeliner) error {
 		p.Set(ctx, key, val, 0)
 		if !b.Permanent() {
 			p.PExpireAt(ctx, key, b.Until)
@@ -58,9 +58,9 @@ func (c *Client) putBan(ctx context.Context, b trust.Ban) (confirmed bool, err e
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("redisstore: put ban %s %s: %w", b.Kind, b.Value, err)
+		return receipt{}, fmt.Errorf("redisstore: put ban %s %s: %w", b.Kind, b.Value, err)
 	}
-	return confirmed, nil
+	return r, nil
 }
 
 // DeleteBan lifts the ban of b's kind, value and username, and
@@ -70,23 +70,23 @@ func (c *Client) DeleteBan(ctx context.Context, b trust.Ban) error {
 	return err
 }
 
-// deleteBan is DeleteBan, and whether a replica confirmed it.
-func (c *Client) deleteBan(ctx context.Context, b trust.Ban) (confirmed bool, err error) {
+// deleteBan is DeleteBan, and its receipt.
+func (c *Client) deleteBan(ctx context.Context, b trust.Ban) (r receipt, err error) {
 	id := trust.Ban{Kind: b.Kind, Value: b.Value, Username: b.Username}
 	msg, err := json.Marshal(event{Node: c.node, Ban: &trust.BanChange{Ban: id, Lifted: true}})
 	if err != nil {
-		return false, err
+		return receipt{}, err
 	}
 	key := c.banKey(id)
-	confirmed, err = c.transact(ctx, key, func(p redis.Pipeliner) error {
+	r, err = c.transact(ctx, key, func(p redis.Pipeliner) error {
 		p.Del(ctx, key)
 		p.Publish(ctx, c.channel, msg)
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("redisstore: delete ban %s %s: %w", b.Kind, b.Value, err)
+		return receipt{}, fmt.Errorf("redisstore: delete ban %s %s: %w", b.Kind, b.Value, err)
 	}
-	return confirmed, nil
+	return r, nil
 }
 
 // ListBans returns the bans in force at t. An entry that does not parse

@@ -151,44 +151,68 @@ func dial(opts Options) (redis.UniversalClient, *redis.ClusterClient, error) {
 // replica that is down or behind must not hold the fleet's queue.
 const replicaWait = 250 * time.Millisecond
 
+// receipt is what a write learnt: whether a replica confirmed it, and
+// the replication ID of the primary that took it ("" when not known).
+// A primary promoted by a failover starts a new replication ID, so a
+// confirmation from it says nothing of what the old one took.
+type receipt struct {
+	confirmed bool
+	primary   string
+}
+
 // transact runs fn as one MULTI/EXEC on the primary that holds key. On
 // a topology with replicas it then waits, on the same connection, up to
-// replicaWait for one replica to hold it: confirmed says whether one
-// does (Redis replicates asynchronously, so a write the primary took
-// can die with it). With no replicas, a write is confirmed when the
-// server took it.
-func (c *Client) transact(ctx context.Context, key string, fn func(redis.Pipeliner) error) (confirmed bool, err error) {
+// replicaWait for one replica to hold it (Redis replicates
+// asynchronously, so a write the primary took can die with it), and
+// reads the primary's replication ID. With no replicas, a write is
+// confirmed when the server took it.
+func (c *Client) transact(ctx context.Context, key string, fn func(redis.Pipeliner) error) (receipt, error) {
 	if !c.replicated {
 		_, err := c.rdb.TxPipelined(ctx, fn)
-		return err == nil, err
-	}
-	if time.Now().UnixNano() < c.noReplicaUntil.Load() {
-		_, err := c.rdb.TxPipelined(ctx, fn)
-		return false, err
+		return receipt{confirmed: err == nil}, err
 	}
 	var conn *redis.Conn
 	switch rdb := c.rdb.(type) {
 	case *redis.ClusterClient:
 		primary, err := rdb.MasterForKey(ctx, key)
 		if err != nil {
-			return false, err
+			return receipt{}, err
 		}
 		conn = primary.Conn()
 	case *redis.Client:
 		conn = rdb.Conn()
 	default:
-		return false, fmt.Errorf("redisstore: no single connection on a %T", c.rdb)
+		return receipt{}, fmt.Errorf("redisstore: no single connection on a %T", c.rdb)
 	}
 	defer conn.Close()
 	if _, err := conn.TxPipelined(ctx, fn); err != nil {
-		return false, err
+		return receipt{}, err
+	}
+	r := receipt{primary: replicationID(ctx, conn)}
+	if time.Now().UnixNano() < c.noReplicaUntil.Load() {
+		return r, nil
 	}
 	n, err := conn.Wait(ctx, 1, replicaWait).Result()
 	if err != nil || n < 1 {
 		c.noReplicaUntil.Store(time.Now().Add(noReplicaFor).UnixNano())
-		return false, nil
+		return r, nil
 	}
-	return true, nil
+	r.confirmed = true
+	return r, nil
+}
+
+// replicationID is the master_replid of the server conn is on, or "".
+func replicationID(ctx context.Context, conn *redis.Conn) string {
+	info, err := conn.Info(ctx, "replication").Result()
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if id, ok := strings.CutPrefix(strings.TrimSpace(line), "master_replid:"); ok {
+			return id
+		}
+	}
+	return ""
 }
 
 // noReplicaFor is how long writes stop waiting for a replica after a

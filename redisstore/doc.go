@@ -55,7 +55,9 @@
 // failed) for a replica to hold it. One that none confirmed stays with
 // the Fleet that made it (FleetStats.Unconfirmed) and is written again
 // at the next resync, before the broker adopts Redis's list: so a
-// failover loses no change while the broker that made it runs. The
+// failover loses no change while the broker that made it runs. A later
+// confirmed write confirms only what the same primary took (its
+// replication ID: a promoted replica starts a new one). The
 // window that stays open is both at once: the primary dies unreplicated
 // and the broker that made the change restarts before the failover.
 // Rate-limit buckets are not confirmed: a failover may hand each user its

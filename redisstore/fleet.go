@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,8 +69,7 @@ type Fleet struct {
 	// yet (Client.transact), oldest first: written again at the next
 	// resync, before the broker adopts Redis's list, so that a primary
 	// that dies before replicating them loses nothing. A confirmed write
-	// confirms them all (a replica applies the primary's writes in
-	// order).
+	// confirms those the same primary took (settle).
 	unconfirmed []op
 	seq         uint64
 	wake        chan struct{}
@@ -96,6 +96,9 @@ type op struct {
 	ban *trust.BanChange
 	rec *trust.Record
 	ttl time.Duration
+	// primary: the replication ID of the primary that took it, for an
+	// unconfirmed change (settle).
+	primary string
 }
 
 const (
@@ -183,14 +186,14 @@ func (f *Fleet) flush(ctx context.Context) error {
 		f.mu.Unlock()
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		var err error
-		var confirmed bool
+		var r receipt
 		switch {
 		case o.ban != nil && o.ban.Lifted:
-			confirmed, err = f.c.deleteBan(cctx, o.ban.Ban)
+			r, err = f.c.deleteBan(cctx, o.ban.Ban)
 		case o.ban != nil:
-			confirmed, err = f.c.putBan(cctx, o.ban.Ban)
+			r, err = f.c.putBan(cctx, o.ban.Ban)
 		default:
-			confirmed, err = f.c.putRecord(cctx, *o.rec, o.ttl)
+			r, err = f.c.putRecord(cctx, *o.rec, o.ttl)
 		}
 		cancel()
 		if err != nil {
@@ -201,18 +204,30 @@ func (f *Fleet) flush(ctx context.Context) error {
 		if len(f.queue) > 0 && f.queue[0].seq == o.seq {
 			f.queue = f.queue[1:]
 		}
-		if confirmed {
-			f.unconfirmed = f.unconfirmed[:0]
-		} else {
-			f.unconfirmed = append(f.unconfirmed, o)
-			if len(f.unconfirmed) > f.cfg.MaxPending {
-				f.unconfirmed = f.unconfirmed[1:]
-				f.dropped.Add(1)
-			}
-			f.notConfirmed.Add(1)
-		}
+		f.settle(o, r)
 		f.mu.Unlock()
 	}
+}
+
+// settle does the bookkeeping of a written change, under f.mu: one
+// that no replica confirmed is kept; a confirmed one confirms those its
+// primary took before it (a replica applies the primary's writes in
+// order), and only those: a primary promoted since has a replication
+// ID of its own, and what the old one took may have died with it.
+func (f *Fleet) settle(o op, r receipt) {
+	if r.confirmed {
+		if r.primary != "" {
+			f.unconfirmed = slices.DeleteFunc(f.unconfirmed, func(u op) bool { return u.primary == r.primary })
+		}
+		return
+	}
+	o.primary = r.primary
+	f.unconfirmed = append(f.unconfirmed, o)
+	if len(f.unconfirmed) > f.cfg.MaxPending {
+		f.unconfirmed = f.unconfirmed[1:]
+		f.dropped.Add(1)
+	}
+	f.notConfirmed.Add(1)
 }
 
 // write drains the queue, retrying with backoff while Redis is away.

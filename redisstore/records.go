@@ -27,29 +27,29 @@ func (c *Client) PutRecord(ctx context.Context, r trust.Record, ttl time.Duratio
 	return err
 }
 
-// putRecord is PutRecord, and whether a replica confirmed it.
-func (c *Client) putRecord(ctx context.Context, r trust.Record, ttl time.Duration) (confirmed bool, err error) {
+// putRecord is PutRecord, and its receipt.
+func (c *Client) putRecord(ctx context.Context, r trust.Record, ttl time.Duration) (rc receipt, err error) {
 	if ttl <= 0 {
-		return true, nil
+		return receipt{confirmed: true}, nil
 	}
 	val, err := json.Marshal(r)
 	if err != nil {
-		return false, err
+		return receipt{}, err
 	}
 	msg, err := json.Marshal(event{Node: c.node, Record: &r})
 	if err != nil {
-		return false, err
+		return receipt{}, err
 	}
 	key := c.recordKey(r)
-	confirmed, err = c.transact(ctx, key, func(p redis.Pipeliner) error {
+	rc, err = c.transact(ctx, key, func(p redis.Pipeliner) error {
 		p.Set(ctx, key, val, ttl)
 		p.Publish(ctx, c.channel, msg)
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("redisstore: put trust record %s %s: %w", r.Dimension, r.Key, err)
+		return receipt{}, fmt.Errorf("redisstore: put trust record %s %s: %w", r.Dimension, r.Key, err)
 	}
-	return confirmed, nil
+	return rc, nil
 }
 
 // ListRecords returns every trust record kept.

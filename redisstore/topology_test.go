@@ -160,3 +160,36 @@ func TestFleetOnSentinelKeepsAnUnreplicatedBan(t *testing.T) {
 	assert.True(t, banned(a, dev), "A still bans the client")
 	within(t, 5*time.Second, func() bool { return banned(b, dev) }, "B bans it again after adopting the new primary's list")
 }
+
+// A confirmation confirms only what the same primary took: after a
+// failover, the promoted primary (a new replication ID) confirming a
+// later change says nothing of one the old primary took and may have
+// lost.
+func TestSettleConfirmsOnlyTheSamePrimary(t *testing.T) {
+	f := &Fleet{cfg: FleetConfig{MaxPending: 3}}
+	ban := func(v string) op {
+		return op{ban: &trust.BanChange{Ban: trust.Ban{Kind: trust.BanClientID, Value: v}}}
+	}
+	values := func() (vs []string) {
+		for _, u := range f.unconfirmed {
+			vs = append(vs, u.ban.Ban.Value)
+		}
+		return vs
+	}
+	f.settle(ban("x"), receipt{primary: "old"})
+	f.settle(ban("y"), receipt{primary: "new"})
+	assert.Equal(t, []string{"x", "y"}, values())
+	f.settle(ban("z"), receipt{primary: "new", confirmed: true})
+	assert.Equal(t, []string{"x"}, values(), "the new primary's confirmation confirms y, not x")
+	f.settle(ban("w"), receipt{primary: "old", confirmed: true})
+	assert.Empty(t, values())
+	f.settle(ban("v"), receipt{confirmed: true})
+	assert.Empty(t, values(), "a confirmed write is not kept")
+
+	for _, v := range []string{"1", "2", "3", "4"} {
+		f.settle(ban(v), receipt{})
+	}
+	assert.Equal(t, []string{"2", "3", "4"}, values(), "bounded by MaxPending, oldest dropped")
+	assert.Equal(t, uint64(1), f.dropped.Load())
+	assert.Equal(t, uint64(6), f.notConfirmed.Load())
+}
