@@ -122,14 +122,13 @@ func startRedisNode(t testing.TB, bin, dir, name string, port int, lines []strin
 	return nil
 }
 
-// redisCommand sends one inline command and returns the first line of
-// the answer.
-func redisCommand(addr string, args ...string) (string, error) {
+// redisSend dials addr and sends one command; the caller reads the
+// answer (within 2 s) and closes the connection.
+func redisSend(addr string, args ...string) (net.Conn, error) {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	defer c.Close()
 	c.SetDeadline(time.Now().Add(2 * time.Second))
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
@@ -137,8 +136,20 @@ func redisCommand(addr string, args ...string) (string, error) {
 		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
 	}
 	if _, err := c.Write([]byte(b.String())); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// redisCommand sends one command and returns the first line of the
+// answer (the second, for a bulk string).
+func redisCommand(addr string, args ...string) (string, error) {
+	c, err := redisSend(addr, args...)
+	if err != nil {
 		return "", err
 	}
+	defer c.Close()
 	r := bufio.NewReader(c)
 	line, err := r.ReadString('\n')
 	if err != nil {
@@ -265,20 +276,11 @@ func (rc *RedisCluster) PrimaryFor(t testing.TB, key string) *RedisNode {
 // redisInfo sends a command and returns its whole bulk or array answer
 // as text.
 func redisInfo(addr string, args ...string) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
+	c, err := redisSend(addr, args...)
 	if err != nil {
 		return "", err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
-	var b strings.Builder
-	fmt.Fprintf(&b, "*%d\r\n", len(args))
-	for _, a := range args {
-		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
-	}
-	if _, err := c.Write([]byte(b.String())); err != nil {
-		return "", err
-	}
 	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	var all strings.Builder
 	buf := make([]byte, 64<<10)
