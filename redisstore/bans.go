@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/mqttguard/mqttguard/trust"
-	"github.com/redis/go-redis/v9"
 )
 
 // event is what the channel carries: one change, and who made it.
@@ -31,14 +30,17 @@ func (c *Client) banKey(b trust.Ban) string {
 // PutBan stores a ban (expiring at its Until) and announces it to the
 // fleet, in one transaction. A ban already expired is not stored.
 func (c *Client) PutBan(ctx context.Context, b trust.Ban) error {
-	_, err := c.putBan(ctx, b)
+	_, err := c.putBan(ctx, b, time.Now())
 	return err
 }
 
 // putBan is PutBan, and its receipt (transact).
-func (c *Client) putBan(ctx context.Context, b trust.Ban) (r receipt, err error) {
-	if !b.Permanent() && !time.Now().Before(b.Until) {
-		return receipt{confirmed: true}, nil
+func (c *Client) putBan(ctx context.Context, b trust.Ban, at time.Time) (r receipt, err error) {
+	var ttl time.Duration
+	if !b.Permanent() {
+		if ttl = time.Until(b.Until); ttl < time.Millisecond {
+			return receipt{confirmed: true}, nil
+		}
 	}
 	val, err := json.Marshal(b)
 	if err != nil {
@@ -48,15 +50,7 @@ func (c *Client) putBan(ctx context.Context, b trust.Ban) (r receipt, err error)
 	if err != nil {
 		return receipt{}, err
 	}
-	key := c.banKey(b)
-	r, err = c.transact(ctx, key, func(p redis.Pipeliner) error {
-		p.Set(ctx, key, val, 0)
-		if !b.Permanent() {
-			p.PExpireAt(ctx, key, b.Until)
-		}
-		p.Publish(ctx, c.channel, msg)
-		return nil
-	})
+	r, err = c.transact(ctx, change{key: c.banKey(b), value: val, ttl: ttl, event: msg, at: at})
 	if err != nil {
 		return receipt{}, fmt.Errorf("redisstore: put ban %s %s: %w", b.Kind, b.Value, err)
 	}
@@ -66,23 +60,18 @@ func (c *Client) putBan(ctx context.Context, b trust.Ban) (r receipt, err error)
 // DeleteBan lifts the ban of b's kind, value and username, and
 // announces it.
 func (c *Client) DeleteBan(ctx context.Context, b trust.Ban) error {
-	_, err := c.deleteBan(ctx, b)
+	_, err := c.deleteBan(ctx, b, time.Now())
 	return err
 }
 
 // deleteBan is DeleteBan, and its receipt.
-func (c *Client) deleteBan(ctx context.Context, b trust.Ban) (r receipt, err error) {
+func (c *Client) deleteBan(ctx context.Context, b trust.Ban, at time.Time) (r receipt, err error) {
 	id := trust.Ban{Kind: b.Kind, Value: b.Value, Username: b.Username}
 	msg, err := json.Marshal(event{Node: c.node, Ban: &trust.BanChange{Ban: id, Lifted: true}})
 	if err != nil {
 		return receipt{}, err
 	}
-	key := c.banKey(id)
-	r, err = c.transact(ctx, key, func(p redis.Pipeliner) error {
-		p.Del(ctx, key)
-		p.Publish(ctx, c.channel, msg)
-		return nil
-	})
+	r, err = c.transact(ctx, change{key: c.banKey(id), event: msg, at: at})
 	if err != nil {
 		return receipt{}, fmt.Errorf("redisstore: delete ban %s %s: %w", b.Kind, b.Value, err)
 	}

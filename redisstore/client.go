@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -111,6 +113,11 @@ func dial(opts Options) (redis.UniversalClient, *redis.ClusterClient, error) {
 		timeout = time.Second
 	}
 	bad := func(err error) error {
+		if ue := (*url.Error)(nil); errors.As(err, &ue) {
+			// Its text repeats the whole URL, password and all, and an
+			// escape it cannot read is a piece of the password.
+			err = errors.New("it does not parse as a URL (percent-encode special characters in the user and password)")
+		}
 		return fmt.Errorf("redisstore: Options.URL %q: %v", redactURL(opts.URL), err)
 	}
 	scheme, rest, _ := strings.Cut(opts.URL, "://")
@@ -158,23 +165,72 @@ const replicaWait = 250 * time.Millisecond
 type receipt struct {
 	confirmed bool
 	primary   string
+	offset    int64 // the primary's replication offset after the write
 }
 
-// transact runs fn as one MULTI/EXEC on the primary that holds key. On
-// a topology with replicas it then waits, on the same connection, up to
+// change is one write of the fleet's state: a key's new value (nil:
+// deleted) and expiry (0: none), the event that announces it, and when
+// the broker made it.
+type change struct {
+	key   string
+	value []byte
+	ttl   time.Duration
+	event []byte
+	at    time.Time
+}
+
+// changeTTL is how long Redis remembers when a key last changed
+// (<key's at-key>): a change older than the last one is not written, so
+// that one written again after a failover (Fleet.review) cannot undo a
+// newer one another broker made meanwhile. Brokers' clocks order
+// changes: keep them in step (NTP).
+const changeTTL = 24 * time.Hour
+
+// write applies a change unless the key changed later (its at-key, in
+// microseconds), and announces it, atomically. It returns 0 for a
+// change it did not write.
+var write = redis.NewScript(`
+local last = redis.call('GET', KEYS[2])
+if last and tonumber(last) > tonumber(ARGV[1]) then return 0 end
+if ARGV[2] == 'del' then
+  redis.call('DEL', KEYS[1])
+elseif ARGV[4] ~= '0' then
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+else
+  redis.call('SET', KEYS[1], ARGV[3])
+end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[7])
+redis.call('PUBLISH', ARGV[5], ARGV[6])
+return 1
+`)
+
+// atKey is where Redis keeps when key last changed.
+func (c *Client) atKey(key string) string {
+	return c.prefix + "at:" + strings.TrimPrefix(key, c.prefix)
+}
+
+// transact writes ch on the primary that holds its key. On a topology
+// with replicas it then waits, on the same connection, up to
 // replicaWait for one replica to hold it (Redis replicates
 // asynchronously, so a write the primary took can die with it), and
 // reads the primary's replication ID. With no replicas, a write is
-// confirmed when the server took it.
-func (c *Client) transact(ctx context.Context, key string, fn func(redis.Pipeliner) error) (receipt, error) {
+// confirmed when the server took it; a change older than the key's last
+// is confirmed without being written.
+func (c *Client) transact(ctx context.Context, ch change) (receipt, error) {
+	op, value := "set", ch.value
+	if value == nil {
+		op = "del"
+	}
+	keys := []string{ch.key, c.atKey(ch.key)}
+	args := []any{ch.at.UnixMicro(), op, value, ch.ttl.Milliseconds(), c.channel, ch.event, changeTTL.Milliseconds()}
 	if !c.replicated {
-		_, err := c.rdb.TxPipelined(ctx, fn)
+		err := write.Run(ctx, c.rdb, keys, args...).Err()
 		return receipt{confirmed: err == nil}, err
 	}
 	var conn *redis.Conn
 	switch rdb := c.rdb.(type) {
 	case *redis.ClusterClient:
-		primary, err := rdb.MasterForKey(ctx, key)
+		primary, err := rdb.MasterForKey(ctx, ch.key)
 		if err != nil {
 			return receipt{}, err
 		}
@@ -185,10 +241,18 @@ func (c *Client) transact(ctx context.Context, key string, fn func(redis.Pipelin
 		return receipt{}, fmt.Errorf("redisstore: no single connection on a %T", c.rdb)
 	}
 	defer conn.Close()
-	if _, err := conn.TxPipelined(ctx, fn); err != nil {
+	wrote, err := write.Run(ctx, conn, keys, args...).Int()
+	if err != nil {
 		return receipt{}, err
 	}
-	r := receipt{primary: replicationID(ctx, conn)}
+	if wrote == 0 {
+		return receipt{confirmed: true}, nil // a newer change decides the key
+	}
+	var r receipt
+	if info, err := conn.Info(ctx, "replication").Result(); err == nil {
+		rep := parseReplication(info)
+		r.primary, r.offset = rep.id, rep.offset
+	}
 	if time.Now().UnixNano() < c.noReplicaUntil.Load() {
 		return r, nil
 	}
@@ -201,18 +265,82 @@ func (c *Client) transact(ctx context.Context, key string, fn func(redis.Pipelin
 	return r, nil
 }
 
-// replicationID is the master_replid of the server conn is on, or "".
-func replicationID(ctx context.Context, conn *redis.Conn) string {
-	info, err := conn.Info(ctx, "replication").Result()
-	if err != nil {
+// hint says what to do about an error from Redis an operator can fix
+// in redis_url, or "".
+func hint(err error) string {
+	if err == nil {
 		return ""
 	}
-	for _, line := range strings.Split(info, "\n") {
-		if id, ok := strings.CutPrefix(strings.TrimSpace(line), "master_replid:"); ok {
-			return id
-		}
+	switch msg := err.Error(); {
+	case strings.Contains(msg, "READONLY"):
+		return "the server is a replica: point the URL at the primary, or use redis-sentinel:// to follow it"
+	case strings.HasPrefix(msg, "MOVED") || strings.Contains(msg, "CROSSSLOT"):
+		return "the server is a node of a Redis Cluster: use redis-cluster://"
+	case strings.Contains(msg, "unknown command") && strings.Contains(msg, "scan"),
+		strings.Contains(msg, "unknown command") && strings.Contains(msg, "subscribe"):
+		return "the server is a sentinel: use redis-sentinel://…?master_name=NAME"
+	case strings.Contains(msg, "redis: nil") && strings.Contains(msg, "sentinels"):
+		return "no sentinel monitors a primary by that master_name"
 	}
 	return ""
+}
+
+// replication is what INFO replication says of a primary: its
+// replication ID and offset, the ID and offset it took over from (a
+// promoted replica: master_replid2, second_repl_offset), and the
+// furthest offset a replica has acknowledged.
+type replication struct {
+	id, previous   string
+	offset         int64
+	previousOffset int64
+	replicated     int64
+}
+
+func parseReplication(info string) replication {
+	var r replication
+	for _, line := range strings.Split(info, "\n") {
+		name, val, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok {
+			continue
+		}
+		switch {
+		case name == "master_replid":
+			r.id = val
+		case name == "master_replid2":
+			r.previous = val
+		case name == "master_repl_offset":
+			r.offset, _ = strconv.ParseInt(val, 10, 64)
+		case name == "second_repl_offset":
+			r.previousOffset, _ = strconv.ParseInt(val, 10, 64)
+		case strings.HasPrefix(name, "slave"): // ip=…,port=…,state=online,offset=N,lag=…
+			for _, kv := range strings.Split(val, ",") {
+				if v, ok := strings.CutPrefix(kv, "offset="); ok {
+					if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > r.replicated {
+						r.replicated = n
+					}
+				}
+			}
+		}
+	}
+	return r
+}
+
+// replicationOf reads INFO replication from the primary that holds the
+// fleet's keys.
+func (c *Client) replicationOf(ctx context.Context) (replication, error) {
+	var node redis.Cmdable = c.rdb
+	if c.cluster != nil {
+		primary, err := c.cluster.MasterForKey(ctx, c.markerKey())
+		if err != nil {
+			return replication{}, err
+		}
+		node = primary
+	}
+	info, err := node.Info(ctx, "replication").Result()
+	if err != nil {
+		return replication{}, err
+	}
+	return parseReplication(info), nil
 }
 
 // noReplicaFor is how long writes stop waiting for a replica after a

@@ -35,6 +35,7 @@
 //	                                  the client would be Normal again
 //	mqttguard:rl:<limit>:<key>        a GCRA TAT; expires when the bucket
 //	                                  is full again
+//	mqttguard:at:<key>                when <key> last changed (µs); 24 h
 //	mqttguard:events                  the channel: {"node", "ban"|"record"}
 //
 // # Topologies
@@ -57,7 +58,15 @@
 // at the next resync, before the broker adopts Redis's list: so a
 // failover loses no change while the broker that made it runs. A later
 // confirmed write confirms only what the same primary took (its
-// replication ID: a promoted replica starts a new one). The
+// replication ID and offset: a promoted replica starts a new ID, and
+// says which offset of the old one it holds), and a replica that
+// catches up later confirms what it now holds (checked every 2 s).
+// Every write is a script that skips a change older than the key's last
+// one (<prefix>at:<key>, kept 24 h; brokers' clocks order changes), so a
+// change written again after a failover cannot undo a newer one another
+// broker made meanwhile (a lift, say), and for a second after each
+// resync an event is checked against Redis before it is applied (one
+// published before the list was read may arrive after it). The
 // window that stays open is both at once: the primary dies unreplicated
 // and the broker that made the change restarts before the failover.
 // Rate-limit buckets are not confirmed: a failover may hand each user its

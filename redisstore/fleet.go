@@ -85,6 +85,9 @@ type Fleet struct {
 	badEvents atomic.Uint64
 	// notConfirmed counts the writes no replica confirmed in time.
 	notConfirmed atomic.Uint64
+	// verifyUntil (unix ns): events are checked against Redis until
+	// then (handle).
+	verifyUntil atomic.Int64
 
 	startOnce sync.Once
 	stop      context.CancelFunc
@@ -93,12 +96,15 @@ type Fleet struct {
 
 type op struct {
 	seq uint64
+	at  time.Time // when the broker made the change
 	ban *trust.BanChange
 	rec *trust.Record
 	ttl time.Duration
-	// primary: the replication ID of the primary that took it, for an
-	// unconfirmed change (settle).
+	// For an unconfirmed change (settle): the replication ID of the
+	// primary that took it, its offset after the write, and the key.
 	primary string
+	offset  int64
+	key     string
 }
 
 const (
@@ -157,8 +163,14 @@ func (f *Fleet) Transition(tr trust.Transition) {
 
 func (f *Fleet) enqueue(o op) {
 	f.mu.Lock()
+	if len(f.unconfirmed) > 0 {
+		f.supersede(f.keyOf(o))
+	}
 	f.seq++
 	o.seq = f.seq
+	if o.at.IsZero() {
+		o.at = time.Now()
+	}
 	if len(f.queue) >= f.cfg.MaxPending {
 		f.queue = f.queue[1:]
 		f.dropped.Add(1)
@@ -189,11 +201,11 @@ func (f *Fleet) flush(ctx context.Context) error {
 		var r receipt
 		switch {
 		case o.ban != nil && o.ban.Lifted:
-			r, err = f.c.deleteBan(cctx, o.ban.Ban)
+			r, err = f.c.deleteBan(cctx, o.ban.Ban, o.at)
 		case o.ban != nil:
-			r, err = f.c.putBan(cctx, o.ban.Ban)
+			r, err = f.c.putBan(cctx, o.ban.Ban, o.at)
 		default:
-			r, err = f.c.putRecord(cctx, *o.rec, o.ttl)
+			r, err = f.c.putRecord(cctx, *o.rec, o.ttl, o.at)
 		}
 		cancel()
 		if err != nil {
@@ -210,24 +222,89 @@ func (f *Fleet) flush(ctx context.Context) error {
 }
 
 // settle does the bookkeeping of a written change, under f.mu: one
-// that no replica confirmed is kept; a confirmed one confirms those its
-// primary took before it (a replica applies the primary's writes in
-// order), and only those: a primary promoted since has a replication
-// ID of its own, and what the old one took may have died with it.
+// that no replica confirmed is kept; a confirmed one confirms what its
+// primary took up to it (a replica applies the primary's writes in
+// order), and only that: a primary promoted since has a replication ID
+// of its own, and what the old one took may have died with it.
 func (f *Fleet) settle(o op, r receipt) {
 	if r.confirmed {
 		if r.primary != "" {
-			f.unconfirmed = slices.DeleteFunc(f.unconfirmed, func(u op) bool { return u.primary == r.primary })
+			f.unconfirmed = slices.DeleteFunc(f.unconfirmed, func(u op) bool { return u.primary == r.primary && u.offset <= r.offset })
 		}
 		return
 	}
-	o.primary = r.primary
+	o.primary, o.offset, o.key = r.primary, r.offset, f.keyOf(o)
 	f.unconfirmed = append(f.unconfirmed, o)
 	if len(f.unconfirmed) > f.cfg.MaxPending {
 		f.unconfirmed = f.unconfirmed[1:]
 		f.dropped.Add(1)
 	}
 	f.notConfirmed.Add(1)
+}
+
+// keyOf is the Redis key a change writes.
+func (f *Fleet) keyOf(o op) string {
+	if o.ban != nil {
+		return f.c.banKey(o.ban.Ban)
+	}
+	return f.c.recordKey(*o.rec)
+}
+
+// supersede forgets the unconfirmed changes of key, under f.mu: a later
+// change of the same ban or record (this broker's, or another's event)
+// decides it now, and writing the old one again would undo it.
+func (f *Fleet) supersede(key string) {
+	f.unconfirmed = slices.DeleteFunc(f.unconfirmed, func(u op) bool { return u.key == key })
+}
+
+// review sorts the unconfirmed changes by what the primary that holds
+// the fleet's keys now says (rep), under f.mu: those a replica has
+// acknowledged, and those the primary took over from a primary that
+// had them (a promoted replica's replid2 and second offset), are
+// confirmed; those still on this primary wait; the rest died with a
+// primary and are returned, to be written again.
+func (f *Fleet) review(rep replication) (lost []op) {
+	keep := f.unconfirmed[:0]
+	for _, u := range f.unconfirmed {
+		switch {
+		case u.primary != "" && u.primary == rep.id:
+			if u.offset > rep.replicated {
+				keep = append(keep, u)
+			}
+		case u.primary != "" && u.primary == rep.previous && u.offset <= rep.previousOffset:
+		default:
+			lost = append(lost, u)
+		}
+	}
+	f.unconfirmed = keep
+	return lost
+}
+
+// reviewUnconfirmed asks the primary which unconfirmed changes it holds
+// (review); with reput, those lost go back to the queue, first (they
+// are older than anything queued).
+func (f *Fleet) reviewUnconfirmed(ctx context.Context, reput bool) error {
+	f.mu.Lock()
+	n := len(f.unconfirmed)
+	f.mu.Unlock()
+	if n == 0 {
+		return nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	rep, err := f.c.replicationOf(cctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	lost := f.review(rep)
+	if reput {
+		f.queue = append(lost, f.queue...)
+	} else {
+		f.unconfirmed = append(lost, f.unconfirmed...)
+	}
+	return nil
 }
 
 // write drains the queue, retrying with backoff while Redis is away.
@@ -240,7 +317,22 @@ func (f *Fleet) write(ctx context.Context) {
 		case <-f.wake:
 		}
 		backoff := f.cfg.RetryAfter
-		for f.flush(ctx) != nil {
+		failing := false
+		for {
+			err := f.flush(ctx)
+			if err == nil {
+				if failing {
+					f.c.log.Info("fleet: changes reach Redis again", "node", f.c.node)
+				}
+				break
+			}
+			if !failing {
+				// Once an outage: a change that cannot be written is
+				// kept and retried, and the operator hears why.
+				failing = true
+				f.c.log.Warn("fleet: a change could not be written to Redis; kept, retrying",
+					"node", f.c.node, "pending", f.Stats().Pending, "error", err, "hint", hint(err))
+			}
 			if !sleep(ctx, backoff) {
 				return
 			}
@@ -270,7 +362,7 @@ func (f *Fleet) watch(ctx context.Context) {
 		}
 		if f.state.Swap(stateDown) != stateDown {
 			f.c.log.Warn("fleet: Redis unreachable; serving from local state (last known bans kept), reconnecting",
-				"node", f.c.node, "error", err)
+				"node", f.c.node, "error", err, "hint", hint(err))
 		}
 		if !sleep(ctx, backoff) {
 			return
@@ -300,6 +392,9 @@ func (f *Fleet) session(ctx context.Context, first *bool) (synced bool, err erro
 		return false, err
 	}
 	*first = false
+	// Events published before the list was read may arrive after it:
+	// for a moment, each is checked against Redis before it is applied.
+	f.verifyUntil.Store(time.Now().Add(verifyFor).UnixNano())
 	f.resyncs.Add(1)
 	f.syncOnce.Do(func() { close(f.synced) })
 	if f.state.Swap(stateUp) != stateUp {
@@ -325,6 +420,8 @@ func (f *Fleet) session(ctx context.Context, first *bool) (synced bool, err erro
 				if n, err := f.c.rdb.Exists(ctx, f.c.markerKey()).Result(); err == nil && n == 0 {
 					return true, errors.New("redis no longer holds the fleet's data")
 				}
+				// A replica that caught up confirms what it now holds.
+				f.reviewUnconfirmed(ctx, false)
 				continue
 			}
 			return true, err
@@ -339,13 +436,9 @@ func (f *Fleet) session(ctx context.Context, first *bool) (synced bool, err erro
 // resync flushes what is queued, then makes the local ban list Redis's
 // and adopts every shared trust record.
 func (f *Fleet) resync(ctx context.Context, first bool) (bans, records int, err error) {
-	f.mu.Lock()
-	if len(f.unconfirmed) > 0 {
-		// Older than anything queued: they go first.
-		f.queue = append(append([]op(nil), f.unconfirmed...), f.queue...)
-		f.unconfirmed = nil
+	if err := f.reviewUnconfirmed(ctx, true); err != nil {
+		return 0, 0, err
 	}
-	f.mu.Unlock()
 	if err := f.flush(ctx); err != nil {
 		return 0, 0, err
 	}
@@ -440,6 +533,21 @@ func (f *Fleet) handle(payload string) {
 		return
 	}
 	f.received.Add(1)
+	var key string
+	switch {
+	case ev.Ban != nil:
+		key = f.c.banKey(ev.Ban.Ban)
+	case ev.Record != nil:
+		key = f.c.recordKey(*ev.Record)
+	}
+	if key != "" {
+		f.mu.Lock()
+		f.supersede(key)
+		f.mu.Unlock()
+		if time.Now().UnixNano() < f.verifyUntil.Load() && f.stale(key, ev) {
+			return
+		}
+	}
 	switch {
 	case ev.Ban != nil:
 		if err := f.bans.Apply(*ev.Ban); err != nil {
@@ -453,6 +561,26 @@ func (f *Fleet) handle(payload string) {
 }
 
 // bad counts an event that could not be applied and logs the first few.
+// verifyFor is how long after a resync events are checked against
+// Redis: what was published while the list was read arrives within it.
+const verifyFor = time.Second
+
+// stale reports whether Redis no longer holds what ev says: a ban or a
+// record whose key is gone, a lift whose key is back. Not known (Redis
+// did not answer): not stale.
+func (f *Fleet) stale(key string, ev event) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	n, err := f.c.rdb.Exists(ctx, key).Result()
+	if err != nil {
+		return false
+	}
+	if ev.Ban != nil && ev.Ban.Lifted {
+		return n == 1
+	}
+	return n == 0
+}
+
 func (f *Fleet) bad(err error) {
 	if f.badEvents.Add(1) <= 10 {
 		f.c.log.Warn("fleet: ignoring an event", "error", err)

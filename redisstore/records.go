@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/mqttguard/mqttguard/trust"
-	"github.com/redis/go-redis/v9"
 )
 
 // recordKey is where a trust record is kept; a client ID's record is
@@ -23,12 +22,12 @@ func (c *Client) recordKey(r trust.Record) string {
 // PutRecord stores a trust record for ttl and announces it to the fleet,
 // in one transaction.
 func (c *Client) PutRecord(ctx context.Context, r trust.Record, ttl time.Duration) error {
-	_, err := c.putRecord(ctx, r, ttl)
+	_, err := c.putRecord(ctx, r, ttl, time.Now())
 	return err
 }
 
 // putRecord is PutRecord, and its receipt.
-func (c *Client) putRecord(ctx context.Context, r trust.Record, ttl time.Duration) (rc receipt, err error) {
+func (c *Client) putRecord(ctx context.Context, r trust.Record, ttl time.Duration, at time.Time) (rc receipt, err error) {
 	if ttl <= 0 {
 		return receipt{confirmed: true}, nil
 	}
@@ -40,12 +39,7 @@ func (c *Client) putRecord(ctx context.Context, r trust.Record, ttl time.Duratio
 	if err != nil {
 		return receipt{}, err
 	}
-	key := c.recordKey(r)
-	rc, err = c.transact(ctx, key, func(p redis.Pipeliner) error {
-		p.Set(ctx, key, val, ttl)
-		p.Publish(ctx, c.channel, msg)
-		return nil
-	})
+	rc, err = c.transact(ctx, change{key: c.recordKey(r), value: val, ttl: ttl, event: msg, at: at})
 	if err != nil {
 		return receipt{}, fmt.Errorf("redisstore: put trust record %s %s: %w", r.Dimension, r.Key, err)
 	}

@@ -1,6 +1,8 @@
 package redisstore
 
 import (
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -9,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mqttguard/mqttguard/internal/mqtttest"
 	"github.com/mqttguard/mqttguard/internal/testenv"
 	"github.com/mqttguard/mqttguard/ratelimit"
 	"github.com/mqttguard/mqttguard/trust"
@@ -161,35 +164,148 @@ func TestFleetOnSentinelKeepsAnUnreplicatedBan(t *testing.T) {
 	within(t, 5*time.Second, func() bool { return banned(b, dev) }, "B bans it again after adopting the new primary's list")
 }
 
-// A confirmation confirms only what the same primary took: after a
-// failover, the promoted primary (a new replication ID) confirming a
-// later change says nothing of one the old primary took and may have
-// lost.
+// A confirmation confirms only what the same primary took, up to its
+// offset: after a failover, the promoted primary (a new replication ID)
+// confirming a later change says nothing of one the old primary took
+// and may have lost.
 func TestSettleConfirmsOnlyTheSamePrimary(t *testing.T) {
-	f := &Fleet{cfg: FleetConfig{MaxPending: 3}}
-	ban := func(v string) op {
-		return op{ban: &trust.BanChange{Ban: trust.Ban{Kind: trust.BanClientID, Value: v}}}
-	}
-	values := func() (vs []string) {
-		for _, u := range f.unconfirmed {
-			vs = append(vs, u.ban.Ban.Value)
-		}
-		return vs
-	}
-	f.settle(ban("x"), receipt{primary: "old"})
-	f.settle(ban("y"), receipt{primary: "new"})
-	assert.Equal(t, []string{"x", "y"}, values())
-	f.settle(ban("z"), receipt{primary: "new", confirmed: true})
-	assert.Equal(t, []string{"x"}, values(), "the new primary's confirmation confirms y, not x")
-	f.settle(ban("w"), receipt{primary: "old", confirmed: true})
-	assert.Empty(t, values())
+	f := &Fleet{c: &Client{prefix: "t:"}, cfg: FleetConfig{MaxPending: 3}}
+	f.settle(ban("x"), receipt{primary: "old", offset: 10})
+	f.settle(ban("y"), receipt{primary: "new", offset: 5})
+	f.settle(ban("u"), receipt{primary: "new", offset: 9})
+	assert.Equal(t, []string{"x", "y", "u"}, unconfirmed(f))
+	f.settle(ban("z"), receipt{primary: "new", offset: 7, confirmed: true})
+	assert.Equal(t, []string{"x", "u"}, unconfirmed(f), "the new primary's confirmation at 7 confirms y (5), not u (9) nor x")
+	f.settle(ban("w"), receipt{primary: "old", offset: 20, confirmed: true})
+	assert.Equal(t, []string{"u"}, unconfirmed(f))
 	f.settle(ban("v"), receipt{confirmed: true})
-	assert.Empty(t, values(), "a confirmed write is not kept")
+	assert.Equal(t, []string{"u"}, unconfirmed(f), "a confirmed write is not kept")
 
-	for _, v := range []string{"1", "2", "3", "4"} {
+	for _, v := range []string{"1", "2", "3"} {
 		f.settle(ban(v), receipt{})
 	}
-	assert.Equal(t, []string{"2", "3", "4"}, values(), "bounded by MaxPending, oldest dropped")
+	assert.Equal(t, []string{"1", "2", "3"}, unconfirmed(f), "bounded by MaxPending, oldest dropped")
 	assert.Equal(t, uint64(1), f.dropped.Load())
 	assert.Equal(t, uint64(6), f.notConfirmed.Load())
+
+	f.supersede(f.keyOf(ban("2")))
+	assert.Equal(t, []string{"1", "3"}, unconfirmed(f), "a later change of the key decides it")
+}
+
+// review sorts what no replica confirmed by what the current primary
+// says: acknowledged by a replica, carried over by a promoted replica,
+// still waiting on this primary, or lost with the old one.
+func TestReviewUnconfirmed(t *testing.T) {
+	f := &Fleet{c: &Client{prefix: "t:"}, cfg: FleetConfig{MaxPending: 10}}
+	f.settle(ban("acked"), receipt{primary: "p1", offset: 100})
+	f.settle(ban("waiting"), receipt{primary: "p1", offset: 300})
+	f.settle(ban("carried"), receipt{primary: "p0", offset: 50})
+	f.settle(ban("lost"), receipt{primary: "p0", offset: 90})
+	f.settle(ban("unknown"), receipt{})
+	var lost []string
+	for _, o := range f.review(replication{id: "p1", offset: 400, replicated: 200, previous: "p0", previousOffset: 60}) {
+		lost = append(lost, o.ban.Ban.Value)
+	}
+	assert.Equal(t, []string{"lost", "unknown"}, lost)
+	assert.Equal(t, []string{"waiting"}, unconfirmed(f))
+
+	rep := parseReplication("# Replication\r\nrole:master\r\nconnected_slaves:2\r\n" +
+		"slave0:ip=127.0.0.1,port=1,state=online,offset=120,lag=0\r\nslave1:ip=127.0.0.1,port=2,state=online,offset=180,lag=1\r\n" +
+		"master_replid:aaa\r\nmaster_replid2:bbb\r\nmaster_repl_offset:200\r\nsecond_repl_offset:77\r\n")
+	assert.Equal(t, replication{id: "aaa", previous: "bbb", offset: 200, previousOffset: 77, replicated: 180}, rep)
+}
+
+func ban(v string) op {
+	return op{ban: &trust.BanChange{Ban: trust.Ban{Kind: trust.BanClientID, Value: v}}}
+}
+
+func unconfirmed(f *Fleet) (vs []string) {
+	for _, u := range f.unconfirmed {
+		vs = append(vs, u.ban.Ban.Value)
+	}
+	return vs
+}
+
+// Red team (issue 30): a ban no replica confirmed at first, which the
+// replica then caught up with, is lifted on another broker; a routine
+// reconnection must not write the old ban again.
+func TestFleetLiftedBanStaysLiftedAfterAResync(t *testing.T) {
+	rs := testenv.StartRedisSentinel(t)
+	a, b := joinAt(t, rs.URL(), "a", false), joinAt(t, rs.URL(), "b", false)
+	dev := trust.Identity{ClientID: "dev-x", Addr: mustAddr("192.0.2.50")}
+	rs.Replica.Pause()
+	require.NoError(t, testenv.RedisDo(rs.Primary.Addr, "CLIENT", "KILL", "TYPE", "replica"))
+	require.NoError(t, a.bans.Add(trust.Ban{Kind: trust.BanClientID, Value: dev.ClientID, Until: time.Now().Add(time.Hour)}))
+	within(t, 5*time.Second, func() bool { return a.fleet.Stats().Unconfirmed == 1 }, "no replica confirms the ban")
+	rs.Replica.Resume() // it catches up: the primary holds the ban, and so does it
+	within(t, 5*time.Second, func() bool { return banned(b, dev) }, "B has the ban")
+
+	require.True(t, b.bans.Remove(trust.BanClientID, dev.ClientID))
+	within(t, 2*time.Second, func() bool { return !banned(a, dev) }, "the lift reaches A")
+	require.NoError(t, testenv.RedisDo(rs.Primary.Addr, "CLIENT", "KILL", "TYPE", "pubsub")) // a routine reconnection
+	within(t, 10*time.Second, func() bool { return a.fleet.Stats().Resyncs >= 2 && b.fleet.Stats().Resyncs >= 2 }, "both brokers resync")
+	time.Sleep(500 * time.Millisecond)
+	list, err := clientAt(t, rs.URL(), "check").ListBans(ctx(t), time.Now())
+	require.NoError(t, err)
+	assert.Empty(t, list, "Redis")
+	assert.False(t, banned(a, dev), "A")
+	assert.False(t, banned(b, dev), "B")
+}
+
+// Red team (issue 30): during a failover, B lifts a ban A made and no
+// replica confirmed, and A lifts one of its own. After it, both stay
+// lifted on both brokers and in Redis, and a later reconnection
+// changes nothing.
+func TestFleetLiftDuringAFailover(t *testing.T) {
+	rs := testenv.StartRedisSentinel(t)
+	a, b := joinAt(t, rs.URL(), "a", false), joinAt(t, rs.URL(), "b", false)
+	y := trust.Identity{ClientID: "dev-y", Addr: mustAddr("192.0.2.51")}
+	z := trust.Identity{ClientID: "dev-z", Addr: mustAddr("192.0.2.52")}
+	rs.Replica.Pause()
+	require.NoError(t, testenv.RedisDo(rs.Primary.Addr, "CLIENT", "KILL", "TYPE", "replica"))
+	for _, id := range []trust.Identity{y, z} {
+		require.NoError(t, a.bans.Add(trust.Ban{Kind: trust.BanClientID, Value: id.ClientID, Until: time.Now().Add(time.Hour)}))
+	}
+	within(t, 5*time.Second, func() bool { return a.fleet.Stats().Unconfirmed == 2 }, "no replica confirms them")
+	within(t, time.Second, func() bool { return banned(b, y) && banned(b, z) }, "B has them")
+	rs.Primary.Kill()
+	rs.Replica.Resume()
+	require.True(t, b.bans.Remove(trust.BanClientID, y.ClientID))
+	require.True(t, a.bans.Remove(trust.BanClientID, z.ClientID))
+	within(t, 30*time.Second, func() bool { return rs.CurrentPrimary() == rs.Replica.Addr }, "the sentinels promote the replica")
+	within(t, 10*time.Second, func() bool { return a.fleet.Stats().Resyncs >= 2 && b.fleet.Stats().Resyncs >= 2 }, "both brokers resync")
+	check := func(when string) {
+		t.Helper()
+		time.Sleep(time.Second)
+		list, err := clientAt(t, rs.URL(), "check").ListBans(ctx(t), time.Now())
+		require.NoError(t, err)
+		assert.Empty(t, list, "Redis, %s", when)
+		for _, id := range []trust.Identity{y, z} {
+			assert.False(t, banned(a, id) || banned(b, id), "%s lifted everywhere, %s", id.ClientID, when)
+		}
+	}
+	check("after the failover")
+	require.NoError(t, testenv.RedisDo(rs.Replica.Addr, "CLIENT", "KILL", "TYPE", "pubsub"))
+	within(t, 10*time.Second, func() bool { return a.fleet.Stats().Resyncs >= 3 && b.fleet.Stats().Resyncs >= 3 }, "both brokers resync again")
+	check("after a later reconnection")
+}
+
+// Red team (issue 30): redis:// pointed at a replica. The broker says
+// what is wrong and what to write instead, rather than "in sync" while
+// every change it makes fails.
+func TestFleetSaysWhenTheURLIsAReplica(t *testing.T) {
+	rs := testenv.StartRedisSentinel(t)
+	var log mqtttest.SyncBuffer
+	c, err := New(Options{URL: "redis://" + rs.Replica.Addr, Node: "a", Prefix: "test:",
+		Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	bans := &trust.Bans{}
+	f, err := c.NewFleet(FleetConfig{Bans: bans, RetryAfter: 20 * time.Millisecond, MaxRetryAfter: 100 * time.Millisecond})
+	require.NoError(t, err)
+	f.Start()
+	t.Cleanup(f.Close)
+	require.NoError(t, bans.Add(trust.Ban{Kind: trust.BanClientID, Value: "dev", Until: time.Now().Add(time.Hour)}))
+	within(t, 5*time.Second, func() bool { return strings.Contains(log.String(), "the server is a replica") }, "the log says the URL names a replica")
+
 }

@@ -220,7 +220,9 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 	return rc
 }
 
-// WaitHealthy waits until every live node says cluster_state:ok.
+// WaitHealthy waits until every live node says cluster_state:ok and
+// every live replica is in sync with its primary (a replica still in
+// its first sync confirms no write).
 func (rc *RedisCluster) WaitHealthy(t testing.TB, d time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -232,6 +234,11 @@ func (rc *RedisCluster) WaitHealthy(t testing.TB, d time.Duration) {
 			}
 			info, err := redisInfo(n.Addr, "CLUSTER", "INFO")
 			if err != nil || !strings.Contains(info, "cluster_state:ok") {
+				ok = false
+				break
+			}
+			rep, err := redisInfo(n.Addr, "INFO", "replication")
+			if err != nil || strings.Contains(rep, "role:slave") && !strings.Contains(rep, "master_link_status:up") {
 				ok = false
 				break
 			}
