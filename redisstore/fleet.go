@@ -447,11 +447,15 @@ func (f *Fleet) resync(ctx context.Context, first bool) (bans, records int, err 
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	now := time.Now()
-	list, err := f.c.ListBans(cctx, now)
+	// The marker first: a broker that puts the fleet's data back sets
+	// it after its bans, so a list read after it was seen holds them
+	// (read before, a list could miss bans seeded meanwhile, and this
+	// broker would adopt it, seeing the marker back).
+	held, err := f.c.rdb.Exists(cctx, f.c.markerKey()).Result()
 	if err != nil {
 		return 0, 0, err
 	}
-	held, err := f.c.rdb.Exists(cctx, f.c.markerKey()).Result()
+	list, err := f.c.ListBans(cctx, now)
 	if err != nil {
 		return 0, 0, err
 	}
