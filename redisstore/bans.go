@@ -28,7 +28,7 @@ func (c *Client) banKey(b trust.Ban) string {
 }
 
 // PutBan stores a ban (expiring at its Until) and announces it to the
-// fleet, in one transaction. A ban already expired is not stored.
+// fleet, atomically (one script). A ban already expired is not stored.
 func (c *Client) PutBan(ctx context.Context, b trust.Ban) error {
 	_, err := c.putBan(ctx, b, time.Now())
 	return err

@@ -90,7 +90,8 @@ func New(opts Options) (*Client, error) {
 	}
 	if cluster != nil && !strings.Contains(opts.Prefix, "{") {
 		// A hash tag: every key and the channel in one slot, so that the
-		// transactions and MGETs that span keys run on one primary.
+		// scripts (a key, when it changed, its event) and the MGETs that
+		// span keys run on one primary.
 		opts.Prefix = "{" + opts.Prefix + "}"
 	}
 	if opts.Node == "" {

@@ -44,9 +44,9 @@
 // Sentinel (redis-sentinel://, the sentinels' addresses and the master
 // name) or Cluster (redis-cluster://, seed nodes). On a Cluster the
 // prefix becomes a hash tag ("{mqttguard:}"): every key and the channel
-// share one slot, so that the transactions (a key and its event) and the
-// MGETs that read the list run on one primary, and SCAN asks that
-// primary. Events go by plain PUBLISH, which a Cluster forwards to every
+// share one slot, so that the writes (a key, when it changed, and its
+// event) and the MGETs that read the list run on one primary, and SCAN
+// asks that primary. Events go by plain PUBLISH, which a Cluster forwards to every
 // node (sharded pub/sub would keep them on the slot's nodes, but
 // needs Redis 7 and gains nothing when every key is in one slot).
 //

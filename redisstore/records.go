@@ -20,7 +20,7 @@ func (c *Client) recordKey(r trust.Record) string {
 }
 
 // PutRecord stores a trust record for ttl and announces it to the fleet,
-// in one transaction.
+// atomically (one script).
 func (c *Client) PutRecord(ctx context.Context, r trust.Record, ttl time.Duration) error {
 	_, err := c.putRecord(ctx, r, ttl, time.Now())
 	return err
