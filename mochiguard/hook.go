@@ -11,6 +11,7 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"github.com/mqttguard/mqttguard"
+	"github.com/mqttguard/mqttguard/ratelimit"
 	"github.com/mqttguard/mqttguard/reason"
 	"github.com/mqttguard/mqttguard/trust"
 )
@@ -53,7 +54,7 @@ type Hook struct {
 	countFanout bool
 	// deliveryWait: Options.DeliveryWait, 0 for never (pace.go).
 	deliveryWait time.Duration
-	budget       waitBudget
+	budget       *ratelimit.Limiter // waits that end congested (pace.go)
 
 	sessions sync.Map // *mqtt.Client → *session, connected or not
 	kicks    atomic.Uint64
@@ -140,6 +141,9 @@ func New(g *mqttguard.Guard, srv *mqtt.Server, o Options) *Hook {
 	}
 	h := &Hook{g: g, srv: srv, accounts: accounts{q: o.quotas()}, deliveryWait: o.deliveryWait(),
 		countFanout: g.Config().RateLimits.MessagesPerTopic.PerSecond > 0}
+	if h.deliveryWait > 0 {
+		h.budget = newWaitBudget(h.deliveryWait)
+	}
 	h.wills.h = h
 	return h
 }

@@ -9,6 +9,9 @@ import (
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
+	"golang.org/x/time/rate"
+
+	"github.com/mqttguard/mqttguard/ratelimit"
 )
 
 // Publishers wait for a subscriber that is reading, instead of losing
@@ -56,8 +59,8 @@ import (
 // each publisher sending it messages one wait in a probation: at most
 // 50 ms in the first 500 ms, then 50 ms in 8 s (0.6%). Many such
 // subscribers cost a publisher no more than the broker-wide budget of
-// waits that end congested (waitBudget): a tenth of its time. One that reads
-// faster paces the publishers of what it reads to its speed, as a fast
+// waits that end congested (newWaitBudget): a tenth of its time. One
+// that reads faster paces the publishers of what it reads to its speed, as a fast
 // subscriber paces mosquitto's single thread. Elsewhere than Linux, or
 // on a connection that is not TCP, what is unread is not known and a
 // queue that does not drain in time means congested. On a long fat
@@ -155,13 +158,13 @@ func (h *Hook) pace(cl *mqtt.Client, s *session) {
 	if h.deliveryWait <= 0 || n < capacity*3/4 || cl.Net.Inline {
 		return
 	}
-	start := time.Now().UnixNano()
-	if (p.congested.Load() && start < p.probation.Load()) || !h.budget.open(start) {
+	start := time.Now()
+	if (p.congested.Load() && start.UnixNano() < p.probation.Load()) || h.budget.Delay("", start, 1) > 0 {
 		return
 	}
 	timer := time.NewTimer(h.deliveryWait)
 	defer timer.Stop()
-	giveUp := time.Now().Add(starvedWaits * h.deliveryWait)
+	giveUp := start.Add(starvedWaits * h.deliveryWait)
 	writes := p.writes.Load()
 	for {
 		room := p.roomChan()
@@ -193,7 +196,7 @@ func (h *Hook) pace(cl *mqtt.Client, s *session) {
 				writes = p.writes.Load()
 				continue
 			}
-			h.budget.spend(now.UnixNano(), h.deliveryWait)
+			h.budget.AllowN("", now, 1)
 			p.congest(now, h.deliveryWait)
 			return
 		}
@@ -265,40 +268,13 @@ func backedUp(cl *mqtt.Client) bool {
 // queue small: 29–66 KB unread, measured).
 const unreadBacklog = 256 << 10
 
-// waitBudget bounds the waits that end with a congested subscriber,
-// broker-wide. Each costs the publishers that made it one
-// DeliveryWait, and a publisher waits for its subscribers one after
-// the other: a hundred stalled subscribers of one topic would cost its
-// publishers a hundred waits a probation. The budget is a tenth of the
-// time (2 waits a second at 50ms), in bursts of 4 waits: past it, no
-// delivery waits until it is back, and full queues drop, as mochi does.
-type waitBudget struct {
-	mu     sync.Mutex
-	tokens float64
-	at     int64        // unix ns of the last refill
-	closed atomic.Int64 // unix ns until which no delivery waits
-}
-
-// congestedBurst is the budget's burst, in waits; its rate is a tenth
-// of the time.
-const congestedBurst = 4
-
-// open reports whether a delivery may wait at now (unix ns).
-func (b *waitBudget) open(now int64) bool { return now >= b.closed.Load() }
-
-// spend counts a wait of wait that ended congested, at now (unix ns).
-func (b *waitBudget) spend(now int64, wait time.Duration) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	perNs := 0.1 / float64(wait) // waits a nanosecond
-	if b.at == 0 {
-		b.tokens = congestedBurst
-	} else {
-		b.tokens = min(congestedBurst, b.tokens+float64(now-b.at)*perNs)
-	}
-	b.at = now
-	b.tokens--
-	if b.tokens < 1 {
-		b.closed.Store(now + int64((1-b.tokens)/perNs))
-	}
+// newWaitBudget bounds the waits that end with a congested subscriber,
+// broker-wide. Each costs the publishers that made it one wait, and a
+// publisher waits for its subscribers one after the other: a hundred
+// stalled subscribers of one topic would cost its publishers a hundred
+// waits a probation. The budget is a tenth of the time (2 waits a
+// second at 50ms), in bursts of 4 waits: past it, no delivery waits
+// until it is back, and full queues drop, as mochi does.
+func newWaitBudget(wait time.Duration) *ratelimit.Limiter {
+	return ratelimit.New(rate.Limit(0.1/wait.Seconds()), 4)
 }
