@@ -154,6 +154,16 @@ func dial(opts Options) (redis.UniversalClient, *redis.ClusterClient, error) {
 	return redis.NewClient(ro), nil, nil
 }
 
+// primary is the client of the server that holds key: on a Cluster,
+// the primary of its slot; otherwise the one client, which follows the
+// primary (Sentinel) or is the server.
+func (c *Client) primary(ctx context.Context, key string) (*redis.Client, error) {
+	if c.cluster != nil {
+		return c.cluster.MasterForKey(ctx, key)
+	}
+	return c.rdb.(*redis.Client), nil
+}
+
 // replicaWait bounds how long a write waits for a replica to confirm it
 // (WAIT). Replication on a LAN takes well under a millisecond; a
 // replica that is down or behind must not hold the fleet's queue.
@@ -228,19 +238,11 @@ func (c *Client) transact(ctx context.Context, ch change) (receipt, error) {
 		err := write.Run(ctx, c.rdb, keys, args...).Err()
 		return receipt{confirmed: err == nil}, err
 	}
-	var conn *redis.Conn
-	switch rdb := c.rdb.(type) {
-	case *redis.ClusterClient:
-		primary, err := rdb.MasterForKey(ctx, ch.key)
-		if err != nil {
-			return receipt{}, err
-		}
-		conn = primary.Conn()
-	case *redis.Client:
-		conn = rdb.Conn()
-	default:
-		return receipt{}, fmt.Errorf("redisstore: no single connection on a %T", c.rdb)
+	primary, err := c.primary(ctx, ch.key)
+	if err != nil {
+		return receipt{}, err
 	}
+	conn := primary.Conn()
 	defer conn.Close()
 	wrote, err := write.Run(ctx, conn, keys, args...).Int()
 	if err != nil {
@@ -329,15 +331,11 @@ func parseReplication(info string) replication {
 // replicationOf reads INFO replication from the primary that holds the
 // fleet's keys.
 func (c *Client) replicationOf(ctx context.Context) (replication, error) {
-	var node redis.Cmdable = c.rdb
-	if c.cluster != nil {
-		primary, err := c.cluster.MasterForKey(ctx, c.markerKey())
-		if err != nil {
-			return replication{}, err
-		}
-		node = primary
+	primary, err := c.primary(ctx, c.markerKey())
+	if err != nil {
+		return replication{}, err
 	}
-	info, err := node.Info(ctx, "replication").Result()
+	info, err := primary.Info(ctx, "replication").Result()
 	if err != nil {
 		return replication{}, err
 	}
@@ -404,16 +402,12 @@ func globEscape(s string) string {
 // Redis the way KEYS does).
 func (c *Client) scan(ctx context.Context, prefix string) ([]string, error) {
 	var keys []string
-	var node redis.Cmdable = c.rdb
-	if c.cluster != nil {
-		// SCAN walks one node: the primary of the fleet's slot.
-		primary, err := c.cluster.MasterForKey(ctx, prefix)
-		if err != nil {
-			return nil, err
-		}
-		node = primary
+	// SCAN walks one node: on a Cluster, the primary of the fleet's slot.
+	primary, err := c.primary(ctx, prefix)
+	if err != nil {
+		return nil, err
 	}
-	it := node.Scan(ctx, 0, globEscape(prefix)+"*", 500).Iterator()
+	it := primary.Scan(ctx, 0, globEscape(prefix)+"*", 500).Iterator()
 	for it.Next(ctx) {
 		keys = append(keys, it.Val())
 	}
