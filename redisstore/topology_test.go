@@ -145,12 +145,7 @@ func TestFleetOnSentinelKeepsAnUnreplicatedBan(t *testing.T) {
 	a, b := joinAt(t, rs.URL(), "a", false), joinAt(t, rs.URL(), "b", false)
 	dev := trust.Identity{ClientID: "unreplicated", Addr: mustAddr("192.0.2.9")}
 
-	// Replication stops: the replica is paused, and the primary drops its
-	// link (what a paused replica's socket would still take in).
-	rs.Replica.Pause()
-	require.NoError(t, testenv.RedisDo(rs.Primary.Addr, "CLIENT", "KILL", "TYPE", "replica"))
-	require.NoError(t, a.bans.Add(trust.Ban{Kind: trust.BanClientID, Value: dev.ClientID, Until: time.Now().Add(time.Hour), By: "admin"}))
-	within(t, 5*time.Second, func() bool { return a.fleet.Stats().Unconfirmed == 1 }, "no replica confirms the ban")
+	banUnreplicated(t, rs, a, dev)
 	within(t, time.Second, func() bool { return banned(b, dev) }, "the primary announced it: B has it")
 	rs.Primary.Kill() // with the ban, never replicated
 	rs.Replica.Resume()
@@ -226,6 +221,20 @@ func unconfirmed(f *Fleet) (vs []string) {
 	return vs
 }
 
+// banUnreplicated stops replication (the replica paused, and its link
+// dropped by the primary: a paused replica's socket would still take
+// in what the primary sends) and bans ids on n: the primary takes the
+// bans, and no replica confirms them.
+func banUnreplicated(t *testing.T, rs *testenv.RedisSentinel, n *node, ids ...trust.Identity) {
+	t.Helper()
+	rs.Replica.Pause()
+	require.NoError(t, testenv.RedisDo(rs.Primary.Addr, "CLIENT", "KILL", "TYPE", "replica"))
+	for _, id := range ids {
+		require.NoError(t, n.bans.Add(trust.Ban{Kind: trust.BanClientID, Value: id.ClientID, Until: time.Now().Add(time.Hour), By: "admin"}))
+	}
+	within(t, 5*time.Second, func() bool { return n.fleet.Stats().Unconfirmed == len(ids) }, "no replica confirms the bans")
+}
+
 // Red team (issue 30): a ban no replica confirmed at first, which the
 // replica then caught up with, is lifted on another broker; a routine
 // reconnection must not write the old ban again.
@@ -233,10 +242,7 @@ func TestFleetLiftedBanStaysLiftedAfterAResync(t *testing.T) {
 	rs := testenv.StartRedisSentinel(t)
 	a, b := joinAt(t, rs.URL(), "a", false), joinAt(t, rs.URL(), "b", false)
 	dev := trust.Identity{ClientID: "dev-x", Addr: mustAddr("192.0.2.50")}
-	rs.Replica.Pause()
-	require.NoError(t, testenv.RedisDo(rs.Primary.Addr, "CLIENT", "KILL", "TYPE", "replica"))
-	require.NoError(t, a.bans.Add(trust.Ban{Kind: trust.BanClientID, Value: dev.ClientID, Until: time.Now().Add(time.Hour)}))
-	within(t, 5*time.Second, func() bool { return a.fleet.Stats().Unconfirmed == 1 }, "no replica confirms the ban")
+	banUnreplicated(t, rs, a, dev)
 	rs.Replica.Resume() // it catches up: the primary holds the ban, and so does it
 	within(t, 5*time.Second, func() bool { return banned(b, dev) }, "B has the ban")
 
@@ -261,12 +267,7 @@ func TestFleetLiftDuringAFailover(t *testing.T) {
 	a, b := joinAt(t, rs.URL(), "a", false), joinAt(t, rs.URL(), "b", false)
 	y := trust.Identity{ClientID: "dev-y", Addr: mustAddr("192.0.2.51")}
 	z := trust.Identity{ClientID: "dev-z", Addr: mustAddr("192.0.2.52")}
-	rs.Replica.Pause()
-	require.NoError(t, testenv.RedisDo(rs.Primary.Addr, "CLIENT", "KILL", "TYPE", "replica"))
-	for _, id := range []trust.Identity{y, z} {
-		require.NoError(t, a.bans.Add(trust.Ban{Kind: trust.BanClientID, Value: id.ClientID, Until: time.Now().Add(time.Hour)}))
-	}
-	within(t, 5*time.Second, func() bool { return a.fleet.Stats().Unconfirmed == 2 }, "no replica confirms them")
+	banUnreplicated(t, rs, a, y, z)
 	within(t, time.Second, func() bool { return banned(b, y) && banned(b, z) }, "B has them")
 	rs.Primary.Kill()
 	rs.Replica.Resume()
