@@ -49,9 +49,7 @@ func Do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action
 // Eval evaluates a script in the page, within 20 s.
 func Eval[T any](t *testing.T, ctx context.Context, js string) T {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	v, err := TryEval[T](ctx, js)
 	require.NoError(t, err, js)
 	return v
 }
